@@ -11,10 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from pulumi_policy.proxy import UnknownValueError
-
 from petstore_policy.environment import Environment
 from petstore_policy.rules import MISSING, Resource, ResourcePolicy, as_list, get, is_set, shown
+from pulumi_policy.proxy import UnknownValueError
 
 # Where each workload kind keeps its pod spec, as a path through the wire-format props.
 POD_SPEC_PATHS: dict[str, tuple[str, ...]] = {

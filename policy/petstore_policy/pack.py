@@ -12,6 +12,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import pulumi
+from petstore_policy.baseline import BASELINE, STACK_BASELINE
+from petstore_policy.environment import (
+    PRODUCTION_STACKS_KEY,
+    PRODUCTION_STACKS_SCHEMA,
+    resolve_environment,
+)
+from petstore_policy.rules import Resource, ResourcePolicy, StackPolicy
 from pulumi_policy import (
     EnforcementLevel,
     Policy,
@@ -22,14 +29,6 @@ from pulumi_policy import (
     StackValidationArgs,
     StackValidationPolicy,
 )
-
-from petstore_policy.baseline import BASELINE, STACK_BASELINE
-from petstore_policy.environment import (
-    PRODUCTION_STACKS_KEY,
-    PRODUCTION_STACKS_SCHEMA,
-    resolve_environment,
-)
-from petstore_policy.rules import Resource, ResourcePolicy, StackPolicy
 
 PACK_NAME = "petstore-rds-baseline"
 PACK_DESCRIPTION = (

@@ -14,10 +14,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from petstore_policy.environment import Environment
 from pulumi_policy import Severity
 from pulumi_policy.proxy import UnknownValueError
-
-from petstore_policy.environment import Environment
 
 
 @dataclass(frozen=True)

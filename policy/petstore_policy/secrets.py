@@ -1,4 +1,4 @@
-"""Secrets Manager rules: a KMS key chosen by the stack, a description, a recovery window."""
+"""Secrets Manager rules: an explicit KMS key (customer-managed in production), a description."""
 
 from __future__ import annotations
 
@@ -16,18 +16,22 @@ FORCE_DELETE_WINDOW_DAYS = 0
 
 def _kms_key(resource: Resource, env: Environment) -> Iterator[str]:
     if not is_set(resource.props, "kmsKeyId"):
-        yield "kmsKeyId is unset; encrypt the secret with a KMS key the stack controls"
+        yield "kmsKeyId is unset; name the KMS key that encrypts the secret"
+        return
+    if not env.production:
         return
     key = get(resource.props, "kmsKeyId")
     if isinstance(key, str) and key.endswith(AWS_MANAGED_KEY_ALIAS):
-        yield f"kmsKeyId is {key!r}, the AWS-managed key; use a key the stack controls"
-    if env.production:
-        window = get(resource.props, "recoveryWindowInDays")
-        if as_number(window) == FORCE_DELETE_WINDOW_DAYS:
-            yield (
-                f"recoveryWindowInDays is {shown(window)}; a production secret must keep a "
-                "recovery window (7-30 days) so a deletion can be undone"
-            )
+        yield (
+            f"kmsKeyId is {key!r}, the AWS-managed key; a production secret must use the "
+            "stack's customer-managed key"
+        )
+    window = get(resource.props, "recoveryWindowInDays")
+    if as_number(window) == FORCE_DELETE_WINDOW_DAYS:
+        yield (
+            f"recoveryWindowInDays is {shown(window)}; a production secret must keep a "
+            "recovery window (7-30 days) so a deletion can be undone"
+        )
 
 
 def _description(resource: Resource, env: Environment) -> Iterator[str]:
@@ -39,8 +43,9 @@ SECRETS_POLICIES: tuple[ResourcePolicy, ...] = (
     ResourcePolicy(
         "secretsmanager-kms-key",
         "baseline: encryption key control",
-        "Secrets Manager secrets must be encrypted with a KMS key the stack controls.",
-        "the secret must keep a recovery window (recoveryWindowInDays is not 0).",
+        "Secrets Manager secrets must name the KMS key that encrypts them.",
+        "the key must be customer-managed (not alias/aws/secretsmanager) and the secret must "
+        "keep a recovery window (recoveryWindowInDays is not 0).",
         frozenset({SECRETS_MANAGER_SECRET}),
         _kms_key,
     ),
