@@ -20,6 +20,7 @@ from petstore_policy.rules import (
     as_number,
     get,
     is_set,
+    peek,
     shown,
 )
 
@@ -179,7 +180,7 @@ def _force_ssl_instance(resource: Resource, env: Environment) -> Iterator[str]:
             "(the one that sets rds.force_ssl=1)"
         )
         return
-    name = get(resource.props, "parameterGroupName")
+    name = peek(resource.props, "parameterGroupName")
     if isinstance(name, str) and name.startswith("default."):
         yield (
             f"parameterGroupName is {name!r}, an AWS default group; attach the stack's "

@@ -126,6 +126,24 @@ def get(props: Mapping[str, Any], *path: str | int) -> Any:
     return node
 
 
+class _Unknown:
+    """Marker for a value the engine will only know after the update (preview)."""
+
+    def __repr__(self) -> str:
+        return "<unknown until the update>"
+
+
+UNKNOWN: Any = _Unknown()
+
+
+def peek(props: Mapping[str, Any], key: str) -> Any:
+    """The value of ``key`` (MISSING if absent or null), or UNKNOWN instead of raising."""
+    try:
+        return get(props, key)
+    except UnknownValueError:
+        return UNKNOWN
+
+
 def is_set(props: Mapping[str, Any], key: str) -> bool:
     """True when ``key`` holds a non-empty value, or a value not known until the update."""
     if key not in keys(props):

@@ -70,7 +70,9 @@ class Analyzer:
     def _diagnostics(response: Any) -> list[Diagnostic]:
         found = []
         for d in response.diagnostics:
-            _, _, detail = d.message.partition("\n")
+            # A violation is "<description>\n<detail>"; a preview note is one line.
+            head, _, detail = d.message.partition("\n")
+            detail = detail or head
             found.append(
                 Diagnostic(d.policyName, detail, d.enforcementLevel == proto.MANDATORY, d.urn)
             )
