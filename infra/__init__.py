@@ -1,0 +1,1 @@
+"""The petstore-rds Pulumi program's components (one ComponentResource per concern)."""
