@@ -226,3 +226,20 @@ def test_image_is_built_from_the_migration_dockerfile_and_tagged_with_the_commit
     assert 'docker push "$image"' in push["run"]
     assert 'echo "image=$image" >> "$GITHUB_OUTPUT"' in push["run"]
     assert steps_using(job, "aws-actions/amazon-ecr-login")
+
+
+def test_image_build_context_is_the_root_the_dockerfile_copies_from() -> None:
+    job = load("deploy.yml")["jobs"]["image"]
+    (push,) = [s for s in job["steps"] if s.get("id") == "push"]
+    dockerfile = (ROOT / "migration" / "Dockerfile").read_text(encoding="utf-8")
+    sources = re.findall(r"^COPY\s+(?!--from)(\S+)\s", dockerfile, flags=re.MULTILINE)
+
+    commands = push["run"].replace("\\\n", " ").splitlines()
+    (build,) = [c.strip() for c in commands if c.strip().startswith("docker build")]
+
+    assert build.endswith(" ."), f"the build context must be the repository root: {build}"
+    assert sources, "migration/Dockerfile copies nothing from the context?"
+    for source in sources:
+        assert (ROOT / source).exists(), f"COPY {source}: not in the build context (repo root)"
+    assert "ARG REVISION" in dockerfile
+    assert '--build-arg "REVISION=${GITHUB_SHA}"' in push["run"]
