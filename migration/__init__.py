@@ -1,0 +1,3 @@
+"""SQLite to PostgreSQL migration engine: plan, run (COPY, one transaction), verify, rehearse."""
+
+__version__ = "1.0.0"

@@ -1,0 +1,423 @@
+"""Turn the source schemas and their statistics into a migration plan: names, types, DDL.
+
+Identifiers go through `psycopg.sql.Identifier`; constants (defaults) through `sql.Literal`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from dataclasses import dataclass, field
+
+import sqlglot
+from psycopg import sql
+from sqlglot import exp
+
+from migration import translate, typemap
+from migration.errors import Problem, SchemaError, SourceError, UsageError
+from migration.model import Column, Table
+from migration.source import Source, qi
+from migration.typemap import ColumnPlan, Kind, ValueProblem
+
+PG_NAME_MAX = 63  # bytes; PostgreSQL silently truncates longer identifiers (NAMEDATALEN - 1)
+FK_ACTIONS = {"NO ACTION", "RESTRICT", "CASCADE", "SET NULL", "SET DEFAULT"}
+PROBLEMS_LISTED_PER_COLUMN = 50  # rows listed per column in a report; the count is always exact
+
+
+class Namer:
+    """Source names to PostgreSQL names under the `--identifiers` policy."""
+
+    def __init__(self, policy: str) -> None:
+        self.policy = policy
+
+    def __call__(self, name: str) -> str:
+        return name.lower() if self.policy == "lower" else name
+
+
+def _fit_name(name: str) -> str:
+    """A generated constraint/index name shortened (with a hash) to PostgreSQL's limit."""
+    if len(name.encode()) <= PG_NAME_MAX:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+    cut = name.encode()[: PG_NAME_MAX - 9].decode("utf-8", "ignore")
+    return f"{cut}_{digest}"
+
+
+@dataclass
+class PostStep:
+    """A DDL statement run after the data, with what to report if PostgreSQL rejects it."""
+
+    what: str
+    statement: sql.Composable
+    kind: str  # pkey, unique, index, check, fk
+
+
+@dataclass
+class TablePlan:
+    """One target table: its columns, keys, DDL and the sources that hold it."""
+
+    table: Table
+    target: str
+    columns: list[ColumnPlan]
+    sources: list[int]
+    identity: str | None = None
+    restart_after: int = 0
+    pk: list[str] = field(default_factory=list)
+    post: list[PostStep] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    row_counts: dict[int, int] = field(default_factory=dict)
+
+    def copied(self) -> list[ColumnPlan]:
+        """Columns written by COPY (generated ones are computed by PostgreSQL)."""
+        return [c for c in self.columns if not c.source.generated or c.plain]
+
+    def order_by(self) -> str:
+        """SQLite ORDER BY for key order (rowid for tables without a primary key)."""
+        if self.table.pk:
+            return ", ".join(f"{qi(c)} COLLATE BINARY" for c in self.table.pk)
+        return "rowid" if not self.table.without_rowid else "1"
+
+    def row_id_expr(self) -> str:
+        """How a report names a row: rowid, or the primary key of a WITHOUT ROWID table."""
+        if self.table.without_rowid:
+            return " || ',' || ".join(f"quote({qi(c)})" for c in self.table.pk)
+        return "rowid"
+
+
+@dataclass
+class Plan:
+    """The whole migration, before anything is written."""
+
+    tables: list[TablePlan]
+    views: list[tuple[str, str, str | None, str | None]]  # source name, target, pg sql, error
+    reported: list[str]
+    problems: list[Problem]
+    problem_counts: dict[tuple[str, str, str], int]
+    sources: list[str]
+
+
+def _toposort(tables: list[Table]) -> list[Table]:
+    by = {t.name.lower(): t for t in tables}
+    done: list[Table] = []
+    seen: set[str] = set()
+
+    def visit(t: Table, stack: set[str]) -> None:
+        key = t.name.lower()
+        if key in seen or key in stack:
+            return
+        stack.add(key)
+        for fk in t.fks:
+            parent = by.get(fk.ref_table.lower())
+            if parent is not None and parent is not t:
+                visit(parent, stack)
+        stack.discard(key)
+        seen.add(key)
+        done.append(t)
+
+    for t in tables:
+        visit(t, set())
+    return done
+
+
+def parse_casts(casts: list[str]) -> dict[tuple[str, str], Kind]:
+    """`table.column=type` options, keyed by lower-case source names."""
+    out = {}
+    for item in casts:
+        target, sep, typ = item.partition("=")
+        table, dot, column = target.rpartition(".")
+        if not sep or not dot or not table or not column or not typ.strip():
+            raise UsageError(f"--cast {item!r}: expected table.column=type, e.g. pets.price=numeric(10,2)")
+        try:
+            out[(table.lower(), column.lower())] = typemap.cast_kind(typ.strip())
+        except ValueError as exc:
+            raise UsageError(f"--cast {item!r}: {exc}") from exc
+    return out
+
+
+def _check_names(names: list[tuple[str, str]], what: str, policy: str) -> None:
+    seen: dict[str, str] = {}
+    for source_name, target in names:
+        if len(target.encode()) > PG_NAME_MAX:
+            raise SchemaError(f"{what} {source_name!r}: name longer than {PG_NAME_MAX} bytes, which PostgreSQL would truncate")
+        if target in seen and seen[target] != source_name:
+            hint = " (use --identifiers preserve to keep the case)" if policy == "lower" else ""
+            raise SchemaError(f"{what} {seen[target]!r} and {source_name!r} both become {target!r} in PostgreSQL{hint}")
+        seen[target] = source_name
+
+
+def build(sources: list[Source], namer: Namer, casts: dict[tuple[str, str], Kind]) -> Plan:  # noqa: C901, PLR0912
+    """Read statistics from every source and decide every table, column, index and view."""
+    first = sources[0]
+    reported: list[str] = []
+    tables_by_name: dict[str, Table] = {}
+    holders: dict[str, list[int]] = {}
+    for src in sources:
+        for t in src.schema.tables:
+            key = t.name.lower()
+            if key in tables_by_name:
+                _same_shape(tables_by_name[key], t, src.path)
+            else:
+                tables_by_name[key] = t
+            holders.setdefault(key, []).append(src.index)
+        reported.extend(f"{src.path}: {s}" for s in src.schema.skipped)
+        reported.extend(f"{src.path}: trigger {tr.name!r} on {tr.table!r}: not carried over (triggers are reported, never translated)" for tr in src.schema.triggers)
+    for (tname, cname), _kind in casts.items():
+        t = tables_by_name.get(tname)
+        if t is None or not any(c.name.lower() == cname for c in t.columns):
+            raise UsageError(f"--cast {tname}.{cname}: no such table/column in the sources")
+    ordered = _toposort(list(tables_by_name.values()))
+    _check_names([(t.name, namer(t.name)) for t in ordered] + [(v.name, namer(v.name)) for v in first.schema.views], "table/view", namer.policy)
+    plans: list[TablePlan] = []
+    for t in ordered:
+        _check_names([(c.name, namer(c.name)) for c in t.columns], f"table {t.name!r}: column", namer.policy)
+        kinds = [casts.get((t.name.lower(), c.name.lower())) or typemap.declared_kind(c) for c in t.columns]
+        stats: list[list[object]] = [[] for _ in t.columns]
+        counts: dict[int, int] = {}
+        for idx in holders[t.name.lower()]:
+            src = sources[idx]
+            st = src.schema.table(t.name)
+            exprs: list[str] = []
+            spans = []
+            for kind, col in zip(kinds, t.columns, strict=True):
+                e = typemap.stat_exprs(kind, qi(st.column(col.name).name))
+                spans.append((len(exprs), len(exprs) + len(e)))
+                exprs.extend(e)
+            row = src.one(f"SELECT count(*), {', '.join(exprs) or '0'} FROM {qi(st.name)}")
+            counts[idx] = int(str(row[0]))
+            for i, (a, b) in enumerate(spans):
+                stats[i] = typemap.merge_stats(kinds[i], stats[i], list(row[1 + a : 1 + b]))
+        cols = [typemap.decide(c, namer(c.name), k, s) for c, k, s in zip(t.columns, kinds, stats, strict=True)]
+        tp = TablePlan(t, namer(t.name), cols, holders[t.name.lower()], row_counts=counts)
+        tp.pk = [namer(c) for c in t.pk]
+        if t.rowid_alias:
+            alias = next(c for c in cols if c.source.name == t.rowid_alias)
+            if alias.kind == "int" and not alias.needs_diagnosis:
+                tp.identity = alias.name
+                seqs = [sources[i].schema.sequences.get(t.name.lower(), 0) for i in tp.sources]
+                tp.restart_after = max(seqs, default=0)
+        for col in cols:
+            if col.source.generated:
+                if col.source.generated_node is None:
+                    col.plain = True
+                    col.notes.append("generated column expression not found: carried over as a plain column with its values")
+        for col in cols:
+            tp.notes.extend(f"column {col.source.name!r}: {n}" for n in col.notes)
+        plans.append(tp)
+    views = []
+    for v in first.schema.views:
+        try:
+            views.append((v.name, namer(v.name), translate.view_query(v.sql, namer), None))
+        except translate.TranslationError as exc:
+            views.append((v.name, namer(v.name), None, f"sqlglot could not translate it: {exc}"))
+    for src in sources[1:]:
+        for v in src.schema.views:
+            if not any(v.name.lower() == name.lower() for name, *_ in views):
+                reported.append(f"{src.path}: view {v.name!r} exists only in a later source: created from the first source's views only")
+    plan = Plan(plans, views, reported, [], {}, [s.path for s in sources])
+    for tp in plans:
+        _post_steps(tp, plan, namer, {p.table.name.lower(): p for p in plans})
+    return plan
+
+
+def _same_shape(a: Table, b: Table, path: str) -> None:
+    names_a = [c.name.lower() for c in a.columns]
+    names_b = [c.name.lower() for c in b.columns]
+    if sorted(names_a) != sorted(names_b):
+        raise SchemaError(
+            f"{path}: table {b.name!r} has columns {names_b}, but the first source's has {names_a}; "
+            "sources must share one schema"
+        )
+
+
+def default_sql(col: ColumnPlan, src: Source) -> tuple[sql.Composable | None, str | None]:
+    """The PostgreSQL DEFAULT for a column, or None and the reason it is not carried over."""
+    text = col.source.default
+    if text is None:
+        return None, None
+    up = text.strip().upper().strip("()")
+    utc_now = "(CURRENT_TIMESTAMP AT TIME ZONE 'UTC')"
+    if up in ("CURRENT_TIMESTAMP", "CURRENT_DATE", "CURRENT_TIME") or "'NOW'" in up:
+        fmt = {"CURRENT_DATE": "YYYY-MM-DD", "CURRENT_TIME": "HH24:MI:SS"}.get(up, "YYYY-MM-DD HH24:MI:SS")
+        if col.kind == "timestamp" and up != "CURRENT_TIME":
+            return sql.SQL(utc_now if up != "CURRENT_DATE" else f"date_trunc('day', {utc_now})"), None
+        if col.kind == "date" and up != "CURRENT_TIME":
+            return sql.SQL(f"({utc_now})::date"), None
+        if col.kind == "text" and "'NOW'" not in up:
+            return sql.SQL(f"to_char({utc_now}, {{}})").format(sql.Literal(fmt)), None
+        return None, f"default {text} has no equivalent for a {col.pg_type} column: not carried over"
+    try:
+        node = sqlglot.parse_one(text, read="sqlite")
+    except sqlglot.errors.SqlglotError:
+        node = None
+    constant = node is not None and not any(isinstance(n, (exp.Func, exp.Column)) for n in node.walk())
+    if constant:
+        try:
+            value = src.conn.execute(f"SELECT {text}").fetchone()[0]
+        except sqlite3.Error as exc:
+            return None, f"default {text} could not be evaluated ({exc}): not carried over"
+        if value is None:
+            return None, None
+        try:
+            converted = col.check(value)
+        except ValueProblem as exc:
+            return None, f"default {text} does not fit {col.pg_type} ({exc}): not carried over"
+        return sql.SQL("{}::{}").format(sql.Literal(converted), sql.SQL(col.pg_type)), None
+    try:
+        rendered = translate.expression(text, lambda n: n)
+    except translate.TranslationError as exc:
+        return None, f"default {text} could not be translated ({exc}): not carried over"
+    return sql.SQL(f"({rendered})"), f"default {text} translated by sqlglot to {rendered}: review it"
+
+
+def create_table(tp: TablePlan, src: Source, namer: Namer) -> tuple[sql.Composable, list[str]]:
+    """CREATE TABLE with types, NOT NULL, defaults, identity and generated columns (no keys yet)."""
+    parts = []
+    notes = []
+    for col in tp.columns:
+        bits = [sql.Identifier(col.name), sql.SQL(col.pg_type)]
+        if col.source.generated and not col.plain:
+            expr = translate.render(col.source.generated_node, namer)
+            bits.append(sql.SQL(f"GENERATED ALWAYS AS ({expr}) STORED"))
+            if col.source.hidden == 2:  # noqa: PLR2004
+                notes.append(f"column {col.source.name!r}: VIRTUAL generated column created as STORED ({expr})")
+        else:
+            if col.name == tp.identity:
+                bits.append(sql.SQL("GENERATED BY DEFAULT AS IDENTITY"))
+            if col.source.notnull or col.name == tp.identity:
+                bits.append(sql.SQL("NOT NULL"))
+            if col.name != tp.identity:
+                default, note = default_sql(col, src)
+                if default is not None:
+                    bits.extend([sql.SQL("DEFAULT"), default])
+                if note:
+                    notes.append(f"column {col.source.name!r}: {note}")
+        parts.append(sql.SQL(" ").join(bits))
+    stmt = sql.SQL("CREATE TABLE {} ({})").format(sql.Identifier(tp.target), sql.SQL(", ").join(parts))
+    return stmt, notes
+
+
+def _post_steps(tp: TablePlan, plan: Plan, namer: Namer, by_name: dict[str, TablePlan]) -> None:  # noqa: C901, PLR0912
+    t = tp.table
+    ident = sql.Identifier(tp.target)
+    if tp.pk:
+        name = _fit_name(f"{tp.target}_pkey")
+        tp.post.append(PostStep(f"primary key of {t.name!r}", sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} PRIMARY KEY ({})").format(
+            ident, sql.Identifier(name), sql.SQL(", ").join(map(sql.Identifier, tp.pk))), "pkey"))  # fmt: skip
+    for ix in t.indexes:
+        colls = {p.collation.upper() for p in ix.columns}
+        if colls - {"BINARY", "NOCASE"}:
+            plan.reported.append(f"index {ix.name!r} on {t.name!r}: collation {sorted(colls - {'BINARY', 'NOCASE'})} has no PostgreSQL equivalent: not carried over")
+            continue
+        expr_parts: list[str] = []
+        predicate = None
+        if ix.sql:
+            try:
+                expr_parts, predicate = translate.index_parts(ix.sql, namer)
+            except translate.TranslationError as exc:
+                plan.reported.append(f"index {ix.name!r} on {t.name!r}: could not be translated ({exc}): not carried over")
+                continue
+        keys: list[sql.Composable] = []
+        for i, part in enumerate(ix.columns):
+            if part.name is None:
+                if i >= len(expr_parts) or part.collation.upper() != "BINARY":
+                    plan.reported.append(f"index {ix.name!r} on {t.name!r}: expression part not translatable: not carried over")
+                    keys = []
+                    break
+                keys.append(sql.SQL(expr_parts[i]))
+                continue
+            key: sql.Composable = sql.Identifier(namer(part.name))
+            if part.collation.upper() == "NOCASE":
+                key = sql.SQL("lower({})").format(key)
+                plan.reported.append(f"index {ix.name!r} on {t.name!r}: COLLATE NOCASE on {part.name!r} carried over as lower({namer(part.name)}); queries must compare lower() to use it")
+            if part.desc:
+                key = sql.SQL("{} DESC").format(key)
+            keys.append(key)
+        if not keys:
+            continue
+        if ix.origin == "u" and not (colls - {"BINARY"}):
+            cols = [namer(p.name) for p in ix.columns if p.name]
+            name = _fit_name(f"{tp.target}_{'_'.join(cols)}_key")
+            tp.post.append(PostStep(f"UNIQUE ({', '.join(cols)}) on {t.name!r}", sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} UNIQUE ({})").format(
+                ident, sql.Identifier(name), sql.SQL(", ").join(map(sql.Identifier, cols))), "unique"))  # fmt: skip
+            continue
+        name = ix.name if ix.origin == "c" else f"{tp.target}_{ix.name}"
+        stmt = sql.SQL("CREATE {}INDEX {} ON {} ({})").format(
+            sql.SQL("UNIQUE " if ix.unique else ""), sql.Identifier(_fit_name(namer(name))), ident, sql.SQL(", ").join(keys))
+        if predicate:
+            stmt = sql.SQL("{} WHERE {}").format(stmt, sql.SQL(predicate))
+        tp.post.append(PostStep(f"index {ix.name!r} on {t.name!r}", stmt, "index"))
+    for n, chk in enumerate(t.checks, 1):
+        if chk.node is None:
+            plan.reported.append(f"CHECK on {t.name!r} ({chk.source_sql}): {chk.error}: not carried over")
+            continue
+        try:
+            rendered = translate.render(chk.node, namer)
+        except translate.TranslationError as exc:
+            plan.reported.append(f"CHECK on {t.name!r} ({chk.source_sql}): not translatable ({exc}): not carried over")
+            continue
+        name = _fit_name(namer(chk.name) if chk.name else f"{tp.target}_check{n}")
+        tp.post.append(PostStep(f"CHECK ({chk.source_sql}) on {t.name!r}", sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} CHECK ({})").format(
+            ident, sql.Identifier(name), sql.SQL(rendered)), "check"))  # fmt: skip
+    for fk in t.fks:
+        parent = by_name.get(fk.ref_table.lower())
+        if parent is None:
+            plan.reported.append(f"foreign key {t.name}({', '.join(fk.columns)}) -> {fk.ref_table}: the parent table does not exist in the source: not carried over")
+            continue
+        ref_cols = fk.ref_columns or parent.table.pk
+        if not ref_cols:
+            plan.reported.append(f"foreign key {t.name}({', '.join(fk.columns)}) -> {fk.ref_table}: parent has no primary key: not carried over")
+            continue
+        actions = []
+        for label, action in (("ON DELETE", fk.on_delete), ("ON UPDATE", fk.on_update)):
+            if action.upper() not in FK_ACTIONS:
+                plan.reported.append(f"foreign key {t.name}({', '.join(fk.columns)}): {label} {action} unknown, using NO ACTION")
+                continue
+            actions.append(sql.SQL(f"{label} {action.upper()}"))
+        cols = [namer(c) for c in fk.columns]
+        name = _fit_name(f"{tp.target}_{'_'.join(cols)}_fkey")
+        stmt = sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} FOREIGN KEY ({}) REFERENCES {} ({}) {} NOT VALID").format(
+            ident, sql.Identifier(name), sql.SQL(", ").join(map(sql.Identifier, cols)), sql.Identifier(parent.target),
+            sql.SQL(", ").join(sql.Identifier(namer(c)) for c in ref_cols), sql.SQL(" ").join(actions))
+        validate = sql.SQL("ALTER TABLE {} VALIDATE CONSTRAINT {}").format(ident, sql.Identifier(name))
+        tp.post.append(PostStep(f"foreign key {t.name}({', '.join(fk.columns)}) -> {fk.ref_table}({', '.join(ref_cols)})", sql.SQL("{}; {}").format(stmt, validate), "fk"))
+
+
+def diagnose(plan: Plan, sources: list[Source], tables: list[TablePlan] | None = None, every: bool = False) -> None:
+    """Find, in Python, every value that does not fit (for columns the statistics flagged, or all)."""
+    for tp in tables if tables is not None else plan.tables:
+        cols = [c for c in tp.columns if every or c.needs_diagnosis]
+        if not cols:
+            continue
+        for idx in tp.sources:
+            src = sources[idx]
+            st = src.schema.table(tp.table.name)
+            exprs = [f"{qi(st.column(c.source.name).name)}, typeof({qi(st.column(c.source.name).name)})" for c in cols]
+            query = f"SELECT {tp.row_id_expr()}, {', '.join(exprs)} FROM {qi(st.name)} ORDER BY {tp.order_by()}"
+            src.conn.text_factory = bytes
+            try:
+                for batch in src.batches(query, 5000):
+                    for row in batch:
+                        rowid = row[0].decode() if isinstance(row[0], bytes) else row[0]
+                        for j, col in enumerate(cols):
+                            value, storage = row[1 + 2 * j], row[2 + 2 * j]
+                            if storage == b"text" and isinstance(value, bytes):
+                                try:
+                                    value = value.decode("utf-8")
+                                except UnicodeDecodeError:
+                                    value = typemap.InvalidText(value)
+                            try:
+                                col.check(value)
+                            except ValueProblem as exc:
+                                key = (src.path, tp.table.name, col.source.name)
+                                plan.problem_counts[key] = plan.problem_counts.get(key, 0) + 1
+                                if plan.problem_counts[key] <= PROBLEMS_LISTED_PER_COLUMN:
+                                    plan.problems.append(Problem(src.path, tp.table.name, rowid, col.source.name, typemap.show(value), str(exc)))
+            except SourceError:
+                raise
+            finally:
+                src.conn.text_factory = str
+
+
+def column_name_map(tp: TablePlan) -> dict[str, Column]:
+    """Target column name to source column."""
+    return {c.name: c.source for c in tp.columns}

@@ -1,0 +1,293 @@
+"""Open a SQLite source read-only, hold one snapshot for the whole run, and read its schema."""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+from sqlglot import exp
+
+from migration import translate
+from migration.errors import SourceError
+from migration.model import Check, Column, ForeignKey, Index, IndexColumn, SourceSchema, Table
+from migration.model import Trigger, View
+
+# Seconds to wait for another process's write lock before reporting the file as locked.
+BUSY_TIMEOUT_S = float(os.environ.get("MIGRATION_SQLITE_BUSY_TIMEOUT_S", "5"))
+SQLITE_HEADER = b"SQLite format 3\x00"
+_AUTOINCREMENT = re.compile(r"\bAUTOINCREMENT\b", re.IGNORECASE)
+
+
+def qi(name: str) -> str:
+    """A SQLite identifier, quoted (used only in queries against the read-only source)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+class Source:
+    """One SQLite file opened read-only inside a single read transaction (one snapshot)."""
+
+    def __init__(self, path: str, index: int, log: Callable[[str, str], None]) -> None:
+        self.path = path
+        self.index = index
+        self.label = path
+        self.immutable = False
+        self._log = log
+        self.conn = self._open()
+        self.schema = self._read_schema()
+
+    # -- opening ---------------------------------------------------------------------------
+    def _uri(self, immutable: bool) -> str:
+        absolute = str(Path(self.path).resolve())
+        mode = "immutable=1" if immutable else "mode=ro"
+        return f"file:{quote(absolute)}?{mode}"
+
+    def _check_file(self) -> None:
+        path = Path(self.path)
+        if not path.exists():
+            raise SourceError(f"source {self.path}: file does not exist")
+        if not path.is_file():
+            raise SourceError(f"source {self.path}: not a regular file")
+        try:
+            with path.open("rb") as fh:
+                header = fh.read(100)
+        except OSError as exc:
+            raise SourceError(f"source {self.path}: cannot be read ({exc.strerror})") from exc
+        if len(header) < len(SQLITE_HEADER) or not header.startswith(SQLITE_HEADER):
+            raise SourceError(
+                f"source {self.path}: not a SQLite database (expected the header 'SQLite format 3')"
+            )
+        if len(header) < 100:  # noqa: PLR2004 - the SQLite header is 100 bytes
+            raise SourceError(f"source {self.path}: truncated SQLite file (header incomplete)")
+
+    def _connect(self, immutable: bool) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self._uri(immutable), uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None,
+            check_same_thread=False,
+        )  # fmt: skip
+        # One read transaction for every read: a consistent snapshot while the app keeps writing.
+        conn.execute("BEGIN")
+        conn.execute("SELECT count(*) FROM sqlite_schema").fetchone()
+        return conn
+
+    def _open(self) -> sqlite3.Connection:
+        self._check_file()
+        directory = Path(self.path).resolve().parent
+        try:
+            return self._connect(immutable=False)
+        except sqlite3.OperationalError as exc:
+            text = str(exc)
+            if "locked" in text or "busy" in text:
+                raise SourceError(
+                    f"source {self.path}: database is locked by another process "
+                    f"(waited {BUSY_TIMEOUT_S:g} s for a read snapshot)"
+                ) from exc
+            if os.access(directory, os.W_OK):
+                raise SourceError(f"source {self.path}: cannot be opened: {text}") from exc
+            wal = Path(str(Path(self.path).resolve()) + "-wal")
+            if wal.exists() and wal.stat().st_size > 0:
+                raise SourceError(
+                    f"source {self.path}: WAL-mode database with un-checkpointed changes in "
+                    f"{wal.name} on a read-only directory; its -shm cannot be created and "
+                    "opening it immutable would miss those changes (checkpoint it first, or "
+                    "mount the directory writable)"
+                ) from exc
+        except sqlite3.DatabaseError as exc:
+            raise SourceError(f"source {self.path}: not a usable SQLite database: {exc}") from exc
+        self._log(
+            "warning",
+            f"source {self.path}: directory is read-only and the WAL index (-shm) cannot be "
+            "created; opened with immutable=1 (no -wal content exists, so nothing is missed; "
+            "the file must not change during the migration)",
+        )
+        self.immutable = True
+        try:
+            return self._connect(immutable=True)
+        except sqlite3.DatabaseError as exc:
+            raise SourceError(f"source {self.path}: cannot be opened read-only: {exc}") from exc
+
+    def close(self) -> None:
+        """End the read transaction and close the file."""
+        try:
+            self.conn.execute("COMMIT")
+        except sqlite3.Error:
+            pass
+        self.conn.close()
+
+    # -- schema ----------------------------------------------------------------------------
+    def _q(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+        try:
+            return self.conn.execute(sql, params).fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise SourceError(f"source {self.path}: cannot read the schema: {exc}") from exc
+
+    def _read_schema(self) -> SourceSchema:
+        objects = self._q(
+            "SELECT type, name, tbl_name, sql FROM sqlite_schema ORDER BY rowid"
+        )
+        listing = {
+            str(r[1]): r for r in self._q("SELECT schema, name, type, ncol, wr, strict FROM pragma_table_list WHERE schema = 'main'")
+        }  # fmt: skip
+        sequences: dict[str, int] = {}
+        if any(o[1] == "sqlite_sequence" for o in objects):
+            sequences = {str(n).lower(): int(str(s)) for n, s in self._q("SELECT name, seq FROM sqlite_sequence")}
+        tables: list[Table] = []
+        views: list[View] = []
+        triggers: list[Trigger] = []
+        skipped: list[str] = []
+        for kind, name, tbl_name, sql in objects:
+            name, sql_text = str(name), str(sql or "")
+            if kind == "table":
+                if name.startswith("sqlite_"):
+                    continue
+                info = listing.get(name)
+                ttype = str(info[2]) if info else "table"
+                if ttype == "virtual" or sql_text.upper().startswith("CREATE VIRTUAL"):
+                    skipped.append(f"virtual table {name!r}: not carried over (module tables have no PostgreSQL equivalent)")
+                    continue
+                if ttype == "shadow":
+                    skipped.append(f"table {name!r}: shadow table of a virtual table, not carried over")
+                    continue
+                tables.append(self._table(name, sql_text, info))
+            elif kind == "view":
+                views.append(View(name, sql_text))
+            elif kind == "trigger":
+                triggers.append(Trigger(name, str(tbl_name), sql_text))
+        return SourceSchema(self.path, tables, views, triggers, sequences, skipped)
+
+    def _table(self, name: str, sql: str, info: tuple[object, ...] | None) -> Table:
+        cols = []
+        for _cid, cname, ctype, notnull, dflt, pk, hidden in self._q(
+            "SELECT cid, name, type, \"notnull\", dflt_value, pk, hidden FROM pragma_table_xinfo(?)", (name,)
+        ):  # fmt: skip
+            cols.append(
+                Column(
+                    name=str(cname), declared=str(ctype or ""), notnull=bool(notnull),
+                    default=None if dflt is None else str(dflt), pk_position=int(str(pk)),
+                    hidden=int(str(hidden)),
+                )  # fmt: skip
+            )
+        pk_cols = [c.name for c in sorted((c for c in cols if c.pk_position), key=lambda c: c.pk_position)]
+        without_rowid = bool(info[4]) if info else False
+        strict = bool(info[5]) if info else False
+        rowid_alias = None
+        if len(pk_cols) == 1 and not without_rowid:
+            col = next(c for c in cols if c.name == pk_cols[0])
+            if col.declared.upper() == "INTEGER":
+                rowid_alias = col.name
+        table = Table(
+            name=name, sql=sql, columns=cols, pk=pk_cols, rowid_alias=rowid_alias,
+            autoincrement=bool(_AUTOINCREMENT.search(sql)), without_rowid=without_rowid, strict=strict,
+        )  # fmt: skip
+        table.indexes = self._indexes(name)
+        table.fks = self._fks(name)
+        self._parse_extras(table)
+        try:
+            table.row_count = int(str(self.conn.execute(f"SELECT count(*) FROM {qi(name)}").fetchone()[0]))
+        except sqlite3.DatabaseError as exc:
+            raise SourceError(f"source {self.path}: table {name!r} cannot be read: {exc}") from exc
+        return table
+
+    def _indexes(self, table: str) -> list[Index]:
+        out = []
+        for _seq, iname, unique, origin, partial in self._q(
+            "SELECT seq, name, \"unique\", origin, partial FROM pragma_index_list(?)", (table,)
+        ):  # fmt: skip
+            if origin == "pk":
+                continue
+            parts = [
+                IndexColumn(None if cid == -2 else str(cname), bool(desc), str(coll or "BINARY"))  # noqa: PLR2004
+                for _seqno, cid, cname, desc, coll, key in self._q(
+                    "SELECT seqno, cid, name, desc, coll, key FROM pragma_index_xinfo(?)", (str(iname),)
+                )
+                if key
+            ]
+            sql_rows = self._q("SELECT sql FROM sqlite_schema WHERE type = 'index' AND name = ?", (str(iname),))
+            isql = str(sql_rows[0][0]) if sql_rows and sql_rows[0][0] else None
+            out.append(Index(str(iname), bool(unique), str(origin), bool(partial), parts, isql))
+        return out
+
+    def _fks(self, table: str) -> list[ForeignKey]:
+        groups: dict[int, list[tuple[object, ...]]] = {}
+        for row in self._q(
+            "SELECT id, seq, \"table\", \"from\", \"to\", on_update, on_delete FROM pragma_foreign_key_list(?)", (table,)
+        ):  # fmt: skip
+            groups.setdefault(int(str(row[0])), []).append(row)
+        out = []
+        for rows in groups.values():
+            rows.sort(key=lambda r: int(str(r[1])))
+            to = [r[4] for r in rows]
+            out.append(
+                ForeignKey(
+                    columns=[str(r[3]) for r in rows], ref_table=str(rows[0][2]),
+                    ref_columns=None if any(t is None for t in to) else [str(t) for t in to],
+                    on_update=str(rows[0][5]), on_delete=str(rows[0][6]),
+                )  # fmt: skip
+            )
+        return out
+
+    def _parse_extras(self, table: Table) -> None:
+        """CHECK constraints, generated-column expressions and column collations from the DDL."""
+        tree = translate.parse_create_table(table.sql)
+        if tree is None:
+            if any(c.generated for c in table.columns) or "CHECK" in table.sql.upper():
+                for col in table.columns:
+                    if col.generated:
+                        col.generated_error = "sqlglot could not parse the CREATE TABLE statement"
+                table.checks.append(Check(None, table.sql, None, "sqlglot could not parse the CREATE TABLE statement"))
+            return
+        schema = tree.this if isinstance(tree, exp.Create) else None
+        if not isinstance(schema, exp.Schema):
+            return
+        for item in schema.expressions:
+            if isinstance(item, exp.ColumnDef):
+                try:
+                    col = table.column(item.name)
+                except KeyError:
+                    continue
+                for cons in item.args.get("constraints") or []:
+                    kind = cons.args.get("kind")
+                    if isinstance(kind, exp.CheckColumnConstraint):
+                        table.checks.append(Check(None, kind.this.sql(dialect="sqlite"), None, node=kind.this))
+                    elif isinstance(kind, exp.ComputedColumnConstraint):
+                        col.generated_node = kind.this
+                    elif isinstance(kind, exp.CollateColumnConstraint):
+                        col.collation = kind.this.name.upper()
+            elif isinstance(item, exp.Constraint):
+                for sub in item.expressions:
+                    if isinstance(sub, exp.CheckColumnConstraint):
+                        table.checks.append(Check(item.name, sub.this.sql(dialect="sqlite"), None, node=sub.this))
+            elif isinstance(item, exp.CheckColumnConstraint):
+                table.checks.append(Check(None, item.this.sql(dialect="sqlite"), None, node=item.this))
+
+    # -- data ------------------------------------------------------------------------------
+    def batches(self, sql: str, size: int) -> Iterator[list[tuple[object, ...]]]:
+        """Rows of `sql` in lists of at most `size`; SQLite errors become SourceError."""
+        try:
+            cur = self.conn.execute(sql)
+            while True:
+                batch = cur.fetchmany(size)
+                if not batch:
+                    return
+                yield batch
+        except sqlite3.OperationalError as exc:
+            if "decode" in str(exc).lower():
+                raise
+            raise SourceError(f"source {self.path}: read failed: {exc}") from exc
+        except sqlite3.DatabaseError as exc:
+            raise SourceError(f"source {self.path}: read failed (corrupt file?): {exc}") from exc
+
+    def one(self, sql: str, params: tuple[object, ...] = ()) -> tuple[object, ...]:
+        """The single row of an aggregate query."""
+        try:
+            row = self.conn.execute(sql, params).fetchone()
+        except sqlite3.OperationalError as exc:
+            if "decode" in str(exc).lower():
+                raise
+            raise SourceError(f"source {self.path}: query failed: {exc}") from exc
+        except sqlite3.DatabaseError as exc:
+            raise SourceError(f"source {self.path}: read failed (corrupt file?): {exc}") from exc
+        return tuple(row)
