@@ -8,6 +8,7 @@ byte for byte in content; files are cached under bench/out/data and rebuilt only
 from __future__ import annotations
 
 import random
+import re
 import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -360,3 +361,21 @@ def pg_ddl(dataset_kind: str, table: str) -> str:
     """The reference CREATE TABLE for `table` in a `pets` or `multi` dataset."""
     key = "pets_multi" if dataset_kind == "multi" and table == "pets" else table
     return PG_DDL[key]
+
+
+def pg_bare_ddl(dataset_kind: str, table: str) -> tuple[str, str]:
+    """The reference table without its primary key (the floor's raw COPY target), and the
+    ALTER TABLE that adds the key back afterwards."""
+    ddl = pg_ddl(dataset_kind, table)
+    match = re.search(r"PRIMARY KEY \(([^)]*)\)", ddl)
+    if match:
+        keys = match.group(1)
+        ddl = re.sub(r",\s*PRIMARY KEY \([^)]*\)", "", ddl)
+    else:
+        inline = re.search(r"(\w+) \w+ PRIMARY KEY", ddl)
+        if inline is None:
+            msg = f"no primary key in the reference DDL of {table}"
+            raise ValueError(msg)
+        keys = inline.group(1)
+        ddl = ddl.replace(" PRIMARY KEY", "", 1)
+    return ddl, f"ALTER TABLE {table} ADD PRIMARY KEY ({keys})"
