@@ -198,7 +198,7 @@ def _force_ssl_parameter_group(resource: Resource, env: Environment) -> Iterator
         if get(p, "name") is not MISSING
     }
     value = values.get("rds.force_ssl", MISSING)
-    if str(value) != "1":
+    if str(value) != "1" and as_number(value) != 1:
         yield (
             f"parameter rds.force_ssl is {shown(value)}; it must be '1' so every "
             "connection uses TLS"

@@ -243,3 +243,19 @@ def test_image_build_context_is_the_root_the_dockerfile_copies_from() -> None:
         assert (ROOT / source).exists(), f"COPY {source}: not in the build context (repo root)"
     assert "ARG REVISION" in dockerfile
     assert '--build-arg "REVISION=${GITHUB_SHA}"' in push["run"]
+
+
+def test_every_variable_and_secret_the_workflows_use_is_documented_in_the_readme() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    used: set[str] = set()
+    for path in WORKFLOW_FILES:
+        body = path.read_text(encoding="utf-8")
+        used |= set(re.findall(r"\b(?:vars|secrets)\.([A-Z][A-Z0-9_]+)", body))
+        for job in load(path.name)["jobs"].values():
+            for entry in job.get("strategy", {}).get("matrix", {}).get("include", []):
+                used |= {v for k, v in entry.items() if k in ("role", "cluster")}
+
+    assert "PULUMI_ACCESS_TOKEN" in used
+    assert "AWS_PREVIEW_ROLE_ARN_PROD" in used
+    undocumented = sorted(name for name in used if f"`{name}`" not in readme)
+    assert undocumented == []

@@ -265,6 +265,20 @@ def test_prod_only_rule_does_not_fire_in_dev(
     assert Analyzer("dev").violations(type_, props) == {}
 
 
+def test_force_ssl_given_as_a_number_is_accepted(dev: Analyzer) -> None:
+    props = r.parameter_group()
+    props["parameters"][0]["value"] = 1
+
+    assert dev.violations(r.PARAMETER_GROUP, props) == {}
+
+
+def test_parameter_groups_of_other_engines_are_not_held_to_force_ssl(dev: Analyzer) -> None:
+    props = r.parameter_group()
+    props.update(family="mysql8.0", parameters=[])
+
+    assert dev.violations(r.PARAMETER_GROUP, props) == {}
+
+
 def test_dev_shaped_database_breaks_exactly_the_prod_only_rds_rules_in_prod(prod: Analyzer) -> None:
     found = prod.violations(r.RDS_INSTANCE, r.dev_rds_instance(), name="petstore-dev")
 
