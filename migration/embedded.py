@@ -120,11 +120,13 @@ def start(parent: Path | None = None, settings: dict[str, str] | None = None) ->
     if run_as:
         shutil.chown(pwfile, run_as, run_as)
     pgdata = root / "data"
-    subprocess.run(
+    init = subprocess.run(
         [str(bin_dir() / "initdb"), "-D", str(pgdata), "-U", "postgres", f"--pwfile={pwfile}",
          "--auth-local=trust", "--auth-host=scram-sha-256", "--encoding=UTF8", "--locale=C"],
-        check=True, capture_output=True, timeout=START_TIMEOUT_S, user=run_as,
+        check=False, capture_output=True, timeout=START_TIMEOUT_S, user=run_as,
     )  # fmt: skip
+    if init.returncode != 0:
+        raise RuntimeError(f"initdb failed in {root}: {init.stderr.decode(errors='replace')}")
     with (pgdata / "postgresql.conf").open("a") as conf:
         for key, value in (settings if settings is not None else FAST_SETTINGS).items():
             conf.write(f"{key} = '{value}'\n")

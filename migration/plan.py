@@ -6,12 +6,11 @@ Identifiers go through `psycopg.sql.Identifier`; constants (defaults) through `s
 from __future__ import annotations
 
 import hashlib
+import re
 import sqlite3
 from dataclasses import dataclass, field
 
-import sqlglot
 from psycopg import sql
-from sqlglot import exp
 
 from migration import translate, typemap
 from migration.errors import Problem, SchemaError, SourceError, UsageError
@@ -19,6 +18,10 @@ from migration.model import Column, Table
 from migration.source import Source, qi
 from migration.typemap import ColumnPlan, Kind, ValueProblem
 
+_CONSTANT = re.compile(
+    r"\(*\s*(?:NULL|TRUE|FALSE|[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?|'(?:[^']|'')*'|[xX]'[0-9a-fA-F]*')\s*\)*",
+    re.IGNORECASE,
+)  # a literal default: evaluated by SQLite, checked like data, written with sql.Literal
 PG_NAME_MAX = 63  # bytes; PostgreSQL silently truncates longer identifiers (NAMEDATALEN - 1)
 FK_ACTIONS = {"NO ACTION", "RESTRICT", "CASCADE", "SET NULL", "SET DEFAULT"}
 PROBLEMS_LISTED_PER_COLUMN = 50  # rows listed per column in a report; the count is always exact
@@ -178,14 +181,16 @@ def build(sources: list[Source], namer: Namer, casts: dict[tuple[str, str], Kind
             st = src.schema.table(t.name)
             exprs: list[str] = []
             spans = []
+            hows = []
             for kind, col in zip(kinds, t.columns, strict=True):
-                e = typemap.stat_exprs(kind, qi(st.column(col.name).name))
-                spans.append((len(exprs), len(exprs) + len(e)))
-                exprs.extend(e)
+                spec = typemap.stats_spec(kind, qi(st.column(col.name).name))
+                spans.append((len(exprs), len(exprs) + len(spec)))
+                exprs.extend(e for e, _ in spec)
+                hows.append([h for _, h in spec])
             row = src.one(f"SELECT count(*), {', '.join(exprs) or '0'} FROM {qi(st.name)}")
             counts[idx] = int(str(row[0]))
             for i, (a, b) in enumerate(spans):
-                stats[i] = typemap.merge_stats(kinds[i], stats[i], list(row[1 + a : 1 + b]))
+                stats[i] = typemap.merge_stats(hows[i], stats[i], list(row[1 + a : 1 + b]))
         cols = [typemap.decide(c, namer(c.name), k, s) for c, k, s in zip(t.columns, kinds, stats, strict=True)]
         tp = TablePlan(t, namer(t.name), cols, holders[t.name.lower()], row_counts=counts)
         tp.pk = [namer(c) for c in t.pk]
@@ -245,12 +250,7 @@ def default_sql(col: ColumnPlan, src: Source) -> tuple[sql.Composable | None, st
         if col.kind == "text" and "'NOW'" not in up:
             return sql.SQL(f"to_char({utc_now}, {{}})").format(sql.Literal(fmt)), None
         return None, f"default {text} has no equivalent for a {col.pg_type} column: not carried over"
-    try:
-        node = sqlglot.parse_one(text, read="sqlite")
-    except sqlglot.errors.SqlglotError:
-        node = None
-    constant = node is not None and not any(isinstance(n, (exp.Func, exp.Column)) for n in node.walk())
-    if constant:
+    if _CONSTANT.fullmatch(text.strip()):
         try:
             value = src.conn.execute(f"SELECT {text}").fetchone()[0]
         except sqlite3.Error as exc:

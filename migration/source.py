@@ -9,8 +9,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import quote
 
-from sqlglot import exp
-
 from migration import translate
 from migration.errors import SourceError
 from migration.model import Check, Column, ForeignKey, Index, IndexColumn, SourceSchema, Table
@@ -20,6 +18,7 @@ from migration.model import Trigger, View
 BUSY_TIMEOUT_S = float(os.environ.get("MIGRATION_SQLITE_BUSY_TIMEOUT_S", "5"))
 SQLITE_HEADER = b"SQLite format 3\x00"
 _AUTOINCREMENT = re.compile(r"\bAUTOINCREMENT\b", re.IGNORECASE)
+_NEEDS_PARSE = re.compile(r"\b(CHECK|AS|COLLATE)\b", re.IGNORECASE)  # else sqlglot is not needed
 
 
 def qi(name: str) -> str:
@@ -231,37 +230,21 @@ class Source:
 
     def _parse_extras(self, table: Table) -> None:
         """CHECK constraints, generated-column expressions and column collations from the DDL."""
-        tree = translate.parse_create_table(table.sql)
-        if tree is None:
-            if any(c.generated for c in table.columns) or "CHECK" in table.sql.upper():
-                for col in table.columns:
-                    if col.generated:
-                        col.generated_error = "sqlglot could not parse the CREATE TABLE statement"
+        if not _NEEDS_PARSE.search(table.sql):
+            return
+        extras = translate.table_extras(table.sql)
+        if extras is None:
+            for col in table.columns:
+                if col.generated:
+                    col.generated_error = "sqlglot could not parse the CREATE TABLE statement"
+            if "CHECK" in table.sql.upper():
                 table.checks.append(Check(None, table.sql, None, "sqlglot could not parse the CREATE TABLE statement"))
             return
-        schema = tree.this if isinstance(tree, exp.Create) else None
-        if not isinstance(schema, exp.Schema):
-            return
-        for item in schema.expressions:
-            if isinstance(item, exp.ColumnDef):
-                try:
-                    col = table.column(item.name)
-                except KeyError:
-                    continue
-                for cons in item.args.get("constraints") or []:
-                    kind = cons.args.get("kind")
-                    if isinstance(kind, exp.CheckColumnConstraint):
-                        table.checks.append(Check(None, kind.this.sql(dialect="sqlite"), None, node=kind.this))
-                    elif isinstance(kind, exp.ComputedColumnConstraint):
-                        col.generated_node = kind.this
-                    elif isinstance(kind, exp.CollateColumnConstraint):
-                        col.collation = kind.this.name.upper()
-            elif isinstance(item, exp.Constraint):
-                for sub in item.expressions:
-                    if isinstance(sub, exp.CheckColumnConstraint):
-                        table.checks.append(Check(item.name, sub.this.sql(dialect="sqlite"), None, node=sub.this))
-            elif isinstance(item, exp.CheckColumnConstraint):
-                table.checks.append(Check(None, item.this.sql(dialect="sqlite"), None, node=item.this))
+        checks, generated, collations = extras
+        table.checks.extend(Check(name, text, None, node=node) for name, text, node in checks)
+        for col in table.columns:
+            col.generated_node = generated.get(col.name.lower())
+            col.collation = collations.get(col.name.lower())
 
     # -- data ------------------------------------------------------------------------------
     def batches(self, sql: str, size: int) -> Iterator[list[tuple[object, ...]]]:

@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-
-import sqlglot
-from sqlglot import exp
+from typing import Any
 
 Rename = Callable[[str], str]
+# sqlglot is imported lazily: it costs ~0.1 s at start-up and most schemas never need it.
 
 
 class TranslationError(Exception):
     """sqlglot could not parse or render a fragment; the caller reports the object by name."""
 
 
-def _rename_identifiers(node: exp.Expression, rename: Rename) -> exp.Expression:
-    def fix(n: exp.Expression) -> exp.Expression:
+def _sqlglot() -> Any:
+    import sqlglot  # noqa: PLC0415
+
+    return sqlglot
+
+
+def _rename_identifiers(node: Any, rename: Rename) -> Any:
+    from sqlglot import exp  # noqa: PLC0415
+
+    def fix(n: Any) -> Any:
         if isinstance(n, exp.Identifier):
             return exp.Identifier(this=rename(str(n.this)), quoted=True)
         return n
@@ -23,8 +30,9 @@ def _rename_identifiers(node: exp.Expression, rename: Rename) -> exp.Expression:
     return node.transform(fix)
 
 
-def render(node: exp.Expression, rename: Rename) -> str:
+def render(node: Any, rename: Rename) -> str:
     """A parsed SQLite expression rendered as PostgreSQL with every identifier quoted and renamed."""
+    sqlglot = _sqlglot()
     try:
         out: str = _rename_identifiers(node.copy(), rename).sql(dialect="postgres")
     except (sqlglot.errors.SqlglotError, ValueError) as exc:
@@ -34,6 +42,7 @@ def render(node: exp.Expression, rename: Rename) -> str:
 
 def expression(sql: str, rename: Rename) -> str:
     """A SQLite scalar expression (e.g. an index predicate) as PostgreSQL."""
+    sqlglot = _sqlglot()
     try:
         node = sqlglot.parse_one(sql, read="sqlite")
     except sqlglot.errors.SqlglotError as exc:
@@ -41,8 +50,9 @@ def expression(sql: str, rename: Rename) -> str:
     return render(node, rename)
 
 
-def parse_create_table(sql: str) -> exp.Expression | None:
+def parse_create_table(sql: str) -> Any:
     """The sqlglot tree of a CREATE TABLE statement, or None when sqlglot cannot parse it."""
+    sqlglot = _sqlglot()
     try:
         return sqlglot.parse_one(sql, read="sqlite")
     except sqlglot.errors.SqlglotError:
@@ -51,6 +61,9 @@ def parse_create_table(sql: str) -> exp.Expression | None:
 
 def view_query(sql: str, rename: Rename) -> str:
     """The SELECT of a SQLite `CREATE VIEW` statement, as PostgreSQL."""
+    sqlglot = _sqlglot()
+    from sqlglot import exp  # noqa: PLC0415
+
     try:
         node = sqlglot.parse_one(sql, read="sqlite")
     except sqlglot.errors.SqlglotError as exc:
@@ -65,6 +78,9 @@ def view_query(sql: str, rename: Rename) -> str:
 
 def index_parts(sql: str, rename: Rename) -> tuple[list[str], str | None]:
     """Key parts (columns or expressions, with DESC/COLLATE kept) and WHERE of a CREATE INDEX."""
+    sqlglot = _sqlglot()
+    from sqlglot import exp  # noqa: PLC0415
+
     try:
         node = sqlglot.parse_one(sql, read="sqlite")
     except sqlglot.errors.SqlglotError as exc:
@@ -88,3 +104,36 @@ def index_parts(sql: str, rename: Rename) -> tuple[list[str], str | None]:
     where = params.args.get("where") if params is not None else None
     predicate = render(where.this, rename) if where is not None else None
     return parts, predicate
+
+
+def table_extras(sql: str) -> tuple[list[tuple[str | None, str, Any]], dict[str, Any], dict[str, str]] | None:
+    """CHECK constraints (name, SQLite text, node), generated expressions and collations by
+    lower-case column name, from a CREATE TABLE; None when sqlglot cannot parse it."""
+    from sqlglot import exp  # noqa: PLC0415
+
+    tree = parse_create_table(sql)
+    if tree is None:
+        return None
+    checks: list[tuple[str | None, str, Any]] = []
+    generated: dict[str, Any] = {}
+    collations: dict[str, str] = {}
+    schema = tree.this if isinstance(tree, exp.Create) else None
+    if not isinstance(schema, exp.Schema):
+        return checks, generated, collations
+    for item in schema.expressions:
+        if isinstance(item, exp.ColumnDef):
+            for cons in item.args.get("constraints") or []:
+                kind = cons.args.get("kind")
+                if isinstance(kind, exp.CheckColumnConstraint):
+                    checks.append((None, kind.this.sql(dialect="sqlite"), kind.this))
+                elif isinstance(kind, exp.ComputedColumnConstraint):
+                    generated[item.name.lower()] = kind.this
+                elif isinstance(kind, exp.CollateColumnConstraint):
+                    collations[item.name.lower()] = kind.this.name.upper()
+        elif isinstance(item, exp.Constraint):
+            for sub in item.expressions:
+                if isinstance(sub, exp.CheckColumnConstraint):
+                    checks.append((item.name, sub.this.sql(dialect="sqlite"), sub.this))
+        elif isinstance(item, exp.CheckColumnConstraint):
+            checks.append((None, item.this.sql(dialect="sqlite"), item.this))
+    return checks, generated, collations

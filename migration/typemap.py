@@ -378,70 +378,48 @@ def declared_kind(col: Column) -> Kind:
     return Kind("infer", why=f"declared {declared} has no direct PostgreSQL type: chosen from the stored values")
 
 
-def stat_exprs(kind: Kind, c: str) -> list[str]:
-    """SQLite aggregate expressions gathered for a column of this kind (one pass per table)."""
+def stats_spec(kind: Kind, c: str) -> list[tuple[str, str]]:
+    """SQLite aggregates gathered for a column (one pass per table) and how sources combine them.
+
+    Declared integer, REAL, TEXT and BLOB columns need no storage-class check here: binary
+    COPY's dumpers refuse a value of another class (TypeError), the load then rolls back and
+    the table is diagnosed row by row. Only what COPY would accept silently is checked.
+    """
     k = kind.kind
-    typeofs = [f"sum(typeof({c})='integer')", f"sum(typeof({c})='real')", f"sum(typeof({c})='text')", f"sum(typeof({c})='blob')"]
     if kind.cast:
         return []
     if k == "int":
-        out = [f"sum({c} >= '' OR {c} <> CAST({c} AS INTEGER))"]
-        if kind.width < 8:  # noqa: PLR2004
-            out += [f"min({c})", f"max({c})"]
-        return out
-    if k in ("double", "numeric"):
-        return [f"sum({c} >= '')"]
+        return [(f"min({c})", "min"), (f"max({c})", "max")] if kind.width < 8 else []  # noqa: PLR2004
     if k == "text":
-        out = [f"sum({c} < '' OR {c} >= x'')"]
-        if kind.length is not None:
-            out.append(f"max(length({c}))")
-        return out
-    if k == "bytea":
-        return [f"sum({c} < x'')"]
-    if k == "bool":
-        return [f"sum({c} NOT IN (0, 1))"]
+        return [(f"max(length({c}))", "max")] if kind.length is not None else []
     if k in ("timestamp", "date"):
         numeric = f"CASE WHEN typeof({c}) IN ('integer','real') THEN {c} END"
-        return [*typeofs, f"min({numeric})", f"max({numeric})",
-                f"sum(typeof({c})='text' AND NOT {c} GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*')"]  # fmt: skip
-    # infer
-    return [*typeofs, f"sum(typeof({c})='integer' AND abs({c}) > {EXACT_FLOAT_INT})"]
+        return [(f"total(typeof({c})='integer')", "sum"), (f"total(typeof({c})='real')", "sum"),
+                (f"total(typeof({c})='text')", "sum"), (f"total(typeof({c})='blob')", "sum"),
+                (f"min({numeric})", "min"), (f"max({numeric})", "max"),
+                (f"total(typeof({c})='text' AND NOT {c} GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*')", "sum")]  # fmt: skip
+    if k == "infer":
+        return [(f"total(typeof({c})='integer')", "sum"), (f"total(typeof({c})='real')", "sum"),
+                (f"total(typeof({c})='text')", "sum"), (f"total(typeof({c})='blob')", "sum"),
+                (f"total(typeof({c})='integer' AND abs({c}) > {EXACT_FLOAT_INT})", "sum")]  # fmt: skip
+    return []
 
 
-def merge_stats(kind: Kind, a: list[object], b: list[object]) -> list[object]:
-    """Combine the statistics of two sources (sums add, min/max combine)."""
+def merge_stats(how: list[str], a: list[object], b: list[object]) -> list[object]:
+    """Combine the statistics of two sources (sums add, min/max combine, NULL means none)."""
     if not a:
         return b
     out: list[object] = []
-    names = stat_names(kind)
-    for name, x, y in zip(names, a, b, strict=True):
-        if x is None:
-            out.append(y)
-        elif y is None:
-            out.append(x)
+    for name, x, y in zip(how, a, b, strict=True):
+        if x is None or y is None:
+            out.append(y if x is None else x)
         elif name == "min":
             out.append(min(x, y))  # type: ignore[type-var]
         elif name == "max":
             out.append(max(x, y))  # type: ignore[type-var]
         else:
-            out.append(int(x) + int(y))  # type: ignore[call-overload]
+            out.append(float(x) + float(y))  # type: ignore[arg-type]
     return out
-
-
-def stat_names(kind: Kind) -> list[str]:
-    """How to combine each statistic of `stat_exprs` across sources."""
-    k = kind.kind
-    if kind.cast:
-        return []
-    if k == "int":
-        return ["sum", "min", "max"] if kind.width < 8 else ["sum"]  # noqa: PLR2004
-    if k == "text":
-        return ["sum", "max"] if kind.length is not None else ["sum"]
-    if k in ("double", "numeric", "bytea", "bool"):
-        return ["sum"]
-    if k in ("timestamp", "date"):
-        return ["sum", "sum", "sum", "sum", "min", "max", "sum"]
-    return ["sum"] * 5
 
 
 @dataclass
@@ -472,7 +450,7 @@ def decide(col: Column, target_name: str, kind: Kind, stats: list[object]) -> Co
     """The column's plan from its kind and the combined statistics of every source."""
     c = qi(col.name)
     k, why, perm = kind.kind, kind.why, kind.cast
-    bad = _n(stats[0]) if stats and k not in ("timestamp", "date", "infer") else 0
+    bad = 0
     select = c
     notes: list[str] = []
     rep = None
@@ -512,7 +490,7 @@ def decide(col: Column, target_name: str, kind: Kind, stats: list[object]) -> Co
     if k == "int":
         width = kind.width
         if width < 8 and not perm:  # noqa: PLR2004
-            lo_v, hi_v = _n(stats[1]), _n(stats[2])
+            lo_v, hi_v = _n(stats[0]), _n(stats[1])
             rlo, rhi = INT_RANGES[width]
             if not (rlo <= lo_v and hi_v <= rhi):
                 notes.append(f"declared {col.declared} but values reach {lo_v}..{hi_v}: widened to bigint")
@@ -526,7 +504,7 @@ def decide(col: Column, target_name: str, kind: Kind, stats: list[object]) -> Co
         length = kind.length
         pg = "text"
         if length is not None:
-            longest = _n(stats[1]) if len(stats) > 1 else 0
+            longest = _n(stats[0]) if stats else 0
             if perm or longest <= length:
                 pg = f"varchar({length})"
                 why = f"{why}; every value fits {length} characters" if not perm else why

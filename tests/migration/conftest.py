@@ -1,0 +1,137 @@
+"""Fixtures: one real PostgreSQL per test session (per xdist worker), a fresh database per test,
+SQLite sources built from SQL strings under tmp_path, and helpers to run the CLI."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from migration import cli, embedded
+
+REPO = Path(__file__).resolve().parents[2]
+ENV_URL = "PETSTORE_TEST_DATABASE_URL"
+
+
+@dataclass
+class PgServer:
+    """An admin URL to a server on which tests create and drop their own databases."""
+
+    admin_url: str
+    server: embedded.Server | None
+
+    def url_for(self, database: str) -> str:
+        parts = urlsplit(self.admin_url)
+        return urlunsplit(parts._replace(path="/" + database))
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgServer]:
+    """The embedded PostgreSQL 18 (or $PETSTORE_TEST_DATABASE_URL); each xdist worker gets its own
+    server in its own base temp directory, so workers never share a data directory."""
+    if os.environ.get(ENV_URL):
+        yield PgServer(os.environ[ENV_URL], None)
+        return
+    server = embedded.start(tmp_path_factory.mktemp("pg"))
+    try:
+        yield PgServer(server.url(), server)
+    finally:
+        server.stop(delete=True)
+
+
+@pytest.fixture
+def target(pg_server: PgServer) -> Iterator[str]:
+    """A URL to a fresh, empty database (dropped afterwards)."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_server.admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield pg_server.url_for(name)
+    finally:
+        with psycopg.connect(pg_server.admin_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def make_db(tmp_path: Path) -> Callable[..., str]:
+    """Build a SQLite file from a SQL script (and optional parameterised inserts)."""
+    counter = iter(range(1000))
+
+    def make(script: str, name: str | None = None, rows: dict[str, list[tuple[object, ...]]] | None = None) -> str:
+        path = tmp_path / (name or f"src{next(counter)}.db")
+        conn = sqlite3.connect(path)
+        try:
+            conn.executescript(script)
+            for insert, values in (rows or {}).items():
+                conn.executemany(insert, values)
+            conn.commit()
+        finally:
+            conn.close()
+        return str(path)
+
+    return make
+
+
+@dataclass
+class Result:
+    """Exit code and output of one CLI invocation."""
+
+    code: int
+    out: str
+    err: str
+
+    @property
+    def events(self) -> list[dict[str, object]]:
+        return [json.loads(line) for line in self.out.splitlines() if line.startswith("{")]
+
+    def messages(self, event: str | None = None, level: str | None = None) -> list[str]:
+        return [str(e["message"]) for e in self.events if (event is None or e["event"] == event) and (level is None or e["level"] == level)]
+
+    @property
+    def text(self) -> str:
+        return self.out + self.err
+
+
+def run_cli(*args: str) -> Result:
+    """Run `python -m migration ARGS` in-process (JSON lines unless --log-format is given)."""
+    argv = list(args)
+    if "--log-format" not in argv:
+        argv += ["--log-format", "json"]
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli.main(argv)
+    return Result(code, out.getvalue(), err.getvalue())
+
+
+def run_subprocess(*args: str, env: dict[str, str] | None = None, user: str | None = None, timeout: float = 120) -> Result:
+    """Run the CLI as a real process (for kills, read-only users and exit codes end to end)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "migration", *args], cwd=REPO, capture_output=True, text=True, timeout=timeout,
+        env={**os.environ, **(env or {})}, user=user, check=False,
+    )  # fmt: skip
+    return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+def query(url: str, statement: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+    """Rows of a query against the target."""
+    with psycopg.connect(url) as conn:
+        cur = conn.execute(statement, params or None)  # type: ignore[arg-type]
+        return cur.fetchall() if cur.description else []
+
+
+def tables_in(url: str) -> list[str]:
+    """User tables in the target's public schema."""
+    return [str(r[0]) for r in query(url, "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")]
