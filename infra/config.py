@@ -692,8 +692,10 @@ class NetworkIds:
 
 
 def _checked_output(
-    ref: pulumi.StackReference, stack: str, output: str, key: str, pattern: re.Pattern[str]
+    ref: pulumi.StackReference, stack: str, output: str, pattern: re.Pattern[str], expected: str
 ) -> pulumi.Output[list[str]]:
+    """A cluster-stack output (one ID or a list), checked like the direct config keys."""
+
     def check(value: object) -> list[str]:
         items = [value] if isinstance(value, str) else value
         if (
@@ -701,15 +703,11 @@ def _checked_output(
             or not items
             or not all(isinstance(i, str) and pattern.match(i) for i in items)
         ):
-            raise ConfigError(
-                pulumi.get_stack(),
-                [
-                    (
-                        f"{NAMESPACE}:{key}: output {output!r} of stack {stack!r} should be "
-                        f"{pattern.pattern}-style IDs, got {value!r}"
-                    )
-                ],
+            problem = (
+                f"{NAMESPACE}:clusterStackOutputs: output {output!r} of stack {stack!r} "
+                f"should be {expected}, got {value!r}"
             )
+            raise ConfigError(pulumi.get_stack(), [problem])
         return list(items)
 
     return ref.require_output(output).apply(check)
@@ -725,14 +723,19 @@ def resolve_network(network: NetworkConfig) -> NetworkIds:
         )
     c = network.cluster
     ref = pulumi.StackReference(f"{NAMESPACE}-cluster", stack_name=c.stack)
-    key = "clusterStackOutputs"
-    vpc = _checked_output(ref, c.stack, c.vpc_id_output, key, _VPC_ID).apply(lambda ids: ids[0])
+    vpc = _checked_output(ref, c.stack, c.vpc_id_output, _VPC_ID, "a VPC ID").apply(
+        lambda ids: ids[0]
+    )
     return NetworkIds(
         vpc_id=vpc,
         private_subnet_ids=_checked_output(
-            ref, c.stack, c.private_subnet_ids_output, key, _SUBNET_ID
+            ref, c.stack, c.private_subnet_ids_output, _SUBNET_ID, "a non-empty list of subnet IDs"
         ),
         cluster_security_group_ids=_checked_output(
-            ref, c.stack, c.security_group_ids_output, key, _SG_ID
+            ref,
+            c.stack,
+            c.security_group_ids_output,
+            _SG_ID,
+            "a security group ID or a non-empty list of them",
         ),
     )

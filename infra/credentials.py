@@ -145,10 +145,11 @@ class DatabaseSecret(pulumi.ComponentResource):
                 sort_keys=True,
             )
         )
+        secret_payload: pulumi.Output[str] = pulumi.Output.secret(payload)
         aws.secretsmanager.SecretVersion(
             f"{name}-version",
             secret_id=secret.id,
-            secret_string=pulumi.Output.secret(payload),
+            secret_string=secret_payload,
             opts=child,
         )
         self.arn = secret.arn

@@ -72,7 +72,7 @@ class DatabaseArgs:
 
     config: DatabaseConfig
     subnet_group_name: pulumi.Input[str]
-    security_group_ids: pulumi.Input[Sequence[str]]
+    security_group_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
     password: pulumi.Input[str]
     account_id: pulumi.Input[str]
     partition: pulumi.Input[str]

@@ -200,7 +200,9 @@ class KubernetesWiring(pulumi.ComponentResource):
                     name=cfg.namespace,
                     labels={
                         **recommended_labels("petstore", instance, "namespace", None),
-                        "pod-security.kubernetes.io/enforce": "restricted",
+                        # Warn and audit only: enforcing would also bind the app's own pods.
+                        "pod-security.kubernetes.io/warn": "restricted",
+                        "pod-security.kubernetes.io/audit": "restricted",
                     },
                 ),
                 opts=child,
@@ -210,6 +212,17 @@ class KubernetesWiring(pulumi.ComponentResource):
 
         parts = pulumi.Output.all(args.host, args.port, args.password)
         migration_secret_name = f"{cfg.app_secret_name}-{JOB_NAME_SUFFIX}"
+        migration_data: pulumi.Output[dict[str, str]] = pulumi.Output.secret(
+            parts.apply(
+                lambda p: migration_secret_data(
+                    user=args.username,
+                    password=p[2],
+                    host=p[0],
+                    port=int(p[1]),
+                    dbname=args.dbname,
+                )
+            )
+        )
         migration_secret = k8s.core.v1.Secret(
             f"{name}-migration-secret",
             metadata=k8s.meta.v1.ObjectMetaArgs(
@@ -220,17 +233,7 @@ class KubernetesWiring(pulumi.ComponentResource):
                 ),
             ),
             type="Opaque",
-            string_data=pulumi.Output.secret(
-                parts.apply(
-                    lambda p: migration_secret_data(
-                        user=args.username,
-                        password=p[2],
-                        host=p[0],
-                        port=int(p[1]),
-                        dbname=args.dbname,
-                    )
-                )
-            ),
+            string_data=migration_data,
             opts=pulumi.ResourceOptions.merge(
                 child, pulumi.ResourceOptions(depends_on=namespace_deps)
             ),
@@ -378,6 +381,7 @@ class KubernetesWiring(pulumi.ComponentResource):
             app_data = pulumi.Output.from_input(rollback_secret_data(sqlite_url))
             token = pulumi.Output.from_input(restart_token(TARGET_SQLITE, {"url": sqlite_url}))
 
+        secret_app_data: pulumi.Output[dict[str, str]] = pulumi.Output.secret(app_data)
         app_secret = k8s.core.v1.Secret(
             f"{name}-app-secret",
             metadata=k8s.meta.v1.ObjectMetaArgs(
@@ -387,7 +391,7 @@ class KubernetesWiring(pulumi.ComponentResource):
                 annotations={RESTART_ANNOTATION: token},
             ),
             type="Opaque",
-            string_data=pulumi.Output.secret(app_data),
+            string_data=secret_app_data,
             # Cutover: the app's Secret changes only after the migration Job has completed.
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[job])),
         )

@@ -84,6 +84,7 @@ class RegisteredResource:
     custom: bool = True
     delete_before_replace: bool = False
     custom_timeouts: dict[str, str] = field(default_factory=dict)
+    id: str = ""  # the physical ID the mocks returned (e.g. sg-0123...)
 
 
 @dataclass(frozen=True)
@@ -273,9 +274,10 @@ class _Mocks:
         if type_ == "random:index/randomPassword:RandomPassword":
             specials = str(inputs.get("overrideSpecial") or "!@#$%&*()-_=+[]{}<>:?")
             alphabet = string.ascii_letters + string.digits + specials
-            out["result"] = _digest(
-                name, "password", length=int(inputs["length"]), alphabet=alphabet
-            )
+            # A new value whenever the keepers change, like the provider's replacement.
+            keepers = json.dumps(inputs.get("keepers") or {}, sort_keys=True)
+            length = int(inputs["length"])
+            out["result"] = _digest(name, "password", keepers, length=length, alphabet=alphabet)
             out["bcryptHash"] = "$2a$10$" + _digest(name, "bcrypt", length=53, alphabet=alphabet)
             return "none", out
         if type_.startswith("kubernetes:"):
@@ -430,6 +432,7 @@ def _make_monitor_class() -> type:
                     custom=custom,
                     delete_before_replace=bool(getattr(request, "deleteBeforeReplace", False)),
                     custom_timeouts=timeouts,
+                    id=rid,
                 )
             )
             self.resources[urn] = MockMonitor.ResourceRegistration(urn, rid, state)
@@ -505,6 +508,10 @@ def _execute_in_loop(
     set_mocks(
         monitor.mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor, logger=_LOG
     )
+    # MockSettings leaves these from whatever ran before (e.g. a run that failed with tasks
+    # still pending on its closed loop): start every run with its own.
+    settings.SETTINGS.outputs = set()
+    settings.SETTINGS.lock = threading.Lock()
 
     def program() -> None:
         runpy.run_path(str(PROGRAM), run_name="__main__")

@@ -1,0 +1,295 @@
+"""The pure builders: URLs, secret payloads, Secret data, Job env and args, alarm specs and
+parameter-group settings, tested as plain functions (no Pulumi runtime)."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import quote
+
+import pytest
+from psycopg.conninfo import conninfo_to_dict
+
+from infra import alarms, database, k8s
+from infra.credentials import PASSWORD_SPECIALS, database_url, rds_secret_payload
+
+pytestmark = pytest.mark.infra
+
+GIB = 1024**3
+
+AWKWARD_PASSWORDS = [
+    "p@ss:w/rd?#",
+    "100%&sure=yes+no",
+    "spaces and 'quotes' \"too\"",
+    "ünïcødé-€",
+    "semi;colon\\back",
+    "-_.~",
+]
+
+
+@pytest.mark.parametrize("password", AWKWARD_PASSWORDS)
+def test_database_url_percent_encodes_awkward_passwords_so_libpq_reads_them_back(
+    password: str,
+) -> None:
+    url = database_url(
+        user="petstore_admin",
+        password=password,
+        host="petstore-dev.abc123xyz.eu-west-1.rds.amazonaws.com",
+        port=5432,
+        dbname="petstore",
+        sslmode="verify-full",
+        sslrootcert="/opt/rds/global-bundle.pem",
+    )
+
+    assert conninfo_to_dict(url) == {
+        "user": "petstore_admin",
+        "password": password,
+        "host": "petstore-dev.abc123xyz.eu-west-1.rds.amazonaws.com",
+        "port": "5432",
+        "dbname": "petstore",
+        "sslmode": "verify-full",
+        "sslrootcert": "/opt/rds/global-bundle.pem",
+    }
+
+
+def test_database_url_without_root_cert_has_only_sslmode() -> None:
+    url = database_url(
+        user="u", password="p", host="h.example", port=6543, dbname="d", sslmode="require"
+    )
+
+    assert url == "postgresql://u:p@h.example:6543/d?sslmode=require"
+
+
+def test_database_url_encodes_user_and_database_names() -> None:
+    url = database_url(
+        user="a@b", password="x", host="h", port=5432, dbname="my db", sslmode="require"
+    )
+
+    assert url == "postgresql://a%40b:x@h:5432/my%20db?sslmode=require"
+
+
+def test_password_specials_need_no_percent_encoding() -> None:
+    assert all(quote(c, safe="") == c for c in PASSWORD_SPECIALS)
+    assert not set(PASSWORD_SPECIALS) & set('/@" ')  # RDS refuses these in master passwords
+
+
+def test_rds_secret_payload_has_the_standard_rds_shape() -> None:
+    payload = rds_secret_payload(
+        host="h.example", port=5432, username="u", password="p", dbname="d", identifier="i"
+    )
+
+    assert payload == {
+        "engine": "postgres",
+        "host": "h.example",
+        "port": 5432,
+        "username": "u",
+        "password": "p",
+        "dbname": "d",
+        "dbInstanceIdentifier": "i",
+    }
+
+
+def test_migration_args_list_every_source_then_verify_and_json_logs() -> None:
+    assert k8s.migration_args(["a.db", "b.db"], "fail") == [
+        "run",
+        "--source",
+        "/data/sqlite/a.db",
+        "--source",
+        "/data/sqlite/b.db",
+        "--verify",
+        "--log-format",
+        "json",
+    ]
+
+
+def test_migration_args_add_renumber_only_when_configured() -> None:
+    assert k8s.migration_args(["a.db"], "renumber")[-2:] == ["--on-conflict", "renumber"]
+    assert "--on-conflict" not in k8s.migration_args(["a.db"], "fail")
+
+
+def test_migration_job_env_reads_the_migration_secret_and_disables_bytecode() -> None:
+    env = k8s.migration_job_env("petstore-db-migration")
+
+    assert [e.name for e in env] == ["DATABASE_URL", "PYTHONDONTWRITEBYTECODE"]
+    ref = env[0].value_from.secret_key_ref  # type: ignore[union-attr]
+    assert (ref.name, ref.key) == ("petstore-db-migration", "DATABASE_URL")
+    assert env[1].value == "1"
+
+
+def test_migration_secret_verifies_the_server_against_the_baked_ca_bundle() -> None:
+    data = k8s.migration_secret_data(user="u", password="p w", host="h", port=5432, dbname="d")
+
+    assert data == {
+        "DATABASE_URL": "postgresql://u:p%20w@h:5432/d?sslmode=verify-full"
+        "&sslrootcert=/opt/rds/global-bundle.pem"
+    }
+    assert k8s.RDS_CA_BUNDLE_PATH == "/opt/rds/global-bundle.pem"
+
+
+def test_app_secret_requires_tls_by_default() -> None:
+    data = k8s.app_secret_data(
+        user="u", password="p", host="h", port=5432, dbname="d", ca_bundle_path=None
+    )
+
+    assert data == {
+        "DATABASE_URL": "postgresql://u:p@h:5432/d?sslmode=require",
+        "DB_HOST": "h",
+        "DB_PORT": "5432",
+        "DB_NAME": "d",
+        "DB_USER": "u",
+        "DB_PASSWORD": "p",
+        "DB_SSLMODE": "require",
+    }
+
+
+def test_app_secret_verifies_full_when_the_app_has_a_ca_bundle() -> None:
+    data = k8s.app_secret_data(
+        user="u", password="p", host="h", port=5432, dbname="d", ca_bundle_path="/etc/rds.pem"
+    )
+
+    assert (
+        data["DATABASE_URL"]
+        == "postgresql://u:p@h:5432/d?sslmode=verify-full&sslrootcert=/etc/rds.pem"
+    )
+    assert data["DB_SSLMODE"] == "verify-full"
+    assert data["DB_SSLROOTCERT"] == "/etc/rds.pem"
+
+
+def test_rollback_secret_holds_only_the_sqlite_url() -> None:
+    assert k8s.rollback_secret_data("sqlite:////data/petstore.db") == {
+        "DATABASE_URL": "sqlite:////data/petstore.db"
+    }
+
+
+def test_restart_token_is_stable_and_changes_with_any_connection_setting() -> None:
+    settings = {"host": "h", "port": 5432, "passwordVersion": 1}
+    token = k8s.restart_token("postgresql", settings)
+
+    assert token == k8s.restart_token("postgresql", dict(reversed(settings.items())))
+    assert token.startswith("postgresql-")
+    assert len(token) == len("postgresql-") + 16
+    assert token != k8s.restart_token("postgresql", {**settings, "passwordVersion": 2})
+    assert token != k8s.restart_token("sqlite", settings)
+
+
+def test_recommended_labels_omit_version_when_unknown() -> None:
+    labels = k8s.recommended_labels("n", "i", "c", None)
+
+    assert labels == {
+        "app.kubernetes.io/name": "n",
+        "app.kubernetes.io/instance": "i",
+        "app.kubernetes.io/component": "c",
+        "app.kubernetes.io/part-of": "petstore",
+        "app.kubernetes.io/managed-by": "pulumi",
+    }
+    assert k8s.recommended_labels("n", "i", "c", "abc")["app.kubernetes.io/version"] == "abc"
+
+
+def test_parameter_group_forces_tls_and_logs_slow_queries_connections_and_lock_waits() -> None:
+    params = {
+        p["name"]: (p["value"], p["apply_method"]) for p in database.parameter_group_parameters()
+    }
+
+    assert params["rds.force_ssl"] == ("1", "immediate")
+    assert params["log_min_duration_statement"] == ("1000", "immediate")
+    assert params["log_connections"] == ("1", "immediate")
+    assert params["log_disconnections"] == ("1", "immediate")
+    assert params["log_lock_waits"] == ("1", "immediate")
+    assert [p["name"] for p in database.parameter_group_parameters()] == sorted(params)
+
+
+def test_monitoring_role_trusts_only_rds_monitoring_from_this_account() -> None:
+    policy = json.loads(database.monitoring_assume_role_policy("123456789012"))
+
+    assert policy["Statement"] == [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "monitoring.rds.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+            "Condition": {"StringEquals": {"aws:SourceAccount": "123456789012"}},
+        }
+    ]
+
+
+@pytest.mark.parametrize(
+    ("instance_class", "gib"),
+    [
+        ("db.t4g.micro", 1),
+        ("db.t4g.small", 2),
+        ("db.t3.medium", 4),
+        ("db.t4g.2xlarge", 32),
+        ("db.m7g.large", 8),
+        ("db.m6i.xlarge", 16),
+        ("db.m7g.4xlarge", 64),
+        ("db.r7g.large", 16),
+        ("db.r6g.2xlarge", 64),
+    ],
+)
+def test_instance_memory_of_known_classes(instance_class: str, gib: int) -> None:
+    assert alarms.instance_memory_bytes(instance_class) == gib * GIB
+
+
+@pytest.mark.parametrize("instance_class", ["db.x2g.large", "db.m7g.micro", "db.serverless"])
+def test_instance_memory_of_unknown_classes_is_none(instance_class: str) -> None:
+    assert alarms.instance_memory_bytes(instance_class) is None
+
+
+def _specs(instance_class: str, gib: int) -> dict[str, alarms.AlarmSpec]:
+    return {s.key: s for s in alarms.alarm_specs(instance_class, gib)}
+
+
+def test_alarm_specs_for_a_small_burstable_instance() -> None:
+    specs = _specs("db.t4g.small", 20)
+
+    assert list(specs) == [
+        "cpu-high",
+        "free-storage-low",
+        "freeable-memory-low",
+        "connections-high",
+        "read-latency-high",
+        "write-latency-high",
+        "disk-queue-high",
+        "cpu-credits-low",
+    ]
+    cpu = specs["cpu-high"]
+    assert (cpu.metric, cpu.statistic, cpu.comparison, cpu.threshold, cpu.periods) == (
+        "CPUUtilization",
+        "Average",
+        "GreaterThanThreshold",
+        80,
+        2,
+    )
+    assert specs["free-storage-low"].threshold == 2 * GIB  # 10% of 20 GiB, in bytes
+    assert specs["freeable-memory-low"].threshold == round(0.2 * GIB)  # 10% of 2 GiB
+    # max_connections = 2 GiB / 9531392 = 225; alarm at 80%.
+    assert specs["connections-high"].threshold == 180
+    assert specs["read-latency-high"].threshold == 0.020
+    assert specs["write-latency-high"].threshold == 0.020
+    assert specs["disk-queue-high"].threshold == 20
+    assert specs["cpu-credits-low"].metric == "CPUCreditBalance"
+    assert specs["cpu-credits-low"].comparison == "LessThanThreshold"
+
+
+def test_alarm_specs_for_a_general_purpose_instance_have_no_credit_alarm() -> None:
+    specs = _specs("db.m7g.large", 100)
+
+    assert "cpu-credits-low" not in specs
+    assert specs["free-storage-low"].threshold == 10 * GIB
+    assert specs["connections-high"].threshold == 720  # 80% of 8 GiB / 9531392 = 901
+
+
+def test_alarm_specs_fall_back_for_classes_not_in_the_table() -> None:
+    specs = _specs("db.x2g.large", 20)
+
+    assert specs["freeable-memory-low"].threshold == alarms.FALLBACK_MEMORY_BYTES
+    assert specs["connections-high"].threshold == int(0.8 * alarms.FALLBACK_MAX_CONNECTIONS)
+
+
+def test_topic_key_lets_cloudwatch_and_rds_events_publish() -> None:
+    policy = json.loads(alarms.topic_key_policy("123456789012", "aws"))
+    admin, publishers = policy["Statement"]
+
+    assert admin["Principal"] == {"AWS": "arn:aws:iam::123456789012:root"}
+    assert publishers["Principal"] == {
+        "Service": ["cloudwatch.amazonaws.com", "events.rds.amazonaws.com"]
+    }
+    assert publishers["Action"] == ["kms:Decrypt", "kms:GenerateDataKey*"]
