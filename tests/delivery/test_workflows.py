@@ -259,3 +259,28 @@ def test_every_variable_and_secret_the_workflows_use_is_documented_in_the_readme
     assert "AWS_PREVIEW_ROLE_ARN_PROD" in used
     undocumented = sorted(name for name in used if f"`{name}`" not in readme)
     assert undocumented == []
+
+
+def test_pulumi_jobs_install_the_virtualenvs_the_project_files_name() -> None:
+    program_venv = yaml.safe_load((ROOT / "Pulumi.yaml").read_text(encoding="utf-8"))["runtime"][
+        "options"
+    ]["virtualenv"]
+    pack_venv = yaml.safe_load((ROOT / "policy" / "PulumiPolicy.yaml").read_text(encoding="utf-8"))[
+        "runtime"
+    ]["options"]["virtualenv"]
+    jobs = [*load("preview.yml")["jobs"].values(), *load("deploy.yml")["jobs"].values()]
+    pulumi_jobs = [job for job in jobs if steps_using(job, "pulumi/actions")]
+
+    assert len(pulumi_jobs) == 3
+    for job in pulumi_jobs:
+        runs = "\n".join(str(s.get("run", "")) for s in job["steps"])
+        assert f"python -m venv {program_venv}\n" in runs
+        assert (
+            f"{program_venv}/bin/pip install --disable-pip-version-check -r requirements.txt"
+            in runs
+        )
+        assert f"python -m venv policy/{pack_venv}\n" in runs
+        assert (
+            f"policy/{pack_venv}/bin/pip install --disable-pip-version-check "
+            "-r policy/requirements.txt"
+        ) in runs
