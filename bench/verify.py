@@ -7,6 +7,7 @@ a mismatch instead of being hidden by float4's short text form.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import sqlite3
 from dataclasses import dataclass, field
@@ -97,6 +98,70 @@ def reference_columns(
     return out
 
 
+FK_SQL = """
+SELECT count(*), count(*) FILTER (WHERE NOT con.convalidated)
+FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid
+WHERE c.relname = %s AND con.contype = 'f'
+"""
+INDEX_SQL = """
+SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid
+WHERE c.relname = %s AND NOT i.indisprimary
+"""
+SEQUENCE_SQL = """
+SELECT pg_get_serial_sequence(quote_ident(%s), %s)
+"""
+
+
+def _objects(
+    src: sqlite3.Connection,
+    conn: psycopg.Connection[tuple[object, ...]],
+    table: str,
+) -> list[str]:
+    """Foreign keys, indexes and the id sequence: what the schema-creating tools carried over."""
+    changes: list[str] = []
+    want_fks = len({r[0] for r in src.execute(f'PRAGMA foreign_key_list("{table}")')})
+    row = conn.execute(FK_SQL, (table,)).fetchone()
+    got_fks, not_valid = (int(row[0]), int(row[1])) if row else (0, 0)
+    if got_fks != want_fks or not_valid:
+        extra = f" ({not_valid} NOT VALID)" if not_valid else ""
+        changes.append(f"foreign keys: {want_fks} in SQLite -> {got_fks}{extra}")
+    # Explicit indexes and UNIQUE constraints (sqlite_autoindex_*), not the rowid key.
+    want_idx = sum(1 for r in src.execute(f'PRAGMA index_list("{table}")') if r[3] != "pk")
+    row = conn.execute(INDEX_SQL, (table,)).fetchone()
+    got_idx = int(row[0]) if row else 0
+    if got_idx != want_idx:
+        changes.append(f"indexes: {want_idx} in SQLite -> {got_idx}")
+    info = src.execute(f'PRAGMA table_info("{table}")').fetchall()
+    pk = [r for r in info if r[5]]
+    if len(pk) == 1 and str(pk[0][2]).upper() == "INTEGER":
+        key = str(pk[0][1]).lower()
+        seq_row = conn.execute(SEQUENCE_SQL, (table, key)).fetchone()
+        seq = seq_row[0] if seq_row else None
+        if seq is None:
+            changes.append(f"{key}: no sequence or identity (an INSERT without {key} fails)")
+        else:
+            # The next value the app gets must be past every id SQLite ever handed out.
+            ids = src.execute(f'SELECT max("{key}") FROM "{table}"').fetchone()
+            used = int(ids[0] or 0) if ids else 0
+            with contextlib.suppress(sqlite3.Error):
+                row_seq = src.execute(
+                    "SELECT seq FROM sqlite_sequence WHERE name = ?", (table,)
+                ).fetchone()
+                used = max(used, int(row_seq[0]) if row_seq else 0)
+            state = conn.execute(
+                sql.SQL("SELECT last_value, is_called FROM {}").format(
+                    sql.Identifier(*str(seq).replace('"', "").split("."))
+                )
+            ).fetchone()
+            if state is not None:
+                nxt = int(state[0]) + (1 if state[1] else 0)
+                if nxt <= used:
+                    changes.append(
+                        f"{key}: sequence would hand out {nxt}, already used (max {used})"
+                    )
+    return changes
+
+
 def _canon(value: object) -> object:
     if isinstance(value, dt.datetime):
         if value.tzinfo is not None:
@@ -133,11 +198,14 @@ def check_load(
     values: bool = True,
     limit: int | None = None,
     password: str | None = None,
+    objects: bool = False,
 ) -> Check:
     """Compare the SQLite file `source` with the database at `url`, table by table.
 
     `tables` maps each table to its expected row count; `limit` restricts the value
-    comparison to the first `limit` rows in key order (a partial load, e.g. the baseline).
+    comparison to the first `limit` rows in key order (a partial load, e.g. the baseline);
+    `objects` also compares foreign keys, indexes and the id sequence (tools that create the
+    schema themselves).
     """
     checks: list[TableCheck] = []
     src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
@@ -157,6 +225,8 @@ def check_load(
                         check.schema_changes.append(
                             f"{name}: {_describe(want)} -> {_describe(got)}"
                         )
+                if objects:
+                    check.schema_changes += _objects(src, conn, table)
                 ident = sql.Identifier(table)
                 count = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(ident)).fetchone()
                 check.actual_rows = int(count[0]) if count else 0
