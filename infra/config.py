@@ -173,6 +173,7 @@ class KubernetesConfig:
     sqlite_pvc_name: str
     sqlite_files: tuple[str, ...]
     on_conflict: str
+    run_migration: bool
     cutover: bool
     sqlite_database_url: str | None
 
@@ -612,6 +613,7 @@ def _parse_kubernetes(r: _Reader, kubeconfig: pulumi.Output[str] | None) -> Kube
         sqlite_pvc_name=pvc,
         sqlite_files=files,
         on_conflict=on_conflict,
+        run_migration=r.boolean("runMigration", True),
         cutover=cutover,
         sqlite_database_url=sqlite_url,
     )

@@ -12,6 +12,7 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -172,8 +173,8 @@ class KubernetesWiring(pulumi.ComponentResource):
 
     namespace: pulumi.Output[str]
     app_secret_name: pulumi.Output[str]
-    migration_secret_name: pulumi.Output[str]
-    job_name: pulumi.Output[str]
+    migration_secret_name: pulumi.Output[str | None]  # None once runMigration is false
+    job_name: pulumi.Output[str | None]
     database_target: str
 
     def __init__(
@@ -211,6 +212,107 @@ class KubernetesWiring(pulumi.ComponentResource):
             namespace_deps.append(ns)
 
         parts = pulumi.Output.all(args.host, args.port, args.password)
+        job_deps: list[pulumi.Resource] = []
+        self.migration_secret_name = pulumi.Output.from_input(None)
+        self.job_name = pulumi.Output.from_input(None)
+        if cfg.run_migration:
+            migration_secret, job = self._migration(
+                name, args, namespace, namespace_deps, parts, child
+            )
+            job_deps.append(job)
+            self.migration_secret_name = migration_secret.metadata.apply(lambda m: m.name)
+            self.job_name = job.metadata.apply(lambda m: m.name)
+
+        if cfg.cutover:
+            self.database_target = TARGET_POSTGRESQL
+            app_data = parts.apply(
+                lambda p: app_secret_data(
+                    user=args.username,
+                    password=p[2],
+                    host=p[0],
+                    port=int(p[1]),
+                    dbname=args.dbname,
+                    ca_bundle_path=cfg.app_ca_bundle_path,
+                )
+            )
+            token = pulumi.Output.all(args.host, args.port).apply(
+                lambda p: restart_token(
+                    TARGET_POSTGRESQL,
+                    {
+                        "host": p[0],
+                        "port": int(p[1]),
+                        "dbname": args.dbname,
+                        "user": args.username,
+                        "caBundle": cfg.app_ca_bundle_path,
+                        "passwordVersion": args.password_version,
+                    },
+                )
+            )
+        else:
+            self.database_target = TARGET_SQLITE
+            sqlite_url = cfg.sqlite_database_url or ""
+            app_data = pulumi.Output.from_input(rollback_secret_data(sqlite_url))
+            token = pulumi.Output.from_input(restart_token(TARGET_SQLITE, {"url": sqlite_url}))
+
+        secret_app_data: pulumi.Output[dict[str, str]] = pulumi.Output.secret(app_data)
+        app_secret = k8s.core.v1.Secret(
+            f"{name}-app-secret",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=cfg.app_secret_name,
+                namespace=namespace,
+                labels=recommended_labels("petstore", instance, "database-credentials", None),
+                annotations={RESTART_ANNOTATION: token},
+            ),
+            type="Opaque",
+            string_data=secret_app_data,
+            # Cutover: the app's Secret changes only after the migration Job has completed.
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=job_deps)),
+        )
+
+        if cfg.app_deployment:
+            k8s.apps.v1.DeploymentPatch(
+                f"{name}-restart",
+                metadata=k8s.meta.v1.ObjectMetaPatchArgs(
+                    name=cfg.app_deployment,
+                    namespace=namespace,
+                    # Take over this one annotation even if kubectl or a GitOps tool set it.
+                    annotations={PATCH_FORCE: "true"},
+                ),
+                spec=k8s.apps.v1.DeploymentSpecPatchArgs(
+                    template=k8s.core.v1.PodTemplateSpecPatchArgs(
+                        metadata=k8s.meta.v1.ObjectMetaPatchArgs(
+                            annotations={RESTART_ANNOTATION: token}
+                        )
+                    )
+                ),
+                opts=pulumi.ResourceOptions.merge(
+                    child, pulumi.ResourceOptions(depends_on=[app_secret])
+                ),
+            )
+
+        self.namespace = pulumi.Output.from_input(namespace)
+        self.app_secret_name = app_secret.metadata.apply(lambda m: m.name or cfg.app_secret_name)
+        self.register_outputs(
+            {
+                "namespace": self.namespace,
+                "app_secret_name": self.app_secret_name,
+                "migration_secret_name": self.migration_secret_name,
+                "job_name": self.job_name,
+            }
+        )
+
+    def _migration(
+        self,
+        name: str,
+        args: KubernetesWiringArgs,
+        namespace: pulumi.Input[str],
+        namespace_deps: list[pulumi.Resource],
+        parts: pulumi.Output[list[Any]],
+        child: pulumi.ResourceOptions,
+    ) -> tuple[k8s.core.v1.Secret, k8s.batch.v1.Job]:
+        """The migration Secret and the Job that reads it (never the app's Secret)."""
+        cfg = args.config
+        instance = f"petstore-{args.environment}"
         migration_secret_name = f"{cfg.app_secret_name}-{JOB_NAME_SUFFIX}"
         migration_data: pulumi.Output[dict[str, str]] = pulumi.Output.secret(
             parts.apply(
@@ -349,85 +451,4 @@ class KubernetesWiring(pulumi.ComponentResource):
                 ),
             ),
         )
-
-        if cfg.cutover:
-            self.database_target = TARGET_POSTGRESQL
-            app_data = parts.apply(
-                lambda p: app_secret_data(
-                    user=args.username,
-                    password=p[2],
-                    host=p[0],
-                    port=int(p[1]),
-                    dbname=args.dbname,
-                    ca_bundle_path=cfg.app_ca_bundle_path,
-                )
-            )
-            token = pulumi.Output.all(args.host, args.port).apply(
-                lambda p: restart_token(
-                    TARGET_POSTGRESQL,
-                    {
-                        "host": p[0],
-                        "port": int(p[1]),
-                        "dbname": args.dbname,
-                        "user": args.username,
-                        "caBundle": cfg.app_ca_bundle_path,
-                        "passwordVersion": args.password_version,
-                    },
-                )
-            )
-        else:
-            self.database_target = TARGET_SQLITE
-            sqlite_url = cfg.sqlite_database_url or ""
-            app_data = pulumi.Output.from_input(rollback_secret_data(sqlite_url))
-            token = pulumi.Output.from_input(restart_token(TARGET_SQLITE, {"url": sqlite_url}))
-
-        secret_app_data: pulumi.Output[dict[str, str]] = pulumi.Output.secret(app_data)
-        app_secret = k8s.core.v1.Secret(
-            f"{name}-app-secret",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=cfg.app_secret_name,
-                namespace=namespace,
-                labels=recommended_labels("petstore", instance, "database-credentials", None),
-                annotations={RESTART_ANNOTATION: token},
-            ),
-            type="Opaque",
-            string_data=secret_app_data,
-            # Cutover: the app's Secret changes only after the migration Job has completed.
-            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[job])),
-        )
-
-        if cfg.app_deployment:
-            k8s.apps.v1.DeploymentPatch(
-                f"{name}-restart",
-                metadata=k8s.meta.v1.ObjectMetaPatchArgs(
-                    name=cfg.app_deployment,
-                    namespace=namespace,
-                    # Take over this one annotation even if kubectl or a GitOps tool set it.
-                    annotations={PATCH_FORCE: "true"},
-                ),
-                spec=k8s.apps.v1.DeploymentSpecPatchArgs(
-                    template=k8s.core.v1.PodTemplateSpecPatchArgs(
-                        metadata=k8s.meta.v1.ObjectMetaPatchArgs(
-                            annotations={RESTART_ANNOTATION: token}
-                        )
-                    )
-                ),
-                opts=pulumi.ResourceOptions.merge(
-                    child, pulumi.ResourceOptions(depends_on=[app_secret])
-                ),
-            )
-
-        self.namespace = pulumi.Output.from_input(namespace)
-        self.app_secret_name = app_secret.metadata.apply(lambda m: m.name or cfg.app_secret_name)
-        self.migration_secret_name = migration_secret.metadata.apply(
-            lambda m: m.name or migration_secret_name
-        )
-        self.job_name = job.metadata.apply(lambda m: m.name or job_name)
-        self.register_outputs(
-            {
-                "namespace": self.namespace,
-                "app_secret_name": self.app_secret_name,
-                "migration_secret_name": self.migration_secret_name,
-                "job_name": self.job_name,
-            }
-        )
+        return migration_secret, job

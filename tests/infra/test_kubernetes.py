@@ -342,3 +342,17 @@ def test_schema_validation_catches_a_broken_job(run: StackRun) -> None:
     problems = validate_kubernetes([job])
     assert len(problems) == 1
     assert problems[0].startswith("Job/petstore-migration: ")
+
+
+def test_retiring_the_migration_removes_the_job_and_its_secret_and_keeps_the_cutover(
+    prod: StackRun,
+) -> None:
+    retired = run_stack("prod", {"runMigration": False})
+
+    assert retired.of_type(JOB) == []
+    assert [s.inputs["metadata"]["name"] for s in retired.of_type(SECRET)] == ["petstore-db"]
+    assert _app_secret(retired).inputs == _app_secret(prod).inputs
+    assert retired.one(PATCH).inputs == prod.one(PATCH).inputs  # no restart either
+    assert retired.outputs["jobName"] is None
+    assert retired.outputs["migrationSecretName"] is None
+    assert retired.outputs["databaseTarget"] == "postgresql"
