@@ -27,6 +27,9 @@ FK_ACTIONS = {"NO ACTION", "RESTRICT", "CASCADE", "SET NULL", "SET DEFAULT"}
 PROBLEMS_LISTED_PER_COLUMN = 50  # rows listed per column in a report; the count is always exact
 
 
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
 class Namer:
     """Source names to PostgreSQL names under the `--identifiers` policy."""
 
@@ -34,7 +37,9 @@ class Namer:
         self.policy = policy
 
     def __call__(self, name: str) -> str:
-        return name.lower() if self.policy == "lower" else name
+        # ASCII only: exactly what PostgreSQL does to an unquoted identifier (and what SQLite
+        # ignores when comparing names), so the app's unquoted SQL finds the same objects.
+        return name.translate(_ASCII_LOWER) if self.policy == "lower" else name
 
 
 def _fit_name(name: str) -> str:
@@ -53,6 +58,7 @@ class PostStep:
     what: str
     statement: sql.Composable
     kind: str  # pkey, unique, index, check, fk
+    name: str = ""  # the relation it creates (indexes share the namespace with tables)
 
 
 @dataclass
@@ -144,7 +150,10 @@ def _check_names(names: list[tuple[str, str]], what: str, policy: str) -> None:
             raise SchemaError(f"{what} {source_name!r}: name longer than {PG_NAME_MAX} bytes, which PostgreSQL would truncate")
         if target in seen and seen[target] != source_name:
             hint = " (use --identifiers preserve to keep the case)" if policy == "lower" else ""
-            raise SchemaError(f"{what} {seen[target]!r} and {source_name!r} both become {target!r} in PostgreSQL{hint}")
+            first = seen[target]
+            if what == "relation":
+                raise SchemaError(f"{first} and {source_name} both need the PostgreSQL name {target!r} (tables, views and indexes share one namespace){hint}")
+            raise SchemaError(f"{what} {first!r} and {source_name!r} both become {target!r} in PostgreSQL{hint}")
         seen[target] = source_name
 
 
@@ -221,6 +230,9 @@ def build(sources: list[Source], namer: Namer, casts: dict[tuple[str, str], Kind
     plan = Plan(plans, views, reported, [], {}, [s.path for s in sources])
     for tp in plans:
         _post_steps(tp, plan, namer, {p.table.name.lower(): p for p in plans})
+    relations = [(f"table {tp.table.name!r}", tp.target) for tp in plans] + [(f"view {v[0]!r}", v[1]) for v in views]
+    relations += [(step.what, step.name) for tp in plans for step in tp.post if step.name and step.kind in ("pkey", "unique", "index")]
+    _check_names(relations, "relation", namer.policy)
     return plan
 
 
@@ -302,7 +314,7 @@ def _post_steps(tp: TablePlan, plan: Plan, namer: Namer, by_name: dict[str, Tabl
     if tp.pk:
         name = _fit_name(f"{tp.target}_pkey")
         tp.post.append(PostStep(f"primary key of {t.name!r}", sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} PRIMARY KEY ({})").format(
-            ident, sql.Identifier(name), sql.SQL(", ").join(map(sql.Identifier, tp.pk))), "pkey"))  # fmt: skip
+            ident, sql.Identifier(name), sql.SQL(", ").join(map(sql.Identifier, tp.pk))), "pkey", name))  # fmt: skip
     for ix in t.indexes:
         colls = {p.collation.upper() for p in ix.columns}
         if colls - {"BINARY", "NOCASE"}:
@@ -338,14 +350,14 @@ def _post_steps(tp: TablePlan, plan: Plan, namer: Namer, by_name: dict[str, Tabl
             cols = [namer(p.name) for p in ix.columns if p.name]
             name = _fit_name(f"{tp.target}_{'_'.join(cols)}_key")
             tp.post.append(PostStep(f"UNIQUE ({', '.join(cols)}) on {t.name!r}", sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} UNIQUE ({})").format(
-                ident, sql.Identifier(name), sql.SQL(", ").join(map(sql.Identifier, cols))), "unique"))  # fmt: skip
+                ident, sql.Identifier(name), sql.SQL(", ").join(map(sql.Identifier, cols))), "unique", name))  # fmt: skip
             continue
-        name = ix.name if ix.origin == "c" else f"{tp.target}_{ix.name}"
+        name = _fit_name(namer(ix.name if ix.origin == "c" else f"{tp.target}_{ix.name}"))
         stmt = sql.SQL("CREATE {}INDEX {} ON {} ({})").format(
-            sql.SQL("UNIQUE " if ix.unique else ""), sql.Identifier(_fit_name(namer(name))), ident, sql.SQL(", ").join(keys))
+            sql.SQL("UNIQUE " if ix.unique else ""), sql.Identifier(name), ident, sql.SQL(", ").join(keys))
         if predicate:
             stmt = sql.SQL("{} WHERE {}").format(stmt, sql.SQL(predicate))
-        tp.post.append(PostStep(f"index {ix.name!r} on {t.name!r}", stmt, "index"))
+        tp.post.append(PostStep(f"index {ix.name!r} on {t.name!r}", stmt, "index", name))
     for n, chk in enumerate(t.checks, 1):
         if chk.node is None:
             plan.reported.append(f"CHECK on {t.name!r} ({chk.source_sql}): {chk.error}: not carried over")

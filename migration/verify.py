@@ -50,7 +50,7 @@ _PG_CANON = {
     "double": "encode(float8send({c}), 'hex')",
     "text": "length({c})::text || ':' || {c}",
     "bytea": "encode({c}, 'hex')",
-    "bool": "CASE WHEN {c} THEN 't' ELSE 'f' END",
+    "bool": "CASE WHEN {c} THEN 't' WHEN NOT {c} THEN 'f' END",
     "numeric": "{c}::text",
     "timestamp": "to_char({c}, 'YYYY-MM-DD HH24:MI:SS.US')",
     "date": "to_char({c}, 'YYYY-MM-DD')",
