@@ -640,8 +640,9 @@ def parse_config(
     credentials = _parse_credentials(r, stack, production)
     emails = r.string_list("alarmEmails", (), _EMAIL, "e-mail addresses")
     kubernetes = _parse_kubernetes(r, kubeconfig)
-    for key in sorted(set(raw) - r.seen):
-        hint = difflib.get_close_matches(key, sorted(r.seen), n=1)
+    known = known_keys()
+    for key in sorted(set(raw) - known):
+        hint = difflib.get_close_matches(key, sorted(known), n=1)
         r.fail(key, "unknown key" + (f" (did you mean {hint[0]}?)" if hint else ""))
     if r.problems:
         raise ConfigError(stack, r.problems)
@@ -655,6 +656,17 @@ def parse_config(
         alarms=AlarmsConfig(emails=emails),
         kubernetes=kubernetes,
     )
+
+
+def known_keys() -> frozenset[str]:
+    """Every ``petstore-rds:`` key the program reads (without the namespace)."""
+    r = _Reader({})
+    _parse_network(r)
+    _parse_database(r, "known-keys", production=False)
+    _parse_credentials(r, "known-keys", production=False)
+    r.string_list("alarmEmails", (), _EMAIL, "e-mail addresses")
+    _parse_kubernetes(r, None)
+    return frozenset(r.seen)
 
 
 def _namespace_keys() -> set[str]:

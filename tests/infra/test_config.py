@@ -8,8 +8,8 @@ from collections.abc import Mapping
 
 import pytest
 
-from infra.config import ConfigError, parse_config
-from tests.support.pulumi_harness import run_stack, stack_config
+from infra.config import ConfigError, known_keys, parse_config
+from tests.support.pulumi_harness import REPO_ROOT, run_stack, stack_config
 
 pytestmark = pytest.mark.infra
 
@@ -258,3 +258,19 @@ def test_bad_cluster_stack_outputs_are_named(outputs: dict[str, object], message
 
     assert excinfo.value.problems[0].startswith("petstore-rds:clusterStackOutputs: ")
     assert message in excinfo.value.problems[0]
+
+
+def test_every_key_the_program_reads_is_documented_and_nothing_else() -> None:
+    doc = (REPO_ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
+    documented = set(re.findall(r"^\| `([A-Za-z:]+)` \|", doc, flags=re.MULTILINE))
+
+    assert documented == known_keys() | {"aws:region"}
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_stack_files_use_only_known_keys_and_commit_no_secret(stack: str) -> None:
+    config, secret_keys = stack_config(stack)
+
+    assert secret_keys == []
+    assert {k.removeprefix(NS) for k in config if k.startswith(NS)} <= known_keys()
+    assert "petstore-rds:kubeconfig" not in config
