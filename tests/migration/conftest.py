@@ -116,10 +116,11 @@ def run_cli(*args: str) -> Result:
     return Result(code, out.getvalue(), err.getvalue())
 
 
-def run_subprocess(*args: str, env: dict[str, str] | None = None, user: str | None = None, timeout: float = 120) -> Result:
+def run_subprocess(*args: str, env: dict[str, str] | None = None, user: str | None = None, timeout: float = 120,
+                   python: str | None = None) -> Result:  # fmt: skip
     """Run the CLI as a real process (for kills, read-only users and exit codes end to end)."""
     proc = subprocess.run(
-        [sys.executable, "-m", "migration", *args], cwd=REPO, capture_output=True, text=True, timeout=timeout,
+        [python or sys.executable, "-m", "migration", *args], cwd="/" if user else REPO, capture_output=True, text=True, timeout=timeout,
         env={**os.environ, **(env or {})}, user=user, check=False,
     )  # fmt: skip
     return Result(proc.returncode, proc.stdout, proc.stderr)
