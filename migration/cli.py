@@ -62,7 +62,8 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code."""
     args = _parser().parse_args(argv)
-    fmt = args.log_format or ("text" if sys.stdout.isatty() else "json")
+    # The Job (no terminal) gets JSON lines; people get text. A rehearsal is always for people.
+    fmt = args.log_format or ("text" if sys.stdout.isatty() or args.command == "rehearse" else "json")
     target = getattr(args, "target", None) or os.environ.get("DATABASE_URL")
     secrets = tuple(s for s in (url_password(target) if target else None,) if s)
     log = Reporter(fmt, secrets)

@@ -96,7 +96,7 @@ class Server:
         return f"postgresql://postgres:{pw}@127.0.0.1:{self.port}/{database}"
 
     def psql_command(self, database: str) -> str:
-        return f"PGPASSWORD=<see {self.root}/password> {bin_dir() / 'psql'} -h 127.0.0.1 -p {self.port} -U postgres {database}"
+        return f"PGPASSWORD=$(cat {self.root}/password) {bin_dir() / 'psql'} -h 127.0.0.1 -p {self.port} -U postgres {database}"
 
     def stop_command(self) -> str:
         who = f"sudo -u {self.run_as} " if self.run_as else ""

@@ -22,7 +22,7 @@ class Reporter:
         self.secrets = secrets
         self.out = out or sys.stdout
         self.err = err or sys.stderr
-        self._last_progress = 0.0
+        self._last_progress = time.monotonic()
         self._bar_open = False
         self.tty = self.err.isatty() and fmt == "text"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import shutil
 import sqlite3
 import tempfile
 from pathlib import Path
@@ -82,13 +83,21 @@ def cmd_rehearse(opts: engine.Options, log: Reporter, *, sample: bool, rows: int
         opts.verify = True
         code = engine.cmd_run(opts, log)
         ok = code == 0
-        log.text(
-            "\nRehearsal " + ("succeeded" if ok else "failed") + f".\n  server data: {server.root}\n"
-            f"  connect:     {server.psql_command('petstore')}\n"
-            + (f"  stop it:     {server.stop_command()}\n" if keep else "  (the server is stopped now; pass --keep to leave it running for inspection)\n")
-        )  # fmt: skip
-        log.event("rehearsal", "rehearsal finished", ok=ok, url=server.url("petstore"), psql=server.psql_command("petstore"), kept=keep)
+        if keep:
+            log.text(
+                f"\nRehearsal {'succeeded' if ok else 'failed'}. The server keeps running for inspection:\n"
+                f"  connect:  {server.psql_command('petstore')}\n"
+                f"  URL:      postgresql://postgres@127.0.0.1:{server.port}/petstore  (password in {server.root}/password)\n"
+                f"  stop it:  {server.stop_command()}\n"
+            )
+        else:
+            log.text(
+                f"\nRehearsal {'succeeded' if ok else 'failed'}. The throwaway server is stopped and deleted now;\n"
+                "rerun with --keep to leave it running and get a psql command to inspect the migrated data.\n"
+            )
+        log.data("rehearsal", "rehearsal finished", ok=ok, psql=server.psql_command("petstore"), kept=keep)
         return code
     finally:
         if not keep:
             server.stop(delete=True)
+            shutil.rmtree(workdir, ignore_errors=True)
