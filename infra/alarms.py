@@ -47,71 +47,72 @@ class Threshold:
     description: str
 
 
-# The thresholds, as data. Values that depend on the instance (storage, memory) are fractions.
+# The thresholds, as data (periods of PERIOD_SECONDS). Values that depend on the instance
+# (storage, memory, connections) are fractions, turned into absolute values by alarm_specs.
 THRESHOLDS: dict[str, Threshold] = {
     "cpu-high": Threshold(
-        "CPUUtilization",
-        "Average",
-        "GreaterThanThreshold",
-        80,
-        2,  # percent, two periods
-        "CPU above 80% for 10 minutes",
+        metric="CPUUtilization",
+        statistic="Average",
+        comparison="GreaterThanThreshold",
+        value=80,  # percent
+        periods=2,
+        description="CPU above 80% for 10 minutes",
     ),
     "free-storage-low": Threshold(
-        "FreeStorageSpace",
-        "Minimum",
-        "LessThanThreshold",
-        0.10,
-        1,  # share of allocated storage
-        "free storage below 10% of the allocated storage",
+        metric="FreeStorageSpace",
+        statistic="Minimum",
+        comparison="LessThanThreshold",
+        value=0.10,  # share of allocatedStorageGib (bytes)
+        periods=1,
+        description="free storage below 10% of the allocated storage",
     ),
     "freeable-memory-low": Threshold(
-        "FreeableMemory",
-        "Average",
-        "LessThanThreshold",
-        0.10,
-        3,  # share of the class's memory
-        "freeable memory below 10% of the instance memory for 15 minutes",
+        metric="FreeableMemory",
+        statistic="Average",
+        comparison="LessThanThreshold",
+        value=0.10,  # share of the class's memory (bytes)
+        periods=3,
+        description="freeable memory below 10% of the instance memory for 15 minutes",
     ),
     "connections-high": Threshold(
-        "DatabaseConnections",
-        "Maximum",
-        "GreaterThanThreshold",
-        0.80,
-        3,  # share of max_connections
-        "connections above 80% of max_connections for 15 minutes",
+        metric="DatabaseConnections",
+        statistic="Maximum",
+        comparison="GreaterThanThreshold",
+        value=0.80,  # share of the default max_connections
+        periods=3,
+        description="connections above 80% of max_connections for 15 minutes",
     ),
     "read-latency-high": Threshold(
-        "ReadLatency",
-        "Average",
-        "GreaterThanThreshold",
-        0.020,
-        3,  # seconds per read I/O
-        "read latency above 20 ms for 15 minutes",
+        metric="ReadLatency",
+        statistic="Average",
+        comparison="GreaterThanThreshold",
+        value=0.020,  # seconds per read I/O
+        periods=3,
+        description="read latency above 20 ms for 15 minutes",
     ),
     "write-latency-high": Threshold(
-        "WriteLatency",
-        "Average",
-        "GreaterThanThreshold",
-        0.020,
-        3,  # seconds per write I/O
-        "write latency above 20 ms for 15 minutes",
+        metric="WriteLatency",
+        statistic="Average",
+        comparison="GreaterThanThreshold",
+        value=0.020,  # seconds per write I/O
+        periods=3,
+        description="write latency above 20 ms for 15 minutes",
     ),
     "disk-queue-high": Threshold(
-        "DiskQueueDepth",
-        "Average",
-        "GreaterThanThreshold",
-        20,
-        3,  # outstanding I/O requests
-        "disk queue depth above 20 for 15 minutes",
+        metric="DiskQueueDepth",
+        statistic="Average",
+        comparison="GreaterThanThreshold",
+        value=20,  # outstanding I/O requests
+        periods=3,
+        description="disk queue depth above 20 for 15 minutes",
     ),
     "cpu-credits-low": Threshold(
-        "CPUCreditBalance",
-        "Minimum",
-        "LessThanThreshold",
-        20,
-        3,  # credits (burstable only)
-        "CPU credit balance below 20 for 15 minutes",
+        metric="CPUCreditBalance",
+        statistic="Minimum",
+        comparison="LessThanThreshold",
+        value=20,  # CPU credits (burstable classes only)
+        periods=3,
+        description="CPU credit balance below 20 for 15 minutes",
     ),
 }
 FALLBACK_MEMORY_BYTES = 256 * MIB  # freeable-memory floor when the class's memory is unknown

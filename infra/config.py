@@ -205,6 +205,7 @@ class StackConfig:
 
 _T = TypeVar("_T")
 _MISSING = object()
+_INVALID = object()
 
 
 class _Reader:
@@ -214,8 +215,10 @@ class _Reader:
         self.raw = raw
         self.problems: list[str] = []
         self.seen: set[str] = set()
+        self.failed: set[str] = set()  # keys already reported: no follow-up complaints
 
     def fail(self, key: str, message: str) -> None:
+        self.failed.add(key)
         self.problems.append(f"{NAMESPACE}:{key}: {message}")
 
     def _value(self, key: str) -> str | None:
@@ -298,13 +301,13 @@ class _Reader:
             return json.loads(value)
         except json.JSONDecodeError:
             self.fail(key, f"expected {expected} (YAML/JSON), got {value!r}")
-            return None
+            return _INVALID
 
     def string_list(
         self, key: str, default: Sequence[str], pattern: re.Pattern[str], expected: str
     ) -> tuple[str, ...]:
         parsed = self._json(key, f"a list of {expected}")
-        if parsed is _MISSING:
+        if parsed is _MISSING or parsed is _INVALID:
             return tuple(default)
         if not isinstance(parsed, list) or not all(isinstance(v, str) for v in parsed):
             self.fail(key, f"expected a list of {expected}, got {self.raw[key]!r}")
@@ -319,7 +322,7 @@ class _Reader:
 
     def string_map(self, key: str, default: Mapping[str, str]) -> dict[str, str]:
         parsed = self._json(key, "a map of strings")
-        if parsed is _MISSING:
+        if parsed is _MISSING or parsed is _INVALID:
             return dict(default)
         if not isinstance(parsed, dict) or not all(
             isinstance(k, str) and isinstance(v, str) and v for k, v in parsed.items()
@@ -368,12 +371,12 @@ def _parse_network(r: _Reader) -> NetworkConfig:
     subnets = r.string_list(
         "privateSubnetIds", (), _SUBNET_ID, "subnet IDs like subnet-0123456789abcdef0"
     )
-    if len(subnets) < 2:
+    if len(subnets) < 2 and "privateSubnetIds" not in r.failed:
         r.fail("privateSubnetIds", f"expected at least 2 private subnets, got {len(subnets)}")
     groups = r.string_list(
         "clusterSecurityGroupIds", (), _SG_ID, "security group IDs like sg-0123456789abcdef0"
     )
-    if not groups:
+    if not groups and "clusterSecurityGroupIds" not in r.failed:
         r.fail("clusterSecurityGroupIds", "expected at least 1 source security group, got 0")
     return NetworkConfig(
         vpc_id=vpc_id,
@@ -590,7 +593,7 @@ def _parse_kubernetes(r: _Reader, kubeconfig: pulumi.Output[str] | None) -> Kube
     files = r.string_list(
         "sqliteFiles", ("petstore.db",), _SQLITE_FILE, "file names (no directories) on the PVC"
     )
-    if not files:
+    if not files and "sqliteFiles" not in r.failed:
         r.fail("sqliteFiles", "expected at least one SQLite file, got []")
     on_conflict = r.one_of("migrationOnConflict", "fail", ON_CONFLICT_CHOICES, str)
     cutover = r.boolean("cutover", True)

@@ -274,3 +274,15 @@ def test_stack_files_use_only_known_keys_and_commit_no_secret(stack: str) -> Non
     assert secret_keys == []
     assert {k.removeprefix(NS) for k in config if k.startswith(NS)} <= known_keys()
     assert "petstore-rds:kubeconfig" not in config
+
+
+def test_a_malformed_list_is_reported_once_not_again_as_empty() -> None:
+    with pytest.raises(ConfigError) as excinfo:
+        run_stack("dev", {"privateSubnetIds": "subnet-0a1b2c3d4e5f60718"})
+
+    assert excinfo.value.problems == (
+        (
+            "petstore-rds:privateSubnetIds: expected a list of subnet IDs like "
+            "subnet-0123456789abcdef0 (YAML/JSON), got 'subnet-0a1b2c3d4e5f60718'"
+        ),
+    )
