@@ -209,3 +209,12 @@ def test_pre_commit_runs_the_same_lint_and_typecheck_from_the_venv() -> None:
         timeout=60,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_readme_lists_exactly_the_policies_the_pack_enforces() -> None:
+    from petstore_policy import BASELINE, STACK_BASELINE
+
+    listed = set(re.findall(r"^\| `([a-z0-9-]+)` \|", text(README), flags=re.MULTILINE))
+    enforced = {spec.name for spec in (*BASELINE, *STACK_BASELINE)}
+
+    assert listed == enforced
