@@ -268,3 +268,20 @@ def test_pulumi_policy_yaml_runs_the_pack_with_python_from_its_own_virtualenv() 
     assert spec["description"]
     requirements = (POLICY_DIR / "requirements.txt").read_text(encoding="utf-8")
     assert "pulumi-policy==" in requirements
+
+
+def test_example_policy_config_names_every_policy_with_production_rules() -> None:
+    import json
+
+    config = json.loads((POLICY_DIR / "config.example.json").read_text(encoding="utf-8"))
+
+    assert set(config) == {spec.name for spec in BASELINE if spec.production_rule}
+    assert all(value == {"productionStacks": ["prod"]} for value in config.values())
+    renamed = {name: {"productionStacks": ["prod-eu"]} for name in config}
+    found = Analyzer("prod-eu", config=renamed).violations(r.RDS_INSTANCE, r.dev_rds_instance())
+    assert sorted(found) == [
+        "rds-11-automatic-backups",
+        "rds-3-encrypted-at-rest",
+        "rds-5-multi-az",
+        "rds-8-deletion-protection",
+    ]
