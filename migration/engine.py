@@ -8,14 +8,23 @@ import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg import sql
 
 from migration import __version__, load, verify
 from migration import plan as planmod
-from migration.errors import DataProblemError, Problem, SourceError, TargetConnectionError
-from migration.errors import TargetStateError, UsageError, VerificationError
+from migration.errors import (
+    DataProblemError,
+    Problem,
+    SourceError,
+    TargetConnectionError,
+    TargetStateError,
+    UsageError,
+    VerificationError,
+)
 from migration.log import Reporter
 from migration.plan import Namer, Plan, TablePlan
 from migration.redact import redact, url_password
@@ -70,10 +79,13 @@ def connect(url: str | None) -> psycopg.Connection:
         conn = psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_S, autocommit=False)
     except psycopg.OperationalError as exc:
         raise TargetConnectionError(
-            f"cannot connect to the target {redact(url)}: {redact(str(exc).strip(), (secret,) if secret else ())}"
+            f"cannot connect to the target {redact(url)}: "
+            f"{redact(str(exc).strip(), (secret,) if secret else ())}"
         ) from exc
     except psycopg.ProgrammingError as exc:
-        raise UsageError(f"invalid target URL {redact(url)}: {redact(str(exc), (secret,) if secret else ())}") from exc
+        raise UsageError(
+            f"invalid target URL {redact(url)}: {redact(str(exc), (secret,) if secret else ())}"
+        ) from exc
     conn.execute("SET DateStyle = 'ISO, YMD'; SET TimeZone = 'UTC'; SET extra_float_digits = 3")
     return conn
 
@@ -102,17 +114,34 @@ def describe_plan(plan: Plan, sources: list[Source], opts: Options, log: Reporte
     lines: list[str] = [f"Plan for {', '.join(plan.sources)} (identifiers: {opts.identifiers})", ""]
     conn_free_ddl: list[str] = []
     for tp in plan.tables:
-        counts = ", ".join(f"{os.path.basename(sources[i].path)}: {tp.row_counts.get(i, 0)}" for i in tp.sources)
+        counts = ", ".join(
+            f"{Path(sources[i].path).name}: {tp.row_counts.get(i, 0)}" for i in tp.sources
+        )
         lines.append(f"table {tp.table.name} -> {tp.target}  ({counts} rows)")
         for col in tp.columns:
             extra = " identity" if col.name == tp.identity else ""
             gen = " generated" if col.source.generated else ""
-            lines.append(f"  {col.source.name:<24} {col.source.declared or '(none)':<16} -> {col.pg_type}{extra}{gen}: {col.reason}")
-            log.data("column", f"{tp.table.name}.{col.source.name}: {col.pg_type}", table=tp.table.name, column=col.source.name,
-                      declared=col.source.declared, type=col.pg_type, reason=col.reason)  # fmt: skip
+            lines.append(
+                f"  {col.source.name:<24} {col.source.declared or '(none)':<16} -> "
+                f"{col.pg_type}{extra}{gen}: {col.reason}"
+            )
+            log.data(
+                "column",
+                f"{tp.table.name}.{col.source.name}: {col.pg_type}",
+                table=tp.table.name,
+                column=col.source.name,
+                declared=col.source.declared,
+                type=col.pg_type,
+                reason=col.reason,
+            )
         for note in tp.notes:
             lines.append(f"  note: {note}")
-            log.data("note", f"{tp.table.name}: {note}", level="warning" if "widened" in note else "info", table=tp.table.name)
+            log.data(
+                "note",
+                f"{tp.table.name}: {note}",
+                level="warning" if "widened" in note else "info",
+                table=tp.table.name,
+            )
         stmt, notes = planmod.create_table(tp, sources[tp.sources[0]], namer)
         conn_free_ddl.append(_as_text(stmt) + ";")
         conn_free_ddl.extend(_as_text(s.statement) + ";" for s in tp.post)
@@ -137,7 +166,10 @@ def describe_plan(plan: Plan, sources: list[Source], opts: Options, log: Reporte
         lines.extend("  " + p.describe() for p in plan.problems)
         for (src, table, column), count in plan.problem_counts.items():
             if count > planmod.PROBLEMS_LISTED_PER_COLUMN:
-                lines.append(f"  ... {src}: {table}.{column}: {count - planmod.PROBLEMS_LISTED_PER_COLUMN} more")
+                lines.append(
+                    f"  ... {src}: {table}.{column}: {count - planmod.PROBLEMS_LISTED_PER_COLUMN} "
+                    "more"
+                )
     else:
         lines.append("Every value fits its target type.")
     log.text("\n".join(lines))
@@ -157,7 +189,17 @@ def cmd_plan(opts: Options, log: Reporter) -> int:
         plan = make_plan(sources, opts, log, every=True)
         describe_plan(plan, sources, opts, log)
         for p in plan.problems:
-            log.event("problem", p.describe(), level="error", source=p.source, table=p.table, rowid=p.rowid, column=p.column, value=p.value, reason=p.reason)
+            log.event(
+                "problem",
+                p.describe(),
+                level="error",
+                source=p.source,
+                table=p.table,
+                rowid=p.rowid,
+                column=p.column,
+                value=p.value,
+                reason=p.reason,
+            )
         return 1 if plan.problems else 0
 
 
@@ -170,27 +212,43 @@ def _record_exists(conn: psycopg.Connection) -> bool:
 def _last_record(conn: psycopg.Connection) -> dict[str, object] | None:
     if not _record_exists(conn):
         return None
-    row = conn.execute(sql.SQL("SELECT summary FROM {}.runs ORDER BY id DESC LIMIT 1").format(sql.Identifier(RECORD_SCHEMA))).fetchone()
+    row = conn.execute(
+        sql.SQL("SELECT summary FROM {}.runs ORDER BY id DESC LIMIT 1").format(
+            sql.Identifier(RECORD_SCHEMA)
+        )
+    ).fetchone()
     return row[0] if row else None
 
 
-def _check_target_tables(conn: psycopg.Connection, plan: Plan, opts: Options, result: load.LoadResult) -> None:
+def _check_target_tables(
+    conn: psycopg.Connection, plan: Plan, opts: Options, result: load.LoadResult
+) -> None:
     busy = []
     for tp in plan.tables:
-        row = conn.execute("SELECT c.relkind FROM pg_class c WHERE c.oid = to_regclass(%s)", (sql.Identifier(tp.target).as_string(conn),)).fetchone()
+        row = conn.execute(
+            "SELECT c.relkind FROM pg_class c WHERE c.oid = to_regclass(%s)",
+            (sql.Identifier(tp.target).as_string(conn),),
+        ).fetchone()
         if row is None:
             continue
         if row[0] not in ("r", "p"):
             busy.append(f"{tp.target} (exists and is not a table)")
             continue
-        has_rows = conn.execute(sql.SQL("SELECT EXISTS (SELECT 1 FROM {})").format(sql.Identifier(tp.target))).fetchone()
+        has_rows = conn.execute(
+            sql.SQL("SELECT EXISTS (SELECT 1 FROM {})").format(sql.Identifier(tp.target))
+        ).fetchone()
         if has_rows and has_rows[0] and not opts.replace:
             busy.append(tp.target)
             continue
         if not opts.replace:
-            result.reported.append(f"table {tp.target}: already existed empty in the target: replaced by the migrated definition")
+            result.reported.append(
+                f"table {tp.target}: already existed empty in the target: replaced by the migrated "
+                "definition"
+            )
         else:
-            result.reported.append(f"table {tp.target}: existed in the target and was replaced (--replace)")
+            result.reported.append(
+                f"table {tp.target}: existed in the target and was replaced (--replace)"
+            )
         conn.execute(sql.SQL("DROP TABLE {} CASCADE").format(sql.Identifier(tp.target)))
     if busy:
         raise TargetStateError(
@@ -199,33 +257,52 @@ def _check_target_tables(conn: psycopg.Connection, plan: Plan, opts: Options, re
         )
 
 
-def _write_record(conn: psycopg.Connection, summary: dict[str, object], result: load.LoadResult) -> None:
+def _write_record(
+    conn: psycopg.Connection, summary: dict[str, object], result: load.LoadResult
+) -> None:
     schema = sql.Identifier(RECORD_SCHEMA)
     conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(schema))
-    conn.execute(sql.SQL(
-        "CREATE TABLE IF NOT EXISTS {}.runs (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, "
-        "finished_at timestamptz NOT NULL DEFAULT now(), tool_version text NOT NULL, summary jsonb NOT NULL)").format(schema))  # fmt: skip
-    conn.execute(sql.SQL(
-        "CREATE TABLE IF NOT EXISTS {}.renumbered (run_id bigint NOT NULL, source_index int NOT NULL, source text NOT NULL, "
-        "table_name text NOT NULL, old_key bigint NOT NULL, new_key bigint NOT NULL)").format(schema))  # fmt: skip
-    row = conn.execute(sql.SQL("INSERT INTO {}.runs (tool_version, summary) VALUES (%s, %s) RETURNING id").format(schema),
-                       (__version__, json.dumps(summary))).fetchone()  # fmt: skip
-    assert row is not None
+    conn.execute(
+        sql.SQL(
+            "CREATE TABLE IF NOT EXISTS {}.runs (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY "
+            "KEY, "
+            "finished_at timestamptz NOT NULL DEFAULT now(), tool_version text NOT NULL, summary "
+            "jsonb NOT NULL)"
+        ).format(schema)
+    )
+    conn.execute(
+        sql.SQL(
+            "CREATE TABLE IF NOT EXISTS {}.renumbered (run_id bigint NOT NULL, source_index int "
+            "NOT NULL, source text NOT NULL, "
+            "table_name text NOT NULL, old_key bigint NOT NULL, new_key bigint NOT NULL)"
+        ).format(schema)
+    )
+    row = conn.execute(
+        sql.SQL("INSERT INTO {}.runs (tool_version, summary) VALUES (%s, %s) RETURNING id").format(
+            schema
+        ),
+        (__version__, json.dumps(summary)),
+    ).fetchone()
+    if row is None:  # pragma: no cover - INSERT ... RETURNING always returns the row
+        raise psycopg.InterfaceError("INSERT ... RETURNING returned nothing")
     run_id = int(row[0])
-    sources = summary["sources"]
-    assert isinstance(sources, list)
+    sources = list(summary["sources"])  # type: ignore[call-overload]
     with conn.cursor() as cur:
         for (idx, table), mapping in result.mappings.items():
-            cur.executemany(sql.SQL("INSERT INTO {}.renumbered VALUES (%s, %s, %s, %s, %s, %s)").format(schema),
-                            [(run_id, idx, sources[idx], table, old, new) for old, new in mapping.items()])  # fmt: skip
+            cur.executemany(
+                sql.SQL("INSERT INTO {}.renumbered VALUES (%s, %s, %s, %s, %s, %s)").format(schema),
+                [(run_id, idx, sources[idx], table, old, new) for old, new in mapping.items()],
+            )
 
 
 def _source_identity(sources: list[Source]) -> list[str]:
-    return [os.path.basename(s.path) for s in sources]
+    return [Path(s.path).name for s in sources]
 
 
 # -- verification -----------------------------------------------------------------------------
-def _remapper(tp: TablePlan, plan: Plan, src_index: int, mappings: dict[tuple[int, str], dict[int, int]]) -> object:
+def _remapper(
+    tp: TablePlan, plan: Plan, src_index: int, mappings: dict[tuple[int, str], dict[int, int]]
+) -> object:
     by_name = {p.table.name.lower(): p for p in plan.tables}
     fixes: list[tuple[int, dict[int, int]]] = []
     own = mappings.get((src_index, tp.target))
@@ -237,14 +314,18 @@ def _remapper(tp: TablePlan, plan: Plan, src_index: int, mappings: dict[tuple[in
             continue
         m = mappings.get((src_index, parent.target))
         if m:
-            pos = next(i for i, c in enumerate(tp.columns) if c.source.name.lower() == fk.columns[0].lower())
+            pos = next(
+                i
+                for i, c in enumerate(tp.columns)
+                if c.source.name.lower() == fk.columns[0].lower()
+            )
             fixes.append((pos, m))
     if not fixes:
         return None
 
     def remap(columns: list[list[object]]) -> None:
         for pos, m in fixes:
-            columns[pos] = [m.get(v, v) if isinstance(v, int) else v for v in columns[pos]]  # type: ignore[call-overload]
+            columns[pos] = [m.get(v, v) if isinstance(v, int) else v for v in columns[pos]]
 
     return remap
 
@@ -262,8 +343,14 @@ class TableCheck:
         return self.source == self.target
 
 
-def run_verify(conn: psycopg.Connection, plan: Plan, sources: list[Source], skipped: dict[str, dict[int, verify.Sum]],
-               mappings: dict[tuple[int, str], dict[int, int]], log: Reporter) -> list[TableCheck]:  # fmt: skip
+def run_verify(
+    conn: psycopg.Connection,
+    plan: Plan,
+    sources: list[Source],
+    skipped: dict[str, dict[int, verify.Sum]],
+    mappings: dict[tuple[int, str], dict[int, int]],
+    log: Reporter,
+) -> list[TableCheck]:
     """Compare every table's count and checksum between the sources and the target."""
     checks = []
     for tp in plan.tables:
@@ -276,10 +363,21 @@ def run_verify(conn: psycopg.Connection, plan: Plan, sources: list[Source], skip
         checks.append(TableCheck(tp.target, expected, actual))
     lines = ["", f"{'table':<32} {'source rows':>12} {'target rows':>12}  {'checksum':<32} result"]
     for c in checks:
-        lines.append(f"{c.table:<32} {c.source.rows:>12,} {c.target.rows:>12,}  {c.target.short():<32} {'ok' if c.ok else 'MISMATCH'}")
-        log.data("verify", f"{c.table}: {'ok' if c.ok else 'MISMATCH'}", level="info" if c.ok else "error", table=c.table,
-                  source_rows=c.source.rows, target_rows=c.target.rows, source_checksum=c.source.short(),
-                  target_checksum=c.target.short(), ok=c.ok)  # fmt: skip
+        lines.append(
+            f"{c.table:<32} {c.source.rows:>12,} {c.target.rows:>12,}  {c.target.short():<32} "
+            f"{'ok' if c.ok else 'MISMATCH'}"
+        )
+        log.data(
+            "verify",
+            f"{c.table}: {'ok' if c.ok else 'MISMATCH'}",
+            level="info" if c.ok else "error",
+            table=c.table,
+            source_rows=c.source.rows,
+            target_rows=c.target.rows,
+            source_checksum=c.source.short(),
+            target_checksum=c.target.short(),
+            ok=c.ok,
+        )
     log.text("\n".join(lines))
     return checks
 
@@ -287,21 +385,33 @@ def run_verify(conn: psycopg.Connection, plan: Plan, sources: list[Source], skip
 def _mismatch(checks: list[TableCheck]) -> VerificationError:
     bad = [c for c in checks if not c.ok]
     return VerificationError(
-        "verification failed: " + "; ".join(
-            f"table {c.table}: source {c.source.rows} rows / {c.source.short()}, target {c.target.rows} rows / {c.target.short()}" for c in bad),
-        [Problem("target", c.table, "-", "*", f"{c.target.rows} rows", f"expected {c.source.rows} rows, checksum {c.source.short()}") for c in bad],
-    )  # fmt: skip
+        "verification failed: "
+        + "; ".join(
+            f"table {c.table}: source {c.source.rows} rows / {c.source.short()}, target "
+            f"{c.target.rows} rows / {c.target.short()}"
+            for c in bad
+        ),
+        [
+            Problem(
+                "target",
+                c.table,
+                "-",
+                "*",
+                f"{c.target.rows} rows",
+                f"expected {c.source.rows} rows, checksum {c.source.short()}",
+            )
+            for c in bad
+        ],
+    )
 
 
 def _recorded(record: dict[str, object]) -> tuple[dict[str, dict[int, verify.Sum]], list[str]]:
     skipped: dict[str, dict[int, verify.Sum]] = {}
-    tables = record.get("tables", {})
-    assert isinstance(tables, dict)
+    tables: dict[str, Any] = record.get("tables") or {}  # type: ignore[assignment]
     for name, info in tables.items():
         for idx, s in (info.get("skipped") or {}).items():
             skipped.setdefault(name, {})[int(idx)] = verify.Sum(int(s["rows"]), int(s["checksum"]))
-    names = record.get("source_names", [])
-    assert isinstance(names, list)
+    names: list[object] = record.get("source_names") or []  # type: ignore[assignment]
     return skipped, [str(n) for n in names]
 
 
@@ -309,9 +419,12 @@ def _load_mappings(conn: psycopg.Connection) -> dict[tuple[int, str], dict[int, 
     out: dict[tuple[int, str], dict[int, int]] = {}
     if not _record_exists(conn):
         return out
-    rows = conn.execute(sql.SQL(
-        "SELECT source_index, table_name, old_key, new_key FROM {}.renumbered WHERE run_id = (SELECT max(id) FROM {}.runs)").format(
-        sql.Identifier(RECORD_SCHEMA), sql.Identifier(RECORD_SCHEMA))).fetchall()  # fmt: skip
+    rows = conn.execute(
+        sql.SQL(
+            "SELECT source_index, table_name, old_key, new_key FROM {}.renumbered WHERE run_id = "
+            "(SELECT max(id) FROM {}.runs)"
+        ).format(sql.Identifier(RECORD_SCHEMA), sql.Identifier(RECORD_SCHEMA))
+    ).fetchall()
     for idx, table, old, new in rows:
         out.setdefault((int(idx), str(table)), {})[int(old)] = int(new)
     return out
@@ -326,9 +439,18 @@ def cmd_verify(opts: Options, log: Reporter) -> int:
         with contextlib.closing(connect(opts.target)) as conn:
             record = _last_record(conn)
             skipped, _names = _recorded(record) if record else ({}, [])
-            missing = [tp.target for tp in plan.tables if conn.execute("SELECT to_regclass(%s)", (sql.Identifier(tp.target).as_string(conn),)).fetchone() == (None,)]
+            missing = [
+                tp.target
+                for tp in plan.tables
+                if conn.execute(
+                    "SELECT to_regclass(%s)", (sql.Identifier(tp.target).as_string(conn),)
+                ).fetchone()
+                == (None,)
+            ]
             if missing:
-                raise VerificationError(f"verification failed: table(s) missing in the target: {', '.join(missing)}")
+                raise VerificationError(
+                    f"verification failed: table(s) missing in the target: {', '.join(missing)}"
+                )
             checks = run_verify(conn, plan, sources, skipped, _load_mappings(conn), log)
             conn.rollback()
     if not all(c.ok for c in checks):
@@ -337,15 +459,20 @@ def cmd_verify(opts: Options, log: Reporter) -> int:
     return 0
 
 
-def cmd_run(opts: Options, log: Reporter) -> int:  # noqa: C901, PLR0915
-    """`run`: plan, refuse bad values, then load everything in one transaction (optionally verify)."""
+def cmd_run(opts: Options, log: Reporter) -> int:
+    """`run`: plan, refuse bad values, then load all in one transaction (optionally verify)."""
     if opts.on_conflict not in ("refuse", "renumber"):
         raise UsageError(f"--on-conflict {opts.on_conflict!r}: expected refuse or renumber")
     with open_sources(opts.sources, log) as sources:
         plan = make_plan(sources, opts, log, every=False)
         for tp in plan.tables:
             for note in tp.notes:
-                log.event("note", f"{tp.table.name}: {note}", level="warning" if "widened" in note else "info", table=tp.table.name)
+                log.event(
+                    "note",
+                    f"{tp.table.name}: {note}",
+                    level="warning" if "widened" in note else "info",
+                    table=tp.table.name,
+                )
         if plan.problems:
             raise _problem_error(plan)
         with contextlib.closing(connect(opts.target)) as conn:
@@ -361,7 +488,12 @@ def cmd_run(opts: Options, log: Reporter) -> int:  # noqa: C901, PLR0915
                 load.load_tables(conn, plan, sources, result, opts.on_conflict, log)
             except load.LoadValueError as exc:
                 conn.rollback()
-                log.event("diagnose", f"a value was rejected while loading ({exc}); the transaction was rolled back; finding every such value", level="warning")
+                log.event(
+                    "diagnose",
+                    f"a value was rejected while loading ({exc}); the transaction was rolled back; "
+                    "finding every such value",
+                    level="warning",
+                )
                 planmod.diagnose(plan, sources, [exc.tp], every=True)
                 if plan.problems:
                     raise _problem_error(plan) from exc
@@ -378,15 +510,28 @@ def cmd_run(opts: Options, log: Reporter) -> int:  # noqa: C901, PLR0915
                     conn.rollback()
                     raise _mismatch(checks)
             summary = {
-                "started_at": started.isoformat(), "sources": [s.path for s in sources],
-                "source_names": _source_identity(sources), "identifiers": opts.identifiers,
-                "on_conflict": opts.on_conflict, "views": views, "reported": result.reported,
-                "decisions": result.decisions, "verified": bool(opts.verify),
-                "tables": {name: {"rows": t.rows_written, "per_source": {str(k): v for k, v in t.per_source.items()},
-                                  "skipped": {str(k): {"rows": v.rows, "checksum": str(v.checksum)} for k, v in t.skipped.items()},
-                                  "renumbered": {str(k): v for k, v in t.renumbered.items()}}
-                           for name, t in result.tables.items()},
-            }  # fmt: skip
+                "started_at": started.isoformat(),
+                "sources": [s.path for s in sources],
+                "source_names": _source_identity(sources),
+                "identifiers": opts.identifiers,
+                "on_conflict": opts.on_conflict,
+                "views": views,
+                "reported": result.reported,
+                "decisions": result.decisions,
+                "verified": bool(opts.verify),
+                "tables": {
+                    name: {
+                        "rows": t.rows_written,
+                        "per_source": {str(k): v for k, v in t.per_source.items()},
+                        "skipped": {
+                            str(k): {"rows": v.rows, "checksum": str(v.checksum)}
+                            for k, v in t.skipped.items()
+                        },
+                        "renumbered": {str(k): v for k, v in t.renumbered.items()},
+                    }
+                    for name, t in result.tables.items()
+                },
+            }
             _write_record(conn, summary, result)
             conn.commit()
     _report_run(result, plan, views, log)
@@ -403,7 +548,9 @@ def _report_run(result: load.LoadResult, plan: Plan, views: list[str], log: Repo
         if t.renumbered:
             extra.append(f"{sum(t.renumbered.values())} rows renumbered")
         lines.append(f"{tp.target:<32} {t.rows_written:>12,}  {'; '.join(extra)}")
-        log.data("table", f"{tp.target}: {t.rows_written} rows", table=tp.target, rows=t.rows_written)
+        log.data(
+            "table", f"{tp.target}: {t.rows_written} rows", table=tp.target, rows=t.rows_written
+        )
     if views:
         lines.append(f"views created: {', '.join(views)}")
     for d in result.decisions:
@@ -414,23 +561,39 @@ def _report_run(result: load.LoadResult, plan: Plan, views: list[str], log: Repo
         lines.append("Not carried over / changed (reported):")
         lines.extend("  - " + r for r in result.reported)
     log.text("\n".join(lines))
-    log.event("done", f"migrated {len(plan.tables)} table(s) and {len(views)} view(s) in one transaction; committed")
+    log.event(
+        "done",
+        f"migrated {len(plan.tables)} table(s) and {len(views)} view(s) in one transaction; "
+        "committed",
+    )
 
 
-def _rerun(conn: psycopg.Connection, plan: Plan, sources: list[Source], record: dict[str, object], log: Reporter) -> int:
+def _rerun(
+    conn: psycopg.Connection,
+    plan: Plan,
+    sources: list[Source],
+    record: dict[str, object],
+    log: Reporter,
+) -> int:
     skipped, names = _recorded(record)
     if names != _source_identity(sources):
         raise TargetStateError(
             f"the target already holds a completed migration from {', '.join(names)}; "
-            f"refusing to migrate {', '.join(_source_identity(sources))} into it (nothing was changed)"
+            f"refusing to migrate {', '.join(_source_identity(sources))} into it (nothing was "
+            "changed)"
         )
-    log.event("rerun", "the target already holds a completed migration of these sources: re-verifying, nothing will be written")
+    log.event(
+        "rerun",
+        "the target already holds a completed migration of these sources: re-verifying, nothing "
+        "will be written",
+    )
     checks = run_verify(conn, plan, sources, skipped, _load_mappings(conn), log)
     conn.rollback()
     if not all(c.ok for c in checks):
         err = _mismatch(checks)
         raise TargetStateError(
-            "the target already holds a completed migration of files with these names, but the sources differ from "
+            "the target already holds a completed migration of files with these names, but the "
+            "sources differ from "
             f"it now; nothing was changed ({err})"
         )
     log.event("done", "already migrated and verified: nothing to do")

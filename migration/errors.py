@@ -16,7 +16,7 @@ class UsageError(MigrationError):
 
 
 class SourceError(MigrationError):
-    """A SQLite source cannot be opened or read: missing, not a database, corrupt, locked (exit 2)."""
+    """A SQLite source cannot be opened or read: missing, not SQLite, corrupt, locked (exit 2)."""
 
 
 class TargetConnectionError(MigrationError):
@@ -28,7 +28,7 @@ class TargetStateError(MigrationError):
 
 
 class SchemaError(MigrationError):
-    """The source schema cannot be mapped as asked, e.g. names that collide after lowering (exit 2)."""
+    """The source schema cannot be mapped as asked, e.g. colliding names (exit 2)."""
 
 
 @dataclass(frozen=True)

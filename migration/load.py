@@ -1,4 +1,4 @@
-"""Write the plan into PostgreSQL inside the caller's transaction: tables, COPY, merge, constraints."""
+"""Write the plan into PostgreSQL inside the caller's transaction: tables, COPY, merge, keys."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import os
 import sqlite3
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import psycopg
 from psycopg import sql
@@ -54,7 +55,7 @@ class LoadResult:
     mappings: dict[tuple[int, str], dict[int, int]] = field(default_factory=dict)
 
 
-def _savepoint(conn: psycopg.Connection, stmt: sql.Composable) -> psycopg.Error | None:
+def _savepoint(conn: psycopg.Connection, stmt: sql.Composed) -> psycopg.Error | None:
     """Run `stmt` in a savepoint; return the error (the transaction stays usable) or None."""
     try:
         with conn.transaction():
@@ -64,8 +65,10 @@ def _savepoint(conn: psycopg.Connection, stmt: sql.Composable) -> psycopg.Error 
     return None
 
 
-def create_tables(conn: psycopg.Connection, plan: Plan, sources: list[Source], namer: Namer, result: LoadResult) -> None:
-    """CREATE TABLE for every table; a generated expression PostgreSQL rejects becomes a plain column."""
+def create_tables(
+    conn: psycopg.Connection, plan: Plan, sources: list[Source], namer: Namer, result: LoadResult
+) -> None:
+    """CREATE TABLE for every table; a rejected generated expression becomes a plain column."""
     for tp in plan.tables:
         src = sources[tp.sources[0]]
         stmt, notes = planmod.create_table(tp, src, namer)
@@ -75,8 +78,10 @@ def create_tables(conn: psycopg.Connection, plan: Plan, sources: list[Source], n
                 if col.source.generated and not col.plain:
                     col.plain = True
                     result.reported.append(
-                        f"table {tp.table.name!r}: generated column {col.source.name!r} carried over as a plain "
-                        f"column with its values: PostgreSQL rejected the translated expression ({_first_line(err)})"
+                        f"table {tp.table.name!r}: generated column {col.source.name!r} carried "
+                        "over as a plain "
+                        "column with its values: PostgreSQL rejected the translated expression "
+                        f"({_first_line(err)})"
                     )
             stmt, notes = planmod.create_table(tp, src, namer)
             err = _savepoint(conn, stmt)
@@ -89,19 +94,30 @@ def _first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
-def copy_rows(conn: psycopg.Connection, tp: TablePlan, src: Source, dest: str, log: Reporter, temp: bool = False) -> int:
+def copy_rows(
+    conn: psycopg.Connection,
+    tp: TablePlan,
+    src: Source,
+    dest: str,
+    log: Reporter,
+    temp: bool = False,
+) -> int:
     """Stream one source's table into `dest` with binary COPY; returns the row count."""
     st = src.schema.table(tp.table.name)
     cols = tp.copied()
-    select = ", ".join(c.select.replace(qi(c.source.name), qi(st.column(c.source.name).name)) for c in cols)
-    query = f"SELECT {select} FROM {qi(st.name)}"
+    select = ", ".join(
+        c.select.replace(qi(c.source.name), qi(st.column(c.source.name).name)) for c in cols
+    )
+    query = f"SELECT {select} FROM {qi(st.name)}"  # noqa: S608 - identifiers quoted by qi(); read-only SQLite source
     convs = [(i, c.check) for i, c in enumerate(cols) if c.convert_on_load or c.needs_diagnosis]
     target = sql.Identifier(dest)
-    stmt = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(target, sql.SQL(", ").join(sql.Identifier(c.name) for c in cols))
+    stmt = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
+        target, sql.SQL(", ").join(sql.Identifier(c.name) for c in cols)
+    )
     total = tp.row_counts.get(src.index, 0)
     pause = int(os.environ.get(PAUSE_ENV, "0") or 0)
     done = 0
-    label = f"{tp.target}" + (f" (+{os.path.basename(src.path)})" if temp else "")
+    label = f"{tp.target}" + (f" (+{Path(src.path).name})" if temp else "")
     try:
         with conn.cursor() as cur, cur.copy(stmt) as copy:
             copy.set_types([c.copy_type for c in cols])
@@ -118,37 +134,67 @@ def copy_rows(conn: psycopg.Connection, tp: TablePlan, src: Source, dest: str, l
                 done += len(batch)
                 log.progress(label, done, total)
                 if pause and done >= pause:
-                    log.event("paused", f"paused after {done} rows of {tp.target} ({PAUSE_ENV})", rows=done)
+                    log.event(
+                        "paused",
+                        f"paused after {done} rows of {tp.target} ({PAUSE_ENV})",
+                        rows=done,
+                    )
                     time.sleep(3600)
-    except (ValueProblem, TypeError, OverflowError, psycopg.DataError, sqlite3.OperationalError) as exc:
+    except (
+        ValueProblem,
+        TypeError,
+        OverflowError,
+        psycopg.DataError,
+        sqlite3.OperationalError,
+    ) as exc:
         raise LoadValueError(tp, src, exc) from exc
     log.progress(label, done, total, final=True)
     return done
 
 
-def _remap_sql(conn: psycopg.Connection, tp: TablePlan, stage: str, src: Source, plan: Plan, result: LoadResult) -> None:
+def _remap_sql(
+    conn: psycopg.Connection, tp: TablePlan, stage: str, src: Source, plan: Plan, result: LoadResult
+) -> None:
     """Rewrite this source's foreign keys that point at rows renumbered earlier in the run."""
     by_name = {p.table.name.lower(): p for p in plan.tables}
     for fk in tp.table.fks:
         parent = by_name.get(fk.ref_table.lower())
-        if parent is None or (src.index, parent.target) not in result.mappings or len(fk.columns) != 1:
+        if (
+            parent is None
+            or (src.index, parent.target) not in result.mappings
+            or len(fk.columns) != 1
+        ):
             continue
         col = planmod.Namer(  # the FK column's target name
-            "preserve")(next(c.name for c in tp.columns if c.source.name.lower() == fk.columns[0].lower()))
+            "preserve"
+        )(next(c.name for c in tp.columns if c.source.name.lower() == fk.columns[0].lower()))
         conn.execute(
-            sql.SQL("UPDATE {s} SET {c} = m.new_key FROM petstore_renumber m "
-                    "WHERE m.source_index = %s AND m.table_name = %s AND {s}.{c} = m.old_key").format(
-                s=sql.Identifier(stage), c=sql.Identifier(col)),
+            sql.SQL(
+                "UPDATE {s} SET {c} = m.new_key FROM petstore_renumber m "
+                "WHERE m.source_index = %s AND m.table_name = %s AND {s}.{c} = m.old_key"
+            ).format(s=sql.Identifier(stage), c=sql.Identifier(col)),
             (src.index, parent.target),
-        )  # fmt: skip
+        )
 
 
-def merge_source(conn: psycopg.Connection, tp: TablePlan, src: Source, plan: Plan, result: LoadResult,
-                 policy: str, log: Reporter, conflicts: list[Problem]) -> None:  # fmt: skip
-    """Load a later source through a staging table: identical rows once, conflicts refused or renumbered."""
+def merge_source(
+    conn: psycopg.Connection,
+    tp: TablePlan,
+    src: Source,
+    plan: Plan,
+    result: LoadResult,
+    policy: str,
+    log: Reporter,
+    conflicts: list[Problem],
+) -> None:
+    """A later source via a staging table: identical rows once, conflicts refused or renumbered."""
     stage = f"petstore_stage_{tp.target}"[:63]
     tres = result.tables[tp.target]
-    conn.execute(sql.SQL("CREATE TEMP TABLE {} (LIKE {}) ON COMMIT DROP").format(sql.Identifier(stage), sql.Identifier(tp.target)))
+    conn.execute(
+        sql.SQL("CREATE TEMP TABLE {} (LIKE {}) ON COMMIT DROP").format(
+            sql.Identifier(stage), sql.Identifier(tp.target)
+        )
+    )
     n = copy_rows(conn, tp, src, stage, log, temp=True)
     tres.per_source[src.index] = n
     _remap_sql(conn, tp, stage, src, plan, result)
@@ -158,61 +204,144 @@ def merge_source(conn: psycopg.Connection, tp: TablePlan, src: Source, plan: Pla
     full_t = verify.pg_row_hash(tp.columns, "t")
     S, T = sql.Identifier(stage), sql.Identifier(tp.target)  # noqa: N806
     if tp.pk:
-        on = sql.SQL(" AND ").join(sql.SQL("s.{c} = t.{c}").format(c=sql.Identifier(c)) for c in tp.pk)
+        on = sql.SQL(" AND ").join(
+            sql.SQL("s.{c} = t.{c}").format(c=sql.Identifier(c)) for c in tp.pk
+        )
         diff_rows = conn.execute(
-            sql.SQL("SELECT {keys} FROM {S} s JOIN {T} t ON {on} WHERE {sh} <> {th} ORDER BY {keys}").format(
-                keys=sql.SQL(", ").join(sql.SQL("s.{}").format(sql.Identifier(c)) for c in tp.pk), S=S, T=T, on=on, sh=s_hash, th=t_hash)
-        ).fetchall()  # fmt: skip
+            sql.SQL(
+                "SELECT {keys} FROM {S} s JOIN {T} t ON {on} WHERE {sh} <> {th} ORDER BY {keys}"
+            ).format(
+                keys=sql.SQL(", ").join(sql.SQL("s.{}").format(sql.Identifier(c)) for c in tp.pk),
+                S=S,
+                T=T,
+                on=on,
+                sh=s_hash,
+                th=t_hash,
+            )
+        ).fetchall()
         if diff_rows:
-            int_key = tp.identity is not None or (len(tp.pk) == 1 and next(c for c in tp.columns if c.name == tp.pk[0]).kind == "int")
+            int_key = tp.identity is not None or (
+                len(tp.pk) == 1 and next(c for c in tp.columns if c.name == tp.pk[0]).kind == "int"
+            )
             if policy == "renumber" and int_key:
                 key = sql.Identifier(tp.pk[0])
-                base_row = conn.execute(sql.SQL("SELECT greatest((SELECT max({k}) FROM {T}), (SELECT max({k}) FROM {S}))").format(k=key, T=T, S=S)).fetchone()
+                base_row = conn.execute(
+                    sql.SQL(
+                        "SELECT greatest((SELECT max({k}) FROM {T}), (SELECT max({k}) FROM {S}))"
+                    ).format(k=key, T=T, S=S)
+                ).fetchone()
                 base = int(base_row[0]) if base_row and base_row[0] is not None else 0
                 mapping = {int(r[0]): base + i for i, r in enumerate(diff_rows, 1)}
                 with conn.cursor() as cur:
-                    cur.executemany("INSERT INTO petstore_renumber VALUES (%s, %s, %s, %s)",
-                                    [(src.index, tp.target, old, new) for old, new in mapping.items()])  # fmt: skip
-                conn.execute(sql.SQL("UPDATE {S} SET {k} = m.new_key FROM petstore_renumber m WHERE m.source_index = %s AND m.table_name = %s AND {S}.{k} = m.old_key").format(S=S, k=key), (src.index, tp.target))
+                    cur.executemany(
+                        "INSERT INTO petstore_renumber VALUES (%s, %s, %s, %s)",
+                        [(src.index, tp.target, old, new) for old, new in mapping.items()],
+                    )
+                conn.execute(
+                    sql.SQL(
+                        "UPDATE {S} SET {k} = m.new_key FROM petstore_renumber m WHERE "
+                        "m.source_index = %s AND m.table_name = %s AND {S}.{k} = m.old_key"
+                    ).format(S=S, k=key),
+                    (src.index, tp.target),
+                )
                 result.mappings[(src.index, tp.target)] = mapping
                 tres.renumbered[src.index] = len(mapping)
                 sample = ", ".join(f"{o}->{nw}" for o, nw in list(mapping.items())[:10])
                 result.decisions.append(
-                    f"{src.path}: table {tp.table.name!r}: {len(mapping)} row(s) share a key with an earlier source "
-                    f"but differ: given new keys ({sample}{', ...' if len(mapping) > 10 else ''}); this file's foreign keys to them rewritten"  # noqa: PLR2004
+                    f"{src.path}: table {tp.table.name!r}: {len(mapping)} row(s) share a key with "
+                    "an earlier source "
+                    f"but differ: given new keys ({sample}{', ...' if len(mapping) > 10 else ''}); "
+                    "this file's foreign keys to them rewritten"
                 )
             else:
                 why = "" if policy == "refuse" else " (renumbering needs a single integer key)"
                 for r in diff_rows[:CONFLICTS_LISTED]:
-                    conflicts.append(Problem(src.path, tp.table.name, ",".join(map(str, r)), ",".join(tp.pk), show(r[0] if len(r) == 1 else r),
-                                             f"same key as an earlier source, different content{why}"))  # fmt: skip
+                    conflicts.append(
+                        Problem(
+                            src.path,
+                            tp.table.name,
+                            ",".join(map(str, r)),
+                            ",".join(tp.pk),
+                            show(r[0] if len(r) == 1 else r),
+                            f"same key as an earlier source, different content{why}",
+                        )
+                    )
                 if len(diff_rows) > CONFLICTS_LISTED:
-                    conflicts.append(Problem(src.path, tp.table.name, "...", ",".join(tp.pk), "", f"{len(diff_rows) - CONFLICTS_LISTED} more conflicting rows"))
+                    conflicts.append(
+                        Problem(
+                            src.path,
+                            tp.table.name,
+                            "...",
+                            ",".join(tp.pk),
+                            "",
+                            f"{len(diff_rows) - CONFLICTS_LISTED} more conflicting rows",
+                        )
+                    )
                 return
-        dup = verify.fetch_sum(conn, verify.pg_sum_of(full_t, sql.SQL("{S} s JOIN {T} t ON {on} AND {sh} = {th}").format(S=S, T=T, on=on, sh=s_hash, th=t_hash)))
-        conn.execute(sql.SQL("DELETE FROM {S} s USING {T} t WHERE {on} AND {sh} = {th}").format(S=S, T=T, on=on, sh=s_hash, th=t_hash))
+        dup = verify.fetch_sum(
+            conn,
+            verify.pg_sum_of(
+                full_t,
+                sql.SQL("{S} s JOIN {T} t ON {on} AND {sh} = {th}").format(
+                    S=S, T=T, on=on, sh=s_hash, th=t_hash
+                ),
+            ),
+        )
+        conn.execute(
+            sql.SQL("DELETE FROM {S} s USING {T} t WHERE {on} AND {sh} = {th}").format(
+                S=S, T=T, on=on, sh=s_hash, th=t_hash
+            )
+        )
     else:
-        twins = sql.SQL("(SELECT DISTINCT ON (ch) ch, fh FROM (SELECT {th} AS ch, {ft} AS fh FROM {T} t) x) tw").format(th=t_hash, ft=full_t, T=T)
-        dup_row = conn.execute(sql.SQL(
-            "SELECT count(*), coalesce(sum(('x' || substr(tw.fh, 1, 15))::bit(60)::bigint), 0), coalesce(sum(('x' || substr(tw.fh, 16, 15))::bit(60)::bigint), 0) "
-            "FROM {S} s JOIN {tw} ON {sh} = tw.ch").format(S=S, tw=twins, sh=s_hash)).fetchone()  # fmt: skip
-        assert dup_row is not None
-        dup = verify.Sum(int(dup_row[0]), (int(dup_row[1]) << verify.CHUNK_BITS) + int(dup_row[2]))
-        conn.execute(sql.SQL("DELETE FROM {S} s WHERE {sh} IN (SELECT {th} FROM {T} t)").format(S=S, T=T, sh=s_hash, th=t_hash))
+        twins = sql.SQL(
+            "(SELECT DISTINCT ON (ch) ch, fh FROM (SELECT {th} AS ch, {ft} AS fh FROM {T} t) x) tw"
+        ).format(th=t_hash, ft=full_t, T=T)
+        dup_row = conn.execute(
+            sql.SQL(
+                "SELECT count(*), coalesce(sum(('x' || substr(tw.fh, 1, 15))::bit(60)::bigint), "
+                "0), coalesce(sum(('x' || substr(tw.fh, 16, 15))::bit(60)::bigint), 0) "
+                "FROM {S} s JOIN {tw} ON {sh} = tw.ch"
+            ).format(S=S, tw=twins, sh=s_hash)
+        ).fetchone()
+        dup = verify.Sum(0, 0)
+        if dup_row is not None:
+            dup = verify.Sum(
+                int(dup_row[0]), (int(dup_row[1]) << verify.CHUNK_BITS) + int(dup_row[2])
+            )
+        conn.execute(
+            sql.SQL("DELETE FROM {S} s WHERE {sh} IN (SELECT {th} FROM {T} t)").format(
+                S=S, T=T, sh=s_hash, th=t_hash
+            )
+        )
     tres.skipped[src.index] = dup
     if dup.rows:
-        result.decisions.append(f"{src.path}: table {tp.table.name!r}: {dup.rows} row(s) identical to an earlier source's: stored once")
+        result.decisions.append(
+            f"{src.path}: table {tp.table.name!r}: {dup.rows} row(s) identical to an earlier "
+            "source's: stored once"
+        )
     cols = sql.SQL(", ").join(sql.Identifier(c.name) for c in copied)
-    cur = conn.execute(sql.SQL("INSERT INTO {T} ({c}) SELECT {c} FROM {S}").format(T=T, c=cols, S=S))
+    cur = conn.execute(
+        sql.SQL("INSERT INTO {T} ({c}) SELECT {c} FROM {S}").format(T=T, c=cols, S=S)
+    )
     tres.rows_written += cur.rowcount
     conn.execute(sql.SQL("DROP TABLE {}").format(S))
 
 
-def load_tables(conn: psycopg.Connection, plan: Plan, sources: list[Source], result: LoadResult, policy: str, log: Reporter) -> None:
+def load_tables(
+    conn: psycopg.Connection,
+    plan: Plan,
+    sources: list[Source],
+    result: LoadResult,
+    policy: str,
+    log: Reporter,
+) -> None:
     """COPY every table (first source directly, later ones merged); primary keys right after."""
     multi = len(sources) > 1
     if multi:
-        conn.execute("CREATE TEMP TABLE petstore_renumber (source_index int, table_name text, old_key bigint, new_key bigint) ON COMMIT DROP")
+        conn.execute(
+            "CREATE TEMP TABLE petstore_renumber (source_index int, table_name text, old_key "
+            "bigint, new_key bigint) ON COMMIT DROP"
+        )
     conflicts: list[Problem] = []
     for tp in plan.tables:
         tres = result.tables.setdefault(tp.target, TableResult())
@@ -227,20 +356,37 @@ def load_tables(conn: psycopg.Connection, plan: Plan, sources: list[Source], res
             merge_source(conn, tp, sources[idx], plan, result, policy, log, conflicts)
     if conflicts:
         raise ConflictError(
-            f"{len({(p.source, p.table) for p in conflicts})} table(s) hold rows with the same key but different content "
-            "in several sources; nothing was written (use --on-conflict renumber to give the later file's rows new keys)",
+            f"{len({(p.source, p.table) for p in conflicts})} table(s) hold rows with the same key "
+            "but different content "
+            "in several sources; nothing was written (use --on-conflict renumber to give the later "
+            "file's rows new keys)",
             conflicts,
         )
 
 
-def _violations(conn: psycopg.Connection, tp: TablePlan, step: planmod.PostStep, plan: Plan) -> list[Problem]:
+def _violations(
+    conn: psycopg.Connection, tp: TablePlan, step: planmod.PostStep, plan: Plan
+) -> list[Problem]:
     """Rows that break a unique key or foreign key, for the report."""
     out: list[Problem] = []
     if step.kind == "unique":
         cols = [c.strip() for c in step.what.split("(")[1].split(")")[0].split(",")]
         idents = sql.SQL(", ").join(map(sql.Identifier, cols))
-        for row in conn.execute(sql.SQL("SELECT {c}, count(*) FROM {t} GROUP BY {c} HAVING count(*) > 1 LIMIT 50").format(c=idents, t=sql.Identifier(tp.target))):
-            out.append(Problem("target", tp.table.name, "-", ",".join(cols), show(row[:-1]), f"{row[-1]} rows share this UNIQUE value"))
+        for row in conn.execute(
+            sql.SQL(
+                "SELECT {c}, count(*) FROM {t} GROUP BY {c} HAVING count(*) > 1 LIMIT 50"
+            ).format(c=idents, t=sql.Identifier(tp.target))
+        ):
+            out.append(
+                Problem(
+                    "target",
+                    tp.table.name,
+                    "-",
+                    ",".join(cols),
+                    show(row[:-1]),
+                    f"{row[-1]} rows share this UNIQUE value",
+                )
+            )
     return out
 
 
@@ -256,19 +402,45 @@ def post_steps(conn: psycopg.Connection, plan: Plan, result: LoadResult) -> None
                 if err is None:
                     continue
                 state = getattr(err, "sqlstate", None) or ""
-                if state in ("23505", "23514", "23503"):  # unique, check, foreign key violated by the data
+                if state in (
+                    "23505",
+                    "23514",
+                    "23503",
+                ):  # unique, check, foreign key violated by the data
                     listed = _violations(conn, tp, step, plan)
-                    problems.extend(listed or [Problem("target", tp.table.name, "-", "-", "-", f"{step.what}: {_first_line(err)}")])
+                    problems.extend(
+                        listed
+                        or [
+                            Problem(
+                                "target",
+                                tp.table.name,
+                                "-",
+                                "-",
+                                "-",
+                                f"{step.what}: {_first_line(err)}",
+                            )
+                        ]
+                    )
                 else:
-                    result.reported.append(f"{step.what}: not carried over: PostgreSQL rejected the translation ({_first_line(err)})")
+                    result.reported.append(
+                        f"{step.what}: not carried over: PostgreSQL rejected the translation "
+                        f"({_first_line(err)})"
+                    )
     if problems:
-        raise DataProblemError("the data breaks constraints declared in the source schema; nothing was written", problems)
+        raise DataProblemError(
+            "the data breaks constraints declared in the source schema; nothing was written",
+            problems,
+        )
 
 
-def create_views(conn: psycopg.Connection, plan: Plan, result: LoadResult, replace: bool) -> list[str]:
-    """Create the translated views (retrying for views that depend on later ones); report the rest."""
+def create_views(
+    conn: psycopg.Connection, plan: Plan, result: LoadResult, replace: bool
+) -> list[str]:
+    """Create the translated views (retrying those that depend on later ones); report the rest."""
     pending = [(n, t, q) for n, t, q, e in plan.views if q is not None]
-    result.reported.extend(f"view {n!r}: {e}: not carried over" for n, _t, q, e in plan.views if q is None)
+    result.reported.extend(
+        f"view {n!r}: {e}: not carried over" for n, _t, q, e in plan.views if q is None
+    )
     created: list[str] = []
     errors: dict[str, str] = {}
     progress = True
@@ -277,8 +449,12 @@ def create_views(conn: psycopg.Connection, plan: Plan, result: LoadResult, repla
         for item in list(pending):
             name, target, query = item
             if replace:
-                _savepoint(conn, sql.SQL("DROP VIEW IF EXISTS {} CASCADE").format(sql.Identifier(target)))
-            err = _savepoint(conn, sql.SQL("CREATE VIEW {} AS {}").format(sql.Identifier(target), sql.SQL(query)))
+                _savepoint(
+                    conn, sql.SQL("DROP VIEW IF EXISTS {} CASCADE").format(sql.Identifier(target))
+                )
+            err = _savepoint(
+                conn, sql.SQL("CREATE VIEW {} AS {}").format(sql.Identifier(target), sql.SQL(query))
+            )
             if err is None:
                 pending.remove(item)
                 created.append(target)
@@ -286,7 +462,10 @@ def create_views(conn: psycopg.Connection, plan: Plan, result: LoadResult, repla
             else:
                 errors[name] = _first_line(err)
     for name, _target, query in pending:
-        result.reported.append(f"view {name!r}: not carried over: PostgreSQL rejected the translation ({errors[name]}); translated SQL: {query}")
+        result.reported.append(
+            f"view {name!r}: not carried over: PostgreSQL rejected the translation "
+            f"({errors[name]}); translated SQL: {query}"
+        )
     return created
 
 
@@ -295,8 +474,17 @@ def reset_sequences(conn: psycopg.Connection, plan: Plan, result: LoadResult) ->
     for tp in plan.tables:
         if tp.identity is None:
             continue
-        row = conn.execute(sql.SQL("SELECT max({}) FROM {}").format(sql.Identifier(tp.identity), sql.Identifier(tp.target))).fetchone()
+        row = conn.execute(
+            sql.SQL("SELECT max({}) FROM {}").format(
+                sql.Identifier(tp.identity), sql.Identifier(tp.target)
+            )
+        ).fetchone()
         top = max(int(row[0]) if row and row[0] is not None else 0, tp.restart_after)
-        conn.execute(sql.SQL("ALTER TABLE {} ALTER COLUMN {} RESTART WITH {}").format(
-            sql.Identifier(tp.target), sql.Identifier(tp.identity), sql.Literal(top + 1)))  # fmt: skip
-        result.decisions.append(f"table {tp.table.name!r}: identity {tp.identity} continues at {top + 1}")
+        conn.execute(
+            sql.SQL("ALTER TABLE {} ALTER COLUMN {} RESTART WITH {}").format(
+                sql.Identifier(tp.target), sql.Identifier(tp.identity), sql.Literal(top + 1)
+            )
+        )
+        result.decisions.append(
+            f"table {tp.table.name!r}: identity {tp.identity} continues at {top + 1}"
+        )

@@ -17,7 +17,13 @@ BAR_WIDTH = 30
 class Reporter:
     """Writes events as text or JSON lines; every string passes through `redact`."""
 
-    def __init__(self, fmt: str, secrets: tuple[str, ...] = (), out: TextIO | None = None, err: TextIO | None = None) -> None:
+    def __init__(
+        self,
+        fmt: str,
+        secrets: tuple[str, ...] = (),
+        out: TextIO | None = None,
+        err: TextIO | None = None,
+    ) -> None:
         self.fmt = fmt
         self.secrets = secrets
         self.out = out or sys.stdout
@@ -44,8 +50,13 @@ class Reporter:
         """One event: a line of text, or one JSON object."""
         self._end_bar()
         if self.fmt == "json":
-            record = {"ts": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"), "level": level,
-                      "event": event, "message": message, **fields}  # fmt: skip
+            record = {
+                "ts": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
+                "level": level,
+                "event": event,
+                "message": message,
+                **fields,
+            }
             self.out.write(json.dumps(self._clean(record), default=str) + "\n")
             self.out.flush()
             return
@@ -70,7 +81,7 @@ class Reporter:
         """A progress bar on a terminal; periodic JSON progress events otherwise."""
         now = time.monotonic()
         if self.tty:
-            if not final and now - self._last_progress < 0.1:  # noqa: PLR2004 - redraw at most 10/s
+            if not final and now - self._last_progress < 0.1:
                 return
             self._last_progress = now
             frac = min(1.0, done / total) if total else 1.0
@@ -83,4 +94,6 @@ class Reporter:
                 self._end_bar()
         elif self.fmt == "json" and (final or now - self._last_progress >= PROGRESS_INTERVAL_S):
             self._last_progress = now
-            self.event("progress", f"{label}: {done}/{total} rows", table=label, rows=done, total=total)
+            self.event(
+                "progress", f"{label}: {done}/{total} rows", table=label, rows=done, total=total
+            )

@@ -56,7 +56,7 @@ class PostStep:
     """A DDL statement run after the data, with what to report if PostgreSQL rejects it."""
 
     what: str
-    statement: sql.Composable
+    statement: sql.Composed
     kind: str  # pkey, unique, index, check, fk
     name: str = ""  # the relation it creates (indexes share the namespace with tables)
 
@@ -135,7 +135,9 @@ def parse_casts(casts: list[str]) -> dict[tuple[str, str], Kind]:
         target, sep, typ = item.partition("=")
         table, dot, column = target.rpartition(".")
         if not sep or not dot or not table or not column or not typ.strip():
-            raise UsageError(f"--cast {item!r}: expected table.column=type, e.g. pets.price=numeric(10,2)")
+            raise UsageError(
+                f"--cast {item!r}: expected table.column=type, e.g. pets.price=numeric(10,2)"
+            )
         try:
             out[(table.lower(), column.lower())] = typemap.cast_kind(typ.strip())
         except ValueError as exc:
@@ -147,17 +149,25 @@ def _check_names(names: list[tuple[str, str]], what: str, policy: str) -> None:
     seen: dict[str, str] = {}
     for source_name, target in names:
         if len(target.encode()) > PG_NAME_MAX:
-            raise SchemaError(f"{what} {source_name!r}: name longer than {PG_NAME_MAX} bytes, which PostgreSQL would truncate")
+            raise SchemaError(
+                f"{what} {source_name!r}: name longer than {PG_NAME_MAX} bytes, which PostgreSQL "
+                "would truncate"
+            )
         if target in seen and seen[target] != source_name:
             hint = " (use --identifiers preserve to keep the case)" if policy == "lower" else ""
             first = seen[target]
             if what == "relation":
-                raise SchemaError(f"{first} and {source_name} both need the PostgreSQL name {target!r} (tables, views and indexes share one namespace){hint}")
-            raise SchemaError(f"{what} {first!r} and {source_name!r} both become {target!r} in PostgreSQL{hint}")
+                raise SchemaError(
+                    f"{first} and {source_name} both need the PostgreSQL name {target!r} (tables, "
+                    f"views and indexes share one namespace){hint}"
+                )
+            raise SchemaError(
+                f"{what} {first!r} and {source_name!r} both become {target!r} in PostgreSQL{hint}"
+            )
         seen[target] = source_name
 
 
-def build(sources: list[Source], namer: Namer, casts: dict[tuple[str, str], Kind]) -> Plan:  # noqa: C901, PLR0912
+def build(sources: list[Source], namer: Namer, casts: dict[tuple[str, str], Kind]) -> Plan:
     """Read statistics from every source and decide every table, column, index and view."""
     first = sources[0]
     reported: list[str] = []
@@ -172,17 +182,31 @@ def build(sources: list[Source], namer: Namer, casts: dict[tuple[str, str], Kind
                 tables_by_name[key] = t
             holders.setdefault(key, []).append(src.index)
         reported.extend(f"{src.path}: {s}" for s in src.schema.skipped)
-        reported.extend(f"{src.path}: trigger {tr.name!r} on {tr.table!r}: not carried over (triggers are reported, never translated)" for tr in src.schema.triggers)
-    for (tname, cname), _kind in casts.items():
-        t = tables_by_name.get(tname)
-        if t is None or not any(c.name.lower() == cname for c in t.columns):
+        reported.extend(
+            f"{src.path}: trigger {tr.name!r} on {tr.table!r}: not carried over (triggers are "
+            "reported, never translated)"
+            for tr in src.schema.triggers
+        )
+    for tname, cname in casts:
+        found = tables_by_name.get(tname)
+        if found is None or not any(c.name.lower() == cname for c in found.columns):
             raise UsageError(f"--cast {tname}.{cname}: no such table/column in the sources")
     ordered = _toposort(list(tables_by_name.values()))
-    _check_names([(t.name, namer(t.name)) for t in ordered] + [(v.name, namer(v.name)) for v in first.schema.views], "table/view", namer.policy)
+    _check_names(
+        [(t.name, namer(t.name)) for t in ordered]
+        + [(v.name, namer(v.name)) for v in first.schema.views],
+        "table/view",
+        namer.policy,
+    )
     plans: list[TablePlan] = []
     for t in ordered:
-        _check_names([(c.name, namer(c.name)) for c in t.columns], f"table {t.name!r}: column", namer.policy)
-        kinds = [casts.get((t.name.lower(), c.name.lower())) or typemap.declared_kind(c) for c in t.columns]
+        _check_names(
+            [(c.name, namer(c.name)) for c in t.columns], f"table {t.name!r}: column", namer.policy
+        )
+        kinds = [
+            casts.get((t.name.lower(), c.name.lower())) or typemap.declared_kind(c)
+            for c in t.columns
+        ]
         stats: list[list[object]] = [[] for _ in t.columns]
         counts: dict[int, int] = {}
         for idx in holders[t.name.lower()]:
@@ -196,11 +220,15 @@ def build(sources: list[Source], namer: Namer, casts: dict[tuple[str, str], Kind
                 spans.append((len(exprs), len(exprs) + len(spec)))
                 exprs.extend(e for e, _ in spec)
                 hows.append([h for _, h in spec])
-            row = src.one(f"SELECT count(*), {', '.join(exprs) or '0'} FROM {qi(st.name)}")
+            aggregates = ", ".join(exprs) or "0"
+            row = src.one(f"SELECT count(*), {aggregates} FROM {qi(st.name)}")  # noqa: S608 - identifiers quoted by qi(); read-only SQLite source
             counts[idx] = int(str(row[0]))
             for i, (a, b) in enumerate(spans):
                 stats[i] = typemap.merge_stats(hows[i], stats[i], list(row[1 + a : 1 + b]))
-        cols = [typemap.decide(c, namer(c.name), k, s) for c, k, s in zip(t.columns, kinds, stats, strict=True)]
+        cols = [
+            typemap.decide(c, namer(c.name), k, s)
+            for c, k, s in zip(t.columns, kinds, stats, strict=True)
+        ]
         tp = TablePlan(t, namer(t.name), cols, holders[t.name.lower()], row_counts=counts)
         tp.pk = [namer(c) for c in t.pk]
         if t.rowid_alias:
@@ -209,15 +237,17 @@ def build(sources: list[Source], namer: Namer, casts: dict[tuple[str, str], Kind
                 tp.identity = alias.name
                 seqs = [sources[i].schema.sequences.get(t.name.lower(), 0) for i in tp.sources]
                 tp.restart_after = max(seqs, default=0)
-        for col in cols:
-            if col.source.generated:
-                if col.source.generated_node is None:
-                    col.plain = True
-                    col.notes.append("generated column expression not found: carried over as a plain column with its values")
-        for col in cols:
-            tp.notes.extend(f"column {col.source.name!r}: {n}" for n in col.notes)
+        for cp in cols:
+            if cp.source.generated and cp.source.generated_node is None:
+                cp.plain = True
+                cp.notes.append(
+                    "generated column expression not found: carried over as a plain column "
+                    "with its values"
+                )
+        for cp in cols:
+            tp.notes.extend(f"column {cp.source.name!r}: {n}" for n in cp.notes)
         plans.append(tp)
-    views = []
+    views: list[tuple[str, str, str | None, str | None]] = []
     for v in first.schema.views:
         try:
             views.append((v.name, namer(v.name), translate.view_query(v.sql, namer), None))
@@ -226,12 +256,22 @@ def build(sources: list[Source], namer: Namer, casts: dict[tuple[str, str], Kind
     for src in sources[1:]:
         for v in src.schema.views:
             if not any(v.name.lower() == name.lower() for name, *_ in views):
-                reported.append(f"{src.path}: view {v.name!r} exists only in a later source: created from the first source's views only")
+                reported.append(
+                    f"{src.path}: view {v.name!r} exists only in a later source: created from the "
+                    "first source's views only"
+                )
     plan = Plan(plans, views, reported, [], {}, [s.path for s in sources])
     for tp in plans:
         _post_steps(tp, plan, namer, {p.table.name.lower(): p for p in plans})
-    relations = [(f"table {tp.table.name!r}", tp.target) for tp in plans] + [(f"view {v[0]!r}", v[1]) for v in views]
-    relations += [(step.what, step.name) for tp in plans for step in tp.post if step.name and step.kind in ("pkey", "unique", "index")]
+    relations = [(f"table {tp.table.name!r}", tp.target) for tp in plans] + [
+        (f"view {v[0]!r}", v[1]) for v in views
+    ]
+    relations += [
+        (step.what, step.name)
+        for tp in plans
+        for step in tp.post
+        if step.name and step.kind in ("pkey", "unique", "index")
+    ]
     _check_names(relations, "relation", namer.policy)
     return plan
 
@@ -241,7 +281,8 @@ def _same_shape(a: Table, b: Table, path: str) -> None:
     names_b = [c.name.lower() for c in b.columns]
     if sorted(names_a) != sorted(names_b):
         raise SchemaError(
-            f"{path}: table {b.name!r} has columns {names_b}, but the first source's has {names_a}; "
+            f"{path}: table {b.name!r} has columns {names_b}, but the first source's has "
+            f"{names_a}; "
             "sources must share one schema"
         )
 
@@ -254,14 +295,21 @@ def default_sql(col: ColumnPlan, src: Source) -> tuple[sql.Composable | None, st
     up = text.strip().upper().strip("()")
     utc_now = "(CURRENT_TIMESTAMP AT TIME ZONE 'UTC')"
     if up in ("CURRENT_TIMESTAMP", "CURRENT_DATE", "CURRENT_TIME") or "'NOW'" in up:
-        fmt = {"CURRENT_DATE": "YYYY-MM-DD", "CURRENT_TIME": "HH24:MI:SS"}.get(up, "YYYY-MM-DD HH24:MI:SS")
+        fmt = {"CURRENT_DATE": "YYYY-MM-DD", "CURRENT_TIME": "HH24:MI:SS"}.get(
+            up, "YYYY-MM-DD HH24:MI:SS"
+        )
         if col.kind == "timestamp" and up != "CURRENT_TIME":
-            return sql.SQL(utc_now if up != "CURRENT_DATE" else f"date_trunc('day', {utc_now})"), None
+            return sql.SQL(
+                utc_now if up != "CURRENT_DATE" else f"date_trunc('day', {utc_now})"
+            ), None
         if col.kind == "date" and up != "CURRENT_TIME":
             return sql.SQL(f"({utc_now})::date"), None
         if col.kind == "text" and "'NOW'" not in up:
             return sql.SQL(f"to_char({utc_now}, {{}})").format(sql.Literal(fmt)), None
-        return None, f"default {text} has no equivalent for a {col.pg_type} column: not carried over"
+        return (
+            None,
+            f"default {text} has no equivalent for a {col.pg_type} column: not carried over",
+        )
     if _CONSTANT.fullmatch(text.strip()):
         try:
             value = src.conn.execute(f"SELECT {text}").fetchone()[0]
@@ -278,10 +326,12 @@ def default_sql(col: ColumnPlan, src: Source) -> tuple[sql.Composable | None, st
         rendered = translate.expression(text, lambda n: n)
     except translate.TranslationError as exc:
         return None, f"default {text} could not be translated ({exc}): not carried over"
-    return sql.SQL(f"({rendered})"), f"default {text} translated by sqlglot to {rendered}: review it"
+    return sql.SQL(
+        f"({rendered})"
+    ), f"default {text} translated by sqlglot to {rendered}: review it"
 
 
-def create_table(tp: TablePlan, src: Source, namer: Namer) -> tuple[sql.Composable, list[str]]:
+def create_table(tp: TablePlan, src: Source, namer: Namer) -> tuple[sql.Composed, list[str]]:
     """CREATE TABLE with types, NOT NULL, defaults, identity and generated columns (no keys yet)."""
     parts = []
     notes = []
@@ -290,8 +340,11 @@ def create_table(tp: TablePlan, src: Source, namer: Namer) -> tuple[sql.Composab
         if col.source.generated and not col.plain:
             expr = translate.render(col.source.generated_node, namer)
             bits.append(sql.SQL(f"GENERATED ALWAYS AS ({expr}) STORED"))
-            if col.source.hidden == 2:  # noqa: PLR2004
-                notes.append(f"column {col.source.name!r}: VIRTUAL generated column created as STORED ({expr})")
+            if col.source.hidden == 2:
+                notes.append(
+                    f"column {col.source.name!r}: VIRTUAL generated column created as STORED "
+                    f"({expr})"
+                )
         else:
             if col.name == tp.identity:
                 bits.append(sql.SQL("GENERATED BY DEFAULT AS IDENTITY"))
@@ -304,21 +357,35 @@ def create_table(tp: TablePlan, src: Source, namer: Namer) -> tuple[sql.Composab
                 if note:
                     notes.append(f"column {col.source.name!r}: {note}")
         parts.append(sql.SQL(" ").join(bits))
-    stmt = sql.SQL("CREATE TABLE {} ({})").format(sql.Identifier(tp.target), sql.SQL(", ").join(parts))
+    stmt = sql.SQL("CREATE TABLE {} ({})").format(
+        sql.Identifier(tp.target), sql.SQL(", ").join(parts)
+    )
     return stmt, notes
 
 
-def _post_steps(tp: TablePlan, plan: Plan, namer: Namer, by_name: dict[str, TablePlan]) -> None:  # noqa: C901, PLR0912
+def _post_steps(tp: TablePlan, plan: Plan, namer: Namer, by_name: dict[str, TablePlan]) -> None:
     t = tp.table
     ident = sql.Identifier(tp.target)
     if tp.pk:
         name = _fit_name(f"{tp.target}_pkey")
-        tp.post.append(PostStep(f"primary key of {t.name!r}", sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} PRIMARY KEY ({})").format(
-            ident, sql.Identifier(name), sql.SQL(", ").join(map(sql.Identifier, tp.pk))), "pkey", name))  # fmt: skip
+        tp.post.append(
+            PostStep(
+                f"primary key of {t.name!r}",
+                sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} PRIMARY KEY ({})").format(
+                    ident, sql.Identifier(name), sql.SQL(", ").join(map(sql.Identifier, tp.pk))
+                ),
+                "pkey",
+                name,
+            )
+        )
     for ix in t.indexes:
         colls = {p.collation.upper() for p in ix.columns}
         if colls - {"BINARY", "NOCASE"}:
-            plan.reported.append(f"index {ix.name!r} on {t.name!r}: collation {sorted(colls - {'BINARY', 'NOCASE'})} has no PostgreSQL equivalent: not carried over")
+            plan.reported.append(
+                f"index {ix.name!r} on {t.name!r}: collation "
+                f"{sorted(colls - {'BINARY', 'NOCASE'})} has no PostgreSQL equivalent: not carried "
+                "over"
+            )
             continue
         expr_parts: list[str] = []
         predicate = None
@@ -326,13 +393,19 @@ def _post_steps(tp: TablePlan, plan: Plan, namer: Namer, by_name: dict[str, Tabl
             try:
                 expr_parts, predicate = translate.index_parts(ix.sql, namer)
             except translate.TranslationError as exc:
-                plan.reported.append(f"index {ix.name!r} on {t.name!r}: could not be translated ({exc}): not carried over")
+                plan.reported.append(
+                    f"index {ix.name!r} on {t.name!r}: could not be translated ({exc}): not "
+                    "carried over"
+                )
                 continue
         keys: list[sql.Composable] = []
         for i, part in enumerate(ix.columns):
             if part.name is None:
                 if i >= len(expr_parts) or part.collation.upper() != "BINARY":
-                    plan.reported.append(f"index {ix.name!r} on {t.name!r}: expression part not translatable: not carried over")
+                    plan.reported.append(
+                        f"index {ix.name!r} on {t.name!r}: expression part not translatable: not "
+                        "carried over"
+                    )
                     keys = []
                     break
                 keys.append(sql.SQL(expr_parts[i]))
@@ -340,7 +413,10 @@ def _post_steps(tp: TablePlan, plan: Plan, namer: Namer, by_name: dict[str, Tabl
             key: sql.Composable = sql.Identifier(namer(part.name))
             if part.collation.upper() == "NOCASE":
                 key = sql.SQL("lower({})").format(key)
-                plan.reported.append(f"index {ix.name!r} on {t.name!r}: COLLATE NOCASE on {part.name!r} carried over as lower({namer(part.name)}); queries must compare lower() to use it")
+                plan.reported.append(
+                    f"index {ix.name!r} on {t.name!r}: COLLATE NOCASE on {part.name!r} carried "
+                    f"over as lower({namer(part.name)}); queries must compare lower() to use it"
+                )
             if part.desc:
                 key = sql.SQL("{} DESC").format(key)
             keys.append(key)
@@ -349,53 +425,104 @@ def _post_steps(tp: TablePlan, plan: Plan, namer: Namer, by_name: dict[str, Tabl
         if ix.origin == "u" and not (colls - {"BINARY"}):
             cols = [namer(p.name) for p in ix.columns if p.name]
             name = _fit_name(f"{tp.target}_{'_'.join(cols)}_key")
-            tp.post.append(PostStep(f"UNIQUE ({', '.join(cols)}) on {t.name!r}", sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} UNIQUE ({})").format(
-                ident, sql.Identifier(name), sql.SQL(", ").join(map(sql.Identifier, cols))), "unique", name))  # fmt: skip
+            tp.post.append(
+                PostStep(
+                    f"UNIQUE ({', '.join(cols)}) on {t.name!r}",
+                    sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} UNIQUE ({})").format(
+                        ident, sql.Identifier(name), sql.SQL(", ").join(map(sql.Identifier, cols))
+                    ),
+                    "unique",
+                    name,
+                )
+            )
             continue
         name = _fit_name(namer(ix.name if ix.origin == "c" else f"{tp.target}_{ix.name}"))
         stmt = sql.SQL("CREATE {}INDEX {} ON {} ({})").format(
-            sql.SQL("UNIQUE " if ix.unique else ""), sql.Identifier(name), ident, sql.SQL(", ").join(keys))
+            sql.SQL("UNIQUE " if ix.unique else ""),
+            sql.Identifier(name),
+            ident,
+            sql.SQL(", ").join(keys),
+        )
         if predicate:
             stmt = sql.SQL("{} WHERE {}").format(stmt, sql.SQL(predicate))
         tp.post.append(PostStep(f"index {ix.name!r} on {t.name!r}", stmt, "index", name))
     for n, chk in enumerate(t.checks, 1):
         if chk.node is None:
-            plan.reported.append(f"CHECK on {t.name!r} ({chk.source_sql}): {chk.error}: not carried over")
+            plan.reported.append(
+                f"CHECK on {t.name!r} ({chk.source_sql}): {chk.error}: not carried over"
+            )
             continue
         try:
             rendered = translate.render(chk.node, namer)
         except translate.TranslationError as exc:
-            plan.reported.append(f"CHECK on {t.name!r} ({chk.source_sql}): not translatable ({exc}): not carried over")
+            plan.reported.append(
+                f"CHECK on {t.name!r} ({chk.source_sql}): not translatable ({exc}): not carried "
+                "over"
+            )
             continue
         name = _fit_name(namer(chk.name) if chk.name else f"{tp.target}_check{n}")
-        tp.post.append(PostStep(f"CHECK ({chk.source_sql}) on {t.name!r}", sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} CHECK ({})").format(
-            ident, sql.Identifier(name), sql.SQL(rendered)), "check"))  # fmt: skip
+        tp.post.append(
+            PostStep(
+                f"CHECK ({chk.source_sql}) on {t.name!r}",
+                sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} CHECK ({})").format(
+                    ident, sql.Identifier(name), sql.SQL(rendered)
+                ),
+                "check",
+            )
+        )
     for fk in t.fks:
         parent = by_name.get(fk.ref_table.lower())
         if parent is None:
-            plan.reported.append(f"foreign key {t.name}({', '.join(fk.columns)}) -> {fk.ref_table}: the parent table does not exist in the source: not carried over")
+            plan.reported.append(
+                f"foreign key {t.name}({', '.join(fk.columns)}) -> {fk.ref_table}: the parent "
+                "table does not exist in the source: not carried over"
+            )
             continue
         ref_cols = fk.ref_columns or parent.table.pk
         if not ref_cols:
-            plan.reported.append(f"foreign key {t.name}({', '.join(fk.columns)}) -> {fk.ref_table}: parent has no primary key: not carried over")
+            plan.reported.append(
+                f"foreign key {t.name}({', '.join(fk.columns)}) -> {fk.ref_table}: parent has no "
+                "primary key: not carried over"
+            )
             continue
         actions = []
         for label, action in (("ON DELETE", fk.on_delete), ("ON UPDATE", fk.on_update)):
             if action.upper() not in FK_ACTIONS:
-                plan.reported.append(f"foreign key {t.name}({', '.join(fk.columns)}): {label} {action} unknown, using NO ACTION")
+                plan.reported.append(
+                    f"foreign key {t.name}({', '.join(fk.columns)}): {label} {action} unknown, "
+                    "using NO ACTION"
+                )
                 continue
             actions.append(sql.SQL(f"{label} {action.upper()}"))
         cols = [namer(c) for c in fk.columns]
         name = _fit_name(f"{tp.target}_{'_'.join(cols)}_fkey")
-        stmt = sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} FOREIGN KEY ({}) REFERENCES {} ({}) {} NOT VALID").format(
-            ident, sql.Identifier(name), sql.SQL(", ").join(map(sql.Identifier, cols)), sql.Identifier(parent.target),
-            sql.SQL(", ").join(sql.Identifier(namer(c)) for c in ref_cols), sql.SQL(" ").join(actions))
-        validate = sql.SQL("ALTER TABLE {} VALIDATE CONSTRAINT {}").format(ident, sql.Identifier(name))
-        tp.post.append(PostStep(f"foreign key {t.name}({', '.join(fk.columns)}) -> {fk.ref_table}({', '.join(ref_cols)})", sql.SQL("{}; {}").format(stmt, validate), "fk"))
+        stmt = sql.SQL(
+            "ALTER TABLE {} ADD CONSTRAINT {} FOREIGN KEY ({}) REFERENCES {} ({}) {} NOT VALID"
+        ).format(
+            ident,
+            sql.Identifier(name),
+            sql.SQL(", ").join(map(sql.Identifier, cols)),
+            sql.Identifier(parent.target),
+            sql.SQL(", ").join(sql.Identifier(namer(c)) for c in ref_cols),
+            sql.SQL(" ").join(actions),
+        )
+        validate = sql.SQL("ALTER TABLE {} VALIDATE CONSTRAINT {}").format(
+            ident, sql.Identifier(name)
+        )
+        tp.post.append(
+            PostStep(
+                f"foreign key {t.name}({', '.join(fk.columns)}) -> "
+                f"{fk.ref_table}({', '.join(ref_cols)})",
+                sql.SQL("{}; {}").format(stmt, validate),
+                "fk",
+            )
+        )
 
 
-def diagnose(plan: Plan, sources: list[Source], tables: list[TablePlan] | None = None, every: bool = False) -> None:
-    """Find, in Python, every value that does not fit (for columns the statistics flagged, or all)."""
+def diagnose(
+    plan: Plan, sources: list[Source], tables: list[TablePlan] | None = None, every: bool = False
+) -> None:
+    """Find, in Python, every value that does not fit (in flagged columns, or all with `every`)."""
     for tp in tables if tables is not None else plan.tables:
         cols = [c for c in tp.columns if every or c.needs_diagnosis]
         if not cols:
@@ -403,27 +530,42 @@ def diagnose(plan: Plan, sources: list[Source], tables: list[TablePlan] | None =
         for idx in tp.sources:
             src = sources[idx]
             st = src.schema.table(tp.table.name)
-            exprs = [f"{qi(st.column(c.source.name).name)}, typeof({qi(st.column(c.source.name).name)})" for c in cols]
-            query = f"SELECT {tp.row_id_expr()}, {', '.join(exprs)} FROM {qi(st.name)} ORDER BY {tp.order_by()}"
+            exprs = [
+                f"{qi(st.column(c.source.name).name)}, typeof({qi(st.column(c.source.name).name)})"
+                for c in cols
+            ]
+            select = ", ".join(exprs)
+            id_expr, order = tp.row_id_expr(), tp.order_by()
+            query = f"SELECT {id_expr}, {select} FROM {qi(st.name)} ORDER BY {order}"  # noqa: S608 - identifiers quoted by qi(); read-only SQLite source
             src.conn.text_factory = bytes
             try:
                 for batch in src.batches(query, 5000):
                     for row in batch:
-                        rowid = row[0].decode() if isinstance(row[0], bytes) else row[0]
+                        rowid: object = row[0].decode() if isinstance(row[0], bytes) else row[0]
                         for j, col in enumerate(cols):
-                            value, storage = row[1 + 2 * j], row[2 + 2 * j]
-                            if storage == b"text" and isinstance(value, bytes):
+                            raw, storage = row[1 + 2 * j], row[2 + 2 * j]
+                            value: object = raw
+                            if storage == b"text" and isinstance(raw, bytes):
                                 try:
-                                    value = value.decode("utf-8")
+                                    value = raw.decode("utf-8")
                                 except UnicodeDecodeError:
-                                    value = typemap.InvalidText(value)
+                                    value = typemap.InvalidText(raw)
                             try:
                                 col.check(value)
                             except ValueProblem as exc:
                                 key = (src.path, tp.table.name, col.source.name)
                                 plan.problem_counts[key] = plan.problem_counts.get(key, 0) + 1
                                 if plan.problem_counts[key] <= PROBLEMS_LISTED_PER_COLUMN:
-                                    plan.problems.append(Problem(src.path, tp.table.name, rowid, col.source.name, typemap.show(value), str(exc)))
+                                    plan.problems.append(
+                                        Problem(
+                                            src.path,
+                                            tp.table.name,
+                                            rowid,
+                                            col.source.name,
+                                            typemap.show(value),
+                                            str(exc),
+                                        )
+                                    )
             except SourceError:
                 raise
             finally:

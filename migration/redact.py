@@ -6,7 +6,9 @@ import re
 from urllib.parse import unquote, urlsplit
 
 _URL_PASSWORD = re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.-]*://[^:/?#@\s]*:)(?P<pw>[^@\s]*)@")
-_KV_PASSWORD = re.compile(r"(?P<head>\bpassword\s*=\s*)(?P<pw>'(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
+_KV_PASSWORD = re.compile(
+    r"(?P<head>\bpassword\s*=\s*)(?P<pw>'(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE
+)
 MASK = "***"
 
 
@@ -26,6 +28,6 @@ def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
     out = _URL_PASSWORD.sub(lambda m: m.group("head") + MASK + "@", text)
     out = _KV_PASSWORD.sub(lambda m: m.group("head") + MASK, out)
     for secret in secrets:
-        if secret and len(secret) >= 3:  # noqa: PLR2004 - masking 1-2 chars would garble text
+        if secret and len(secret) >= 3:
             out = out.replace(secret, MASK)
     return out

@@ -1,4 +1,4 @@
-"""`rehearse`: migrate into a throwaway embedded PostgreSQL and verify (the laptop dress rehearsal)."""
+"""`rehearse`: migrate into a throwaway embedded PostgreSQL and verify (the laptop rehearsal)."""
 
 from __future__ import annotations
 
@@ -48,22 +48,43 @@ def make_sample(directory: Path, rows: int) -> Path:
         owners = max(1, rows // 10)
         conn.executemany(
             "INSERT INTO owners (id, name, email, created_at) VALUES (?, ?, ?, ?)",
-            [(i, f"Owner {i}", f"owner{i}@example.com", f"2025-{1 + i % 12:02d}-{1 + i % 28:02d} 10:{i % 60:02d}:00") for i in range(1, owners + 1)],
+            [
+                (
+                    i,
+                    f"Owner {i}",
+                    f"owner{i}@example.com",
+                    f"2025-{1 + i % 12:02d}-{1 + i % 28:02d} 10:{i % 60:02d}:00",
+                )
+                for i in range(1, owners + 1)
+            ],
         )
         species = ("dog", "cat", "bird", "fish", "rabbit")
         conn.executemany(
-            "INSERT INTO pets (id, name, species, breed, age, price, status, owner_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [(i, f"Pet {i}", rng.choice(species), None if rng.random() < 0.1 else "mixed", round(rng.uniform(0.1, 15), 1),
-              round(rng.uniform(5, 2000), 2), rng.choice(("available", "pending", "sold")),
-              None if rng.random() < 0.3 else rng.randint(1, owners)) for i in range(1, rows + 1)],
-        )  # fmt: skip
+            "INSERT INTO pets (id, name, species, breed, age, price, status, owner_id) VALUES (?, "
+            "?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    i,
+                    f"Pet {i}",
+                    rng.choice(species),
+                    None if rng.random() < 0.1 else "mixed",
+                    round(rng.uniform(0.1, 15), 1),
+                    round(rng.uniform(5, 2000), 2),
+                    rng.choice(("available", "pending", "sold")),
+                    None if rng.random() < 0.3 else rng.randint(1, owners),
+                )
+                for i in range(1, rows + 1)
+            ],
+        )
         conn.commit()
     finally:
         conn.close()
     return path
 
 
-def cmd_rehearse(opts: engine.Options, log: Reporter, *, sample: bool, rows: int, keep: bool) -> int:
+def cmd_rehearse(
+    opts: engine.Options, log: Reporter, *, sample: bool, rows: int, keep: bool
+) -> int:
     """Start a server, `run --verify` into it, print the report and how to connect."""
     if not sample and not opts.sources:
         raise UsageError("rehearse needs --source FILE ... or --sample")
@@ -85,17 +106,27 @@ def cmd_rehearse(opts: engine.Options, log: Reporter, *, sample: bool, rows: int
         ok = code == 0
         if keep:
             log.text(
-                f"\nRehearsal {'succeeded' if ok else 'failed'}. The server keeps running for inspection:\n"
+                f"\nRehearsal {'succeeded' if ok else 'failed'}. The server keeps running for "
+                "inspection:\n"
                 f"  connect:  {server.psql_command('petstore')}\n"
-                f"  URL:      postgresql://postgres@127.0.0.1:{server.port}/petstore  (password in {server.root}/password)\n"
+                f"  URL:      postgresql://postgres@127.0.0.1:{server.port}/petstore  (password in "
+                f"{server.root}/password)\n"
                 f"  stop it:  {server.stop_command()}\n"
             )
         else:
             log.text(
-                f"\nRehearsal {'succeeded' if ok else 'failed'}. The throwaway server is stopped and deleted now;\n"
-                "rerun with --keep to leave it running and get a psql command to inspect the migrated data.\n"
+                f"\nRehearsal {'succeeded' if ok else 'failed'}. The throwaway server is stopped "
+                "and deleted now;\n"
+                "rerun with --keep to leave it running and get a psql command to inspect the "
+                "migrated data.\n"
             )
-        log.data("rehearsal", "rehearsal finished", ok=ok, psql=server.psql_command("petstore"), kept=keep)
+        log.data(
+            "rehearsal",
+            "rehearsal finished",
+            ok=ok,
+            psql=server.psql_command("petstore"),
+            kept=keep,
+        )
         return code
     finally:
         if not keep:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sqlite3
@@ -11,8 +12,17 @@ from urllib.parse import quote
 
 from migration import translate
 from migration.errors import SourceError
-from migration.model import Check, Column, ForeignKey, Index, IndexColumn, SourceSchema, Table
-from migration.model import Trigger, View
+from migration.model import (
+    Check,
+    Column,
+    ForeignKey,
+    Index,
+    IndexColumn,
+    SourceSchema,
+    Table,
+    Trigger,
+    View,
+)
 
 # Seconds to wait for another process's write lock before reporting the file as locked.
 BUSY_TIMEOUT_S = float(os.environ.get("MIGRATION_SQLITE_BUSY_TIMEOUT_S", "5"))
@@ -59,14 +69,17 @@ class Source:
             raise SourceError(
                 f"source {self.path}: not a SQLite database (expected the header 'SQLite format 3')"
             )
-        if len(header) < 100:  # noqa: PLR2004 - the SQLite header is 100 bytes
+        if len(header) < 100:
             raise SourceError(f"source {self.path}: truncated SQLite file (header incomplete)")
 
     def _connect(self, immutable: bool) -> sqlite3.Connection:
         conn = sqlite3.connect(
-            self._uri(immutable), uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None,
+            self._uri(immutable),
+            uri=True,
+            timeout=BUSY_TIMEOUT_S,
+            isolation_level=None,
             check_same_thread=False,
-        )  # fmt: skip
+        )
         # One read transaction for every read: a consistent snapshot while the app keeps writing.
         conn.execute("BEGIN")
         conn.execute("SELECT count(*) FROM sqlite_schema").fetchone()
@@ -110,10 +123,8 @@ class Source:
 
     def close(self) -> None:
         """End the read transaction and close the file."""
-        try:
+        with contextlib.suppress(sqlite3.Error):
             self.conn.execute("COMMIT")
-        except sqlite3.Error:
-            pass
         self.conn.close()
 
     # -- schema ----------------------------------------------------------------------------
@@ -124,15 +135,20 @@ class Source:
             raise SourceError(f"source {self.path}: cannot read the schema: {exc}") from exc
 
     def _read_schema(self) -> SourceSchema:
-        objects = self._q(
-            "SELECT type, name, tbl_name, sql FROM sqlite_schema ORDER BY rowid"
-        )
+        objects = self._q("SELECT type, name, tbl_name, sql FROM sqlite_schema ORDER BY rowid")
         listing = {
-            str(r[1]): r for r in self._q("SELECT schema, name, type, ncol, wr, strict FROM pragma_table_list WHERE schema = 'main'")
-        }  # fmt: skip
+            str(r[1]): r
+            for r in self._q(
+                "SELECT schema, name, type, ncol, wr, strict FROM pragma_table_list WHERE schema = "
+                "'main'"
+            )
+        }
         sequences: dict[str, int] = {}
         if any(o[1] == "sqlite_sequence" for o in objects):
-            sequences = {str(n).lower(): int(str(s)) for n, s in self._q("SELECT name, seq FROM sqlite_sequence")}
+            sequences = {
+                str(n).lower(): int(str(s))
+                for n, s in self._q("SELECT name, seq FROM sqlite_sequence")
+            }
         tables: list[Table] = []
         views: list[View] = []
         triggers: list[Trigger] = []
@@ -145,10 +161,15 @@ class Source:
                 info = listing.get(name)
                 ttype = str(info[2]) if info else "table"
                 if ttype == "virtual" or sql_text.upper().startswith("CREATE VIRTUAL"):
-                    skipped.append(f"virtual table {name!r}: not carried over (module tables have no PostgreSQL equivalent)")
+                    skipped.append(
+                        f"virtual table {name!r}: not carried over (module tables have no "
+                        "PostgreSQL equivalent)"
+                    )
                     continue
                 if ttype == "shadow":
-                    skipped.append(f"table {name!r}: shadow table of a virtual table, not carried over")
+                    skipped.append(
+                        f"table {name!r}: shadow table of a virtual table, not carried over"
+                    )
                     continue
                 tables.append(self._table(name, sql_text, info))
             elif kind == "view":
@@ -160,16 +181,22 @@ class Source:
     def _table(self, name: str, sql: str, info: tuple[object, ...] | None) -> Table:
         cols = []
         for _cid, cname, ctype, notnull, dflt, pk, hidden in self._q(
-            "SELECT cid, name, type, \"notnull\", dflt_value, pk, hidden FROM pragma_table_xinfo(?)", (name,)
-        ):  # fmt: skip
+            'SELECT cid, name, type, "notnull", dflt_value, pk, hidden FROM pragma_table_xinfo(?)',
+            (name,),
+        ):
             cols.append(
                 Column(
-                    name=str(cname), declared=str(ctype or ""), notnull=bool(notnull),
-                    default=None if dflt is None else str(dflt), pk_position=int(str(pk)),
+                    name=str(cname),
+                    declared=str(ctype or ""),
+                    notnull=bool(notnull),
+                    default=None if dflt is None else str(dflt),
+                    pk_position=int(str(pk)),
                     hidden=int(str(hidden)),
-                )  # fmt: skip
+                )
             )
-        pk_cols = [c.name for c in sorted((c for c in cols if c.pk_position), key=lambda c: c.pk_position)]
+        pk_cols = [
+            c.name for c in sorted((c for c in cols if c.pk_position), key=lambda c: c.pk_position)
+        ]
         without_rowid = bool(info[4]) if info else False
         strict = bool(info[5]) if info else False
         rowid_alias = None
@@ -178,14 +205,22 @@ class Source:
             if col.declared.upper() == "INTEGER":
                 rowid_alias = col.name
         table = Table(
-            name=name, sql=sql, columns=cols, pk=pk_cols, rowid_alias=rowid_alias,
-            autoincrement=bool(_AUTOINCREMENT.search(sql)), without_rowid=without_rowid, strict=strict,
-        )  # fmt: skip
+            name=name,
+            sql=sql,
+            columns=cols,
+            pk=pk_cols,
+            rowid_alias=rowid_alias,
+            autoincrement=bool(_AUTOINCREMENT.search(sql)),
+            without_rowid=without_rowid,
+            strict=strict,
+        )
         table.indexes = self._indexes(name)
         table.fks = self._fks(name)
         self._parse_extras(table)
         try:
-            table.row_count = int(str(self.conn.execute(f"SELECT count(*) FROM {qi(name)}").fetchone()[0]))
+            table.row_count = int(
+                str(self.conn.execute(f"SELECT count(*) FROM {qi(name)}").fetchone()[0])  # noqa: S608 - identifiers quoted by qi(); read-only SQLite source
+            )
         except sqlite3.DatabaseError as exc:
             raise SourceError(f"source {self.path}: table {name!r} cannot be read: {exc}") from exc
         return table
@@ -193,18 +228,21 @@ class Source:
     def _indexes(self, table: str) -> list[Index]:
         out = []
         for _seq, iname, unique, origin, partial in self._q(
-            "SELECT seq, name, \"unique\", origin, partial FROM pragma_index_list(?)", (table,)
-        ):  # fmt: skip
+            'SELECT seq, name, "unique", origin, partial FROM pragma_index_list(?)', (table,)
+        ):
             if origin == "pk":
                 continue
             parts = [
-                IndexColumn(None if cid == -2 else str(cname), bool(desc), str(coll or "BINARY"))  # noqa: PLR2004
+                IndexColumn(None if cid == -2 else str(cname), bool(desc), str(coll or "BINARY"))
                 for _seqno, cid, cname, desc, coll, key in self._q(
-                    "SELECT seqno, cid, name, desc, coll, key FROM pragma_index_xinfo(?)", (str(iname),)
+                    "SELECT seqno, cid, name, desc, coll, key FROM pragma_index_xinfo(?)",
+                    (str(iname),),
                 )
                 if key
             ]
-            sql_rows = self._q("SELECT sql FROM sqlite_schema WHERE type = 'index' AND name = ?", (str(iname),))
+            sql_rows = self._q(
+                "SELECT sql FROM sqlite_schema WHERE type = 'index' AND name = ?", (str(iname),)
+            )
             isql = str(sql_rows[0][0]) if sql_rows and sql_rows[0][0] else None
             out.append(Index(str(iname), bool(unique), str(origin), bool(partial), parts, isql))
         return out
@@ -212,8 +250,10 @@ class Source:
     def _fks(self, table: str) -> list[ForeignKey]:
         groups: dict[int, list[tuple[object, ...]]] = {}
         for row in self._q(
-            "SELECT id, seq, \"table\", \"from\", \"to\", on_update, on_delete FROM pragma_foreign_key_list(?)", (table,)
-        ):  # fmt: skip
+            'SELECT id, seq, "table", "from", "to", on_update, on_delete FROM '
+            "pragma_foreign_key_list(?)",
+            (table,),
+        ):
             groups.setdefault(int(str(row[0])), []).append(row)
         out = []
         for rows in groups.values():
@@ -221,10 +261,12 @@ class Source:
             to = [r[4] for r in rows]
             out.append(
                 ForeignKey(
-                    columns=[str(r[3]) for r in rows], ref_table=str(rows[0][2]),
+                    columns=[str(r[3]) for r in rows],
+                    ref_table=str(rows[0][2]),
                     ref_columns=None if any(t is None for t in to) else [str(t) for t in to],
-                    on_update=str(rows[0][5]), on_delete=str(rows[0][6]),
-                )  # fmt: skip
+                    on_update=str(rows[0][5]),
+                    on_delete=str(rows[0][6]),
+                )
             )
         return out
 
@@ -238,7 +280,11 @@ class Source:
                 if col.generated:
                     col.generated_error = "sqlglot could not parse the CREATE TABLE statement"
             if "CHECK" in table.sql.upper():
-                table.checks.append(Check(None, table.sql, None, "sqlglot could not parse the CREATE TABLE statement"))
+                table.checks.append(
+                    Check(
+                        None, table.sql, None, "sqlglot could not parse the CREATE TABLE statement"
+                    )
+                )
             return
         checks, generated, collations = extras
         table.checks.extend(Check(name, text, None, node=node) for name, text, node in checks)

@@ -1,4 +1,4 @@
-"""SQLite SQL fragments (views, CHECKs, generated columns, index predicates) to PostgreSQL, via sqlglot."""
+"""SQLite SQL (views, CHECKs, generated columns, index predicates) to PostgreSQL, via sqlglot."""
 
 from __future__ import annotations
 
@@ -14,13 +14,13 @@ class TranslationError(Exception):
 
 
 def _sqlglot() -> Any:
-    import sqlglot  # noqa: PLC0415
+    import sqlglot
 
     return sqlglot
 
 
 def _rename_identifiers(node: Any, rename: Rename) -> Any:
-    from sqlglot import exp  # noqa: PLC0415
+    from sqlglot import exp
 
     def fix(n: Any) -> Any:
         if isinstance(n, exp.Identifier):
@@ -31,7 +31,7 @@ def _rename_identifiers(node: Any, rename: Rename) -> Any:
 
 
 def render(node: Any, rename: Rename) -> str:
-    """A parsed SQLite expression rendered as PostgreSQL with every identifier quoted and renamed."""
+    """A parsed SQLite expression as PostgreSQL, every identifier quoted and renamed."""
     sqlglot = _sqlglot()
     try:
         out: str = _rename_identifiers(node.copy(), rename).sql(dialect="postgres")
@@ -62,7 +62,7 @@ def parse_create_table(sql: str) -> Any:
 def view_query(sql: str, rename: Rename) -> str:
     """The SELECT of a SQLite `CREATE VIEW` statement, as PostgreSQL."""
     sqlglot = _sqlglot()
-    from sqlglot import exp  # noqa: PLC0415
+    from sqlglot import exp
 
     try:
         node = sqlglot.parse_one(sql, read="sqlite")
@@ -79,7 +79,7 @@ def view_query(sql: str, rename: Rename) -> str:
 def index_parts(sql: str, rename: Rename) -> tuple[list[str], str | None]:
     """Key parts (columns or expressions, with DESC/COLLATE kept) and WHERE of a CREATE INDEX."""
     sqlglot = _sqlglot()
-    from sqlglot import exp  # noqa: PLC0415
+    from sqlglot import exp
 
     try:
         node = sqlglot.parse_one(sql, read="sqlite")
@@ -106,10 +106,12 @@ def index_parts(sql: str, rename: Rename) -> tuple[list[str], str | None]:
     return parts, predicate
 
 
-def table_extras(sql: str) -> tuple[list[tuple[str | None, str, Any]], dict[str, Any], dict[str, str]] | None:
+def table_extras(
+    sql: str,
+) -> tuple[list[tuple[str | None, str, Any]], dict[str, Any], dict[str, str]] | None:
     """CHECK constraints (name, SQLite text, node), generated expressions and collations by
     lower-case column name, from a CREATE TABLE; None when sqlglot cannot parse it."""
-    from sqlglot import exp  # noqa: PLC0415
+    from sqlglot import exp
 
     tree = parse_create_table(sql)
     if tree is None:

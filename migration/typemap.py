@@ -29,9 +29,7 @@ EPOCH_SECONDS_MAX = 10**11  # |value| below this reads as seconds (up to year 51
 EPOCH_MILLIS_MAX = 10**14  # below this (and not seconds) reads as milliseconds
 JULIAN_MIN, JULIAN_MAX = 1721425.5, 5373484.5  # Julian days of 0001-01-01 and 9999-12-31
 JULIAN_UNIX_EPOCH = 2440587.5
-ISO_TS = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?)?"
-)
+ISO_TS = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?)?")
 ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 INT_TEXT = re.compile(r"[+-]?\d+")
 NULL_CANON = "\\N"
@@ -79,7 +77,9 @@ def check_int(width: int, permissive: bool = False) -> Check:
             if not v.is_integer():
                 raise ValueProblem("REAL value with a fraction in an integer column")
             if not (lo <= int(v) <= hi) or abs(v) >= 2**63:
-                raise ValueProblem(f"integer beyond {INT_PG[width]} (SQLite stored it as REAL {v!r})")
+                raise ValueProblem(
+                    f"integer beyond {INT_PG[width]} (SQLite stored it as REAL {v!r})"
+                )
             if permissive:
                 return int(v)
             raise ValueProblem("REAL value in an integer column")
@@ -117,7 +117,9 @@ def check_text(max_len: int | None = None, permissive: bool = False) -> Check:
             return None
         if type(v) is str:
             if "\x00" in v:
-                raise ValueProblem("text contains a NUL (0x00) character, which PostgreSQL text cannot hold")
+                raise ValueProblem(
+                    "text contains a NUL (0x00) character, which PostgreSQL text cannot hold"
+                )
             if max_len is not None and len(v) > max_len:
                 raise ValueProblem(f"text longer than {max_len} characters")
             return v
@@ -243,7 +245,9 @@ def check_timestamp(rep: str, permissive: bool = False) -> Check:
                 return out
         except (OverflowError, ValueError):
             raise ValueProblem("timestamp out of range") from None
-        raise ValueProblem(f"{_storage(v)} value does not match the column's timestamp format ({rep})")
+        raise ValueProblem(
+            f"{_storage(v)} value does not match the column's timestamp format ({rep})"
+        )
 
     return check
 
@@ -257,7 +261,6 @@ def check_date(permissive: bool = False) -> Check:
                 return dt.date.fromisoformat(v)
             except ValueError:
                 raise ValueProblem("text is not a valid date") from None
-        del permissive
         raise ValueProblem(f"{_storage(v)} value is not an ISO date (YYYY-MM-DD)")
 
     return check
@@ -277,7 +280,7 @@ def canon_text(v: object) -> str:
 
 
 def canon_bytea(v: object) -> str:
-    return NULL_CANON if v is None else bytes(v).hex()  # type: ignore[arg-type]
+    return NULL_CANON if v is None else bytes(v).hex()  # type: ignore[call-overload]
 
 
 def canon_bool(v: object) -> str:
@@ -324,18 +327,31 @@ def parse_type(text: str) -> tuple[str, int | None, int | None]:
 
 
 CAST_TYPES = {
-    "TEXT": "text", "VARCHAR": "text", "CHARACTER VARYING": "text", "BYTEA": "bytea",
-    "BIGINT": "int", "INTEGER": "int", "INT": "int", "SMALLINT": "int", "DOUBLE PRECISION": "double",
-    "FLOAT8": "double", "NUMERIC": "numeric", "DECIMAL": "numeric", "BOOLEAN": "bool",
-    "TIMESTAMP": "timestamp", "DATE": "date",
-}  # fmt: skip
+    "TEXT": "text",
+    "VARCHAR": "text",
+    "CHARACTER VARYING": "text",
+    "BYTEA": "bytea",
+    "BIGINT": "int",
+    "INTEGER": "int",
+    "INT": "int",
+    "SMALLINT": "int",
+    "DOUBLE PRECISION": "double",
+    "FLOAT8": "double",
+    "NUMERIC": "numeric",
+    "DECIMAL": "numeric",
+    "BOOLEAN": "bool",
+    "TIMESTAMP": "timestamp",
+    "DATE": "date",
+}
 
 
 def cast_kind(text: str) -> Kind:
     """The kind forced by `--cast table.column=TYPE` (ValueError for an unsupported TYPE)."""
     base, a, b = parse_type(text)
     if base not in CAST_TYPES:
-        raise ValueError(f"unsupported type {text!r}; use one of {', '.join(sorted(CAST_TYPES)).lower()}")
+        raise ValueError(
+            f"unsupported type {text!r}; use one of {', '.join(sorted(CAST_TYPES)).lower()}"
+        )
     kind = CAST_TYPES[base]
     width = {"SMALLINT": 2, "INTEGER": 4, "INT": 4}.get(base, 8)
     out = Kind(kind, width=width, why=f"--cast {text}", cast=True)
@@ -374,8 +390,16 @@ def declared_kind(col: Column) -> Kind:
     if "REAL" in up or "FLOA" in up or "DOUB" in up:
         return Kind("double", why=f"declared {declared}: SQLite REAL is an 8-byte float")
     if base in ("NUMERIC", "DECIMAL"):
-        return Kind("numeric", precision=a, scale=b if b is not None else (0 if a is not None else None), why=f"declared {declared}")
-    return Kind("infer", why=f"declared {declared} has no direct PostgreSQL type: chosen from the stored values")
+        return Kind(
+            "numeric",
+            precision=a,
+            scale=b if b is not None else (0 if a is not None else None),
+            why=f"declared {declared}",
+        )
+    return Kind(
+        "infer",
+        why=f"declared {declared} has no direct PostgreSQL type: chosen from the stored values",
+    )
 
 
 def stats_spec(kind: Kind, c: str) -> list[tuple[str, str]]:
@@ -389,19 +413,34 @@ def stats_spec(kind: Kind, c: str) -> list[tuple[str, str]]:
     if kind.cast:
         return []
     if k == "int":
-        return [(f"min({c})", "min"), (f"max({c})", "max")] if kind.width < 8 else []  # noqa: PLR2004
+        return [(f"min({c})", "min"), (f"max({c})", "max")] if kind.width < 8 else []
     if k == "text":
         return [(f"max(length({c}))", "max")] if kind.length is not None else []
     if k in ("timestamp", "date"):
         numeric = f"CASE WHEN typeof({c}) IN ('integer','real') THEN {c} END"
-        return [(f"total(typeof({c})='integer')", "sum"), (f"total(typeof({c})='real')", "sum"),
-                (f"total(typeof({c})='text')", "sum"), (f"total(typeof({c})='blob')", "sum"),
-                (f"min({numeric})", "min"), (f"max({numeric})", "max"),
-                (f"total(typeof({c})='text' AND NOT {c} GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*')", "sum")]  # fmt: skip
+        return [
+            (f"total(typeof({c})='integer')", "sum"),
+            (f"total(typeof({c})='real')", "sum"),
+            (f"total(typeof({c})='text')", "sum"),
+            (f"total(typeof({c})='blob')", "sum"),
+            (f"min({numeric})", "min"),
+            (f"max({numeric})", "max"),
+            (
+                (
+                    f"total(typeof({c})='text' AND NOT {c} GLOB "
+                    "'[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*')"
+                ),
+                "sum",
+            ),
+        ]
     if k == "infer":
-        return [(f"total(typeof({c})='integer')", "sum"), (f"total(typeof({c})='real')", "sum"),
-                (f"total(typeof({c})='text')", "sum"), (f"total(typeof({c})='blob')", "sum"),
-                (f"total(typeof({c})='integer' AND abs({c}) > {EXACT_FLOAT_INT})", "sum")]  # fmt: skip
+        return [
+            (f"total(typeof({c})='integer')", "sum"),
+            (f"total(typeof({c})='real')", "sum"),
+            (f"total(typeof({c})='text')", "sum"),
+            (f"total(typeof({c})='blob')", "sum"),
+            (f"total(typeof({c})='integer' AND abs({c}) > {EXACT_FLOAT_INT})", "sum"),
+        ]
     return []
 
 
@@ -414,9 +453,9 @@ def merge_stats(how: list[str], a: list[object], b: list[object]) -> list[object
         if x is None or y is None:
             out.append(y if x is None else x)
         elif name == "min":
-            out.append(min(x, y))  # type: ignore[type-var]
+            out.append(min(x, y))  # type: ignore[call-overload]
         elif name == "max":
-            out.append(max(x, y))  # type: ignore[type-var]
+            out.append(max(x, y))  # type: ignore[call-overload]
         else:
             out.append(float(x) + float(y))  # type: ignore[arg-type]
     return out
@@ -446,7 +485,7 @@ def _n(x: object) -> int:
     return int(x) if x is not None else 0  # type: ignore[call-overload]
 
 
-def decide(col: Column, target_name: str, kind: Kind, stats: list[object]) -> ColumnPlan:  # noqa: C901, PLR0912, PLR0915
+def decide(col: Column, target_name: str, kind: Kind, stats: list[object]) -> ColumnPlan:
     """The column's plan from its kind and the combined statistics of every source."""
     c = qi(col.name)
     k, why, perm = kind.kind, kind.why, kind.cast
@@ -456,7 +495,11 @@ def decide(col: Column, target_name: str, kind: Kind, stats: list[object]) -> Co
     rep = None
     if k == "infer":
         n_int, n_real, n_text, n_blob, n_big = (_n(s) for s in stats)
-        present = {name: n for name, n in (("int", n_int), ("double", n_real), ("text", n_text), ("bytea", n_blob)) if n}
+        present = {
+            name: n
+            for name, n in (("int", n_int), ("double", n_real), ("text", n_text), ("bytea", n_blob))
+            if n
+        }
         if not present:
             k, why = "text", f"{why}; no values, so text"
         elif set(present) <= {"int", "double"} and "double" in present:
@@ -468,8 +511,9 @@ def decide(col: Column, target_name: str, kind: Kind, stats: list[object]) -> Co
             bad = sum(present.values()) - present[k]
         kind = Kind(k, why=why)
     if k in ("timestamp", "date"):
-        n_int, n_real, n_text, n_blob, lo, hi, bad_text = stats if stats else (0, 0, 0, 0, None, None, 0)
-        n_int, n_real, n_text, n_blob, bad_text = (_n(x) for x in (n_int, n_real, n_text, n_blob, bad_text))
+        values: list[object] = stats or [0, 0, 0, 0, None, None, 0]
+        n_int, n_real, n_text, n_blob = (_n(x) for x in values[:4])
+        lo, hi, bad_text = values[4], values[5], _n(values[6])
         total = n_int + n_real + n_text + n_blob
         if perm or total == 0 or n_text == total or k == "date":
             rep = "iso"
@@ -478,7 +522,13 @@ def decide(col: Column, target_name: str, kind: Kind, stats: list[object]) -> Co
             rep, why = "epoch_s", f"{why}; integer Unix epoch seconds"
         elif n_int == total and max(abs(_n(lo)), abs(_n(hi))) < EPOCH_MILLIS_MAX:
             rep, why = "epoch_ms", f"{why}; integer Unix epoch milliseconds"
-        elif n_real and n_text == 0 and n_blob == 0 and JULIAN_MIN <= float(str(lo)) and float(str(hi)) <= JULIAN_MAX:
+        elif (
+            n_real
+            and n_text == 0
+            and n_blob == 0
+            and float(str(lo)) >= JULIAN_MIN
+            and float(str(hi)) <= JULIAN_MAX
+        ):
             rep, why = "julian", f"{why}; Julian day numbers"
         else:
             counts = {"iso": n_text, "epoch_s": n_int, "julian": n_real}
@@ -489,17 +539,39 @@ def decide(col: Column, target_name: str, kind: Kind, stats: list[object]) -> Co
             why = f"{why}; ISO-8601 text" if "ISO" not in why else why
     if k == "int":
         width = kind.width
-        if width < 8 and not perm:  # noqa: PLR2004
+        if width < 8 and not perm:
             lo_v, hi_v = _n(stats[0]), _n(stats[1])
             rlo, rhi = INT_RANGES[width]
             if not (rlo <= lo_v and hi_v <= rhi):
-                notes.append(f"declared {col.declared} but values reach {lo_v}..{hi_v}: widened to bigint")
+                notes.append(
+                    f"declared {col.declared} but values reach {lo_v}..{hi_v}: widened to bigint"
+                )
                 width = 8
             else:
                 why = f"{why}; every value fits {INT_PG[width]}"
-        plan = ColumnPlan(col, target_name, "int", INT_PG[width], INT_COPY[width], why, check_int(width, perm), canon_int, select)
+        plan = ColumnPlan(
+            col,
+            target_name,
+            "int",
+            INT_PG[width],
+            INT_COPY[width],
+            why,
+            check_int(width, perm),
+            canon_int,
+            select,
+        )
     elif k == "double":
-        plan = ColumnPlan(col, target_name, k, "double precision", "float8", why, check_double(perm), canon_double, select)
+        plan = ColumnPlan(
+            col,
+            target_name,
+            k,
+            "double precision",
+            "float8",
+            why,
+            check_double(perm),
+            canon_double,
+            select,
+        )
     elif k == "text":
         length = kind.length
         pg = "text"
@@ -514,21 +586,71 @@ def decide(col: Column, target_name: str, kind: Kind, stats: list[object]) -> Co
                     "(SQLite never enforces a declared length)"
                 )
                 why = f"{why}; widened to text"
-        plan = ColumnPlan(col, target_name, k, pg, "text", why, check_text(None, perm), canon_text, select)
+        plan = ColumnPlan(
+            col, target_name, k, pg, "text", why, check_text(None, perm), canon_text, select
+        )
     elif k == "bytea":
         if perm:
             select = f"CASE WHEN typeof({c}) = 'text' THEN CAST({c} AS BLOB) ELSE {c} END"
-        plan = ColumnPlan(col, target_name, k, "bytea", "bytea", why, check_bytea(perm), canon_bytea, select)
+        plan = ColumnPlan(
+            col, target_name, k, "bytea", "bytea", why, check_bytea(perm), canon_bytea, select
+        )
     elif k == "bool":
-        plan = ColumnPlan(col, target_name, k, "boolean", "bool", why, check_bool(perm), canon_bool, select, convert_on_load=True)
+        plan = ColumnPlan(
+            col,
+            target_name,
+            k,
+            "boolean",
+            "bool",
+            why,
+            check_bool(perm),
+            canon_bool,
+            select,
+            convert_on_load=True,
+        )
     elif k == "numeric":
         pg = f"numeric({kind.precision},{kind.scale})" if kind.precision is not None else "numeric"
-        plan = ColumnPlan(col, target_name, k, pg, "numeric", why, check_numeric(kind.precision, kind.scale, perm), canon_numeric, select, convert_on_load=True)
+        plan = ColumnPlan(
+            col,
+            target_name,
+            k,
+            pg,
+            "numeric",
+            why,
+            check_numeric(kind.precision, kind.scale, perm),
+            canon_numeric,
+            select,
+            convert_on_load=True,
+        )
     elif k == "timestamp":
-        assert rep is not None
-        plan = ColumnPlan(col, target_name, k, "timestamp", "timestamp", why, check_timestamp(rep, perm), canon_timestamp, select, convert_on_load=True, rep=rep)
+        rep = rep or "iso"
+        plan = ColumnPlan(
+            col,
+            target_name,
+            k,
+            "timestamp",
+            "timestamp",
+            why,
+            check_timestamp(rep, perm),
+            canon_timestamp,
+            select,
+            convert_on_load=True,
+            rep=rep,
+        )
     elif k == "date":
-        plan = ColumnPlan(col, target_name, k, "date", "date", why, check_date(perm), canon_date, select, convert_on_load=True, rep="iso")
+        plan = ColumnPlan(
+            col,
+            target_name,
+            k,
+            "date",
+            "date",
+            why,
+            check_date(perm),
+            canon_date,
+            select,
+            convert_on_load=True,
+            rep="iso",
+        )
     else:  # pragma: no cover - kinds are closed
         raise AssertionError(k)
     if perm:

@@ -62,7 +62,9 @@ def target(pg_server: PgServer) -> Iterator[str]:
         yield pg_server.url_for(name)
     finally:
         with psycopg.connect(pg_server.admin_url, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
 
 
 @pytest.fixture
@@ -70,7 +72,11 @@ def make_db(tmp_path: Path) -> Callable[..., str]:
     """Build a SQLite file from a SQL script (and optional parameterised inserts)."""
     counter = iter(range(1000))
 
-    def make(script: str, name: str | None = None, rows: dict[str, list[tuple[object, ...]]] | None = None) -> str:
+    def make(
+        script: str,
+        name: str | None = None,
+        rows: dict[str, list[tuple[object, ...]]] | None = None,
+    ) -> str:
         path = tmp_path / (name or f"src{next(counter)}.db")
         conn = sqlite3.connect(path)
         try:
@@ -98,7 +104,11 @@ class Result:
         return [json.loads(line) for line in self.out.splitlines() if line.startswith("{")]
 
     def messages(self, event: str | None = None, level: str | None = None) -> list[str]:
-        return [str(e["message"]) for e in self.events if (event is None or e["event"] == event) and (level is None or e["level"] == level)]
+        return [
+            str(e["message"])
+            for e in self.events
+            if (event is None or e["event"] == event) and (level is None or e["level"] == level)
+        ]
 
     @property
     def text(self) -> str:
@@ -116,13 +126,24 @@ def run_cli(*args: str) -> Result:
     return Result(code, out.getvalue(), err.getvalue())
 
 
-def run_subprocess(*args: str, env: dict[str, str] | None = None, user: str | None = None, timeout: float = 120,
-                   python: str | None = None) -> Result:  # fmt: skip
+def run_subprocess(
+    *args: str,
+    env: dict[str, str] | None = None,
+    user: str | None = None,
+    timeout: float = 120,
+    python: str | None = None,
+) -> Result:
     """Run the CLI as a real process (for kills, read-only users and exit codes end to end)."""
     proc = subprocess.run(
-        [python or sys.executable, "-m", "migration", *args], cwd="/" if user else REPO, capture_output=True, text=True, timeout=timeout,
-        env={**os.environ, **(env or {})}, user=user, check=False,
-    )  # fmt: skip
+        [python or sys.executable, "-m", "migration", *args],
+        cwd="/" if user else REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        user=user,
+        check=False,
+    )
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
 
@@ -135,4 +156,9 @@ def query(url: str, statement: str, params: tuple[object, ...] = ()) -> list[tup
 
 def tables_in(url: str) -> list[str]:
     """User tables in the target's public schema."""
-    return [str(r[0]) for r in query(url, "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")]
+    return [
+        str(r[0])
+        for r in query(
+            url, "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1"
+        )
+    ]

@@ -31,21 +31,46 @@ def test_run_copies_every_pets_value_exactly_with_declared_types(make_db, target
     src = make_db(PETS, rows={INSERT: ROWS})
     res = run_cli("run", "--source", src, "--target", target, "--verify")
     assert res.code == 0, res.text
-    assert query(target, "SELECT id, name, species, breed, age, price, status FROM pets ORDER BY id") == ROWS
-    types = dict(query(target, "SELECT column_name, format_type(atttypid, atttypmod) FROM information_schema.columns c "
-                               "JOIN pg_attribute a ON a.attrelid = 'pets'::regclass AND a.attname = c.column_name WHERE table_name = 'pets'"))
-    assert types == {"id": "bigint", "name": "character varying(50)", "species": "character varying(50)",
-                     "breed": "character varying(50)", "age": "double precision", "price": "double precision",
-                     "status": "character varying(20)"}
-    assert [m for m in res.messages("verify")] == ["pets: ok"]
+    assert (
+        query(target, "SELECT id, name, species, breed, age, price, status FROM pets ORDER BY id")
+        == ROWS
+    )
+    types = dict(
+        query(
+            target,
+            "SELECT column_name, format_type(atttypid, atttypmod) FROM information_schema.columns "
+            "c "
+            "JOIN pg_attribute a ON a.attrelid = 'pets'::regclass AND a.attname = c.column_name "
+            "WHERE table_name = 'pets'",
+        )
+    )
+    assert types == {
+        "id": "bigint",
+        "name": "character varying(50)",
+        "species": "character varying(50)",
+        "breed": "character varying(50)",
+        "age": "double precision",
+        "price": "double precision",
+        "status": "character varying(20)",
+    }
+    assert res.messages("verify") == ["pets: ok"]
 
 
 def test_identity_continues_after_max_id_and_sqlite_sequence(make_db, target):
-    src = make_db(PETS + "INSERT INTO pets (id, name, species, price) VALUES (40, 'gone', 'dog', 1); DELETE FROM pets WHERE id = 40;",
-                  rows={INSERT: ROWS})
+    src = make_db(
+        PETS
+        + "INSERT INTO pets (id, name, species, price) VALUES (40, 'gone', 'dog', 1);"
+        + "DELETE FROM pets WHERE id = 40;",
+        rows={INSERT: ROWS},
+    )
     assert run_cli("run", "--source", src, "--target", target).code == 0
-    new_id = query(target, "INSERT INTO pets (name, species, price) VALUES ('New', 'dog', 5) RETURNING id, status")
-    assert new_id == [(41, "available")]  # after sqlite_sequence (40), not just max(id) (7); default kept
+    new_id = query(
+        target,
+        "INSERT INTO pets (name, species, price) VALUES ('New', 'dog', 5) RETURNING id, status",
+    )
+    assert new_id == [
+        (41, "available")
+    ]  # after sqlite_sequence (40), not just max(id) (7); default kept
 
 
 def test_rerun_with_same_source_is_a_verified_noop(make_db, target):

@@ -17,7 +17,9 @@ from tests.migration.conftest import run_cli
 
 pytestmark = [pytest.mark.db, pytest.mark.property]
 
-TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=30)
+TEXT = st.text(
+    st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=30
+)
 COLUMNS = {
     "INTEGER": st.integers(-(2**63), 2**63 - 1),
     "REAL": st.floats(allow_nan=False),
@@ -25,7 +27,9 @@ COLUMNS = {
     "VARCHAR(8)": TEXT,
     "BLOB": st.binary(max_size=30),
     "BOOLEAN": st.sampled_from([0, 1]),
-    "DATETIME": st.datetimes(min_value=dt.datetime(1, 1, 1), max_value=dt.datetime(9999, 12, 31)).map(lambda d: d.isoformat(" ")),
+    "DATETIME": st.datetimes(
+        min_value=dt.datetime(1, 1, 1), max_value=dt.datetime(9999, 12, 31)
+    ).map(lambda d: d.isoformat(" ")),
     "SMALLINT": st.integers(-(2**15), 2**15 - 1),
 }
 
@@ -48,7 +52,11 @@ def expected(kind: str, value: object) -> object:
     return value
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(table=tables())
 def test_random_tables_round_trip_exactly(table, pg_server, tmp_path_factory):
     kinds, rows = table
@@ -56,7 +64,10 @@ def test_random_tables_round_trip_exactly(table, pg_server, tmp_path_factory):
     cols = ", ".join(f'"c{i} {k}" {k}' for i, k in enumerate(kinds))
     with sqlite3.connect(path) as conn:
         conn.execute(f"CREATE TABLE t (id INTEGER PRIMARY KEY, {cols})")
-        conn.executemany(f"INSERT INTO t VALUES (?, {', '.join('?' * len(kinds))})", [(i, *r) for i, r in enumerate(rows, 1)])
+        conn.executemany(
+            f"INSERT INTO t VALUES (?, {', '.join('?' * len(kinds))})",
+            [(i, *r) for i, r in enumerate(rows, 1)],
+        )
     with sqlite3.connect(path) as conn:  # what SQLite itself stored (e.g. -0.0 becomes 0.0)
         stored = conn.execute("SELECT * FROM t ORDER BY id").fetchall()
     conn.close()
@@ -69,18 +80,35 @@ def test_random_tables_round_trip_exactly(table, pg_server, tmp_path_factory):
         assert res.code == 0, res.text
         with psycopg.connect(url) as pg:
             got = pg.execute("SELECT * FROM t ORDER BY id").fetchall()
-        want = [(r[0], *(expected(k, v) for k, v in zip(kinds, r[1:], strict=True))) for r in stored]
+        want = [
+            (r[0], *(expected(k, v) for k, v in zip(kinds, r[1:], strict=True))) for r in stored
+        ]
         assert [tuple(bytes(v) if isinstance(v, memoryview) else v for v in r) for r in got] == want
     finally:
         with psycopg.connect(pg_server.admin_url, autocommit=True) as admin:
             admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
-@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(values=st.lists(st.floats(allow_nan=False) | st.integers(-(2**53), 2**53).map(float), min_size=1, max_size=50))
+@settings(
+    max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    values=st.lists(
+        st.floats(allow_nan=False) | st.integers(-(2**53), 2**53).map(float),
+        min_size=1,
+        max_size=50,
+    )
+)
 def test_float_canonical_form_agrees_between_python_and_postgresql(values, pg_server):
-    from migration.typemap import canon_double  # noqa: PLC0415
+    from migration.typemap import canon_double
 
     with psycopg.connect(pg_server.admin_url) as pg:
-        got = [r[0] for r in pg.execute("SELECT encode(float8send(v), 'hex') FROM unnest(%s::float8[]) WITH ORDINALITY AS u(v, n) ORDER BY n", (values,))]
+        got = [
+            r[0]
+            for r in pg.execute(
+                "SELECT encode(float8send(v), 'hex') FROM unnest(%s::float8[]) WITH ORDINALITY AS "
+                "u(v, n) ORDER BY n",
+                (values,),
+            )
+        ]
     assert got == [canon_double(v) for v in values]

@@ -14,23 +14,33 @@ pytestmark = pytest.mark.db
 SHOP = """
 CREATE TABLE owners (id INTEGER PRIMARY KEY, email TEXT NOT NULL UNIQUE, name TEXT COLLATE NOCASE,
                      created_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP);
-CREATE TABLE pets (id INTEGER PRIMARY KEY AUTOINCREMENT, owner_id INTEGER REFERENCES owners(id) ON DELETE CASCADE ON UPDATE SET NULL,
-                   name TEXT NOT NULL CHECK (length(name) > 0), price REAL NOT NULL DEFAULT 0, status TEXT DEFAULT 'available',
+CREATE TABLE pets (id INTEGER PRIMARY KEY AUTOINCREMENT,
+                   owner_id INTEGER REFERENCES owners(id) ON DELETE CASCADE ON UPDATE SET NULL,
+                   name TEXT NOT NULL CHECK (length(name) > 0), price REAL NOT NULL DEFAULT 0,
+                   status TEXT DEFAULT 'available',
                    CONSTRAINT price_positive CHECK (price >= 0));
-CREATE TABLE visits (pet_id INTEGER NOT NULL, day DATE NOT NULL, vet TEXT, PRIMARY KEY (pet_id, day),
+CREATE TABLE visits (pet_id INTEGER NOT NULL, day DATE NOT NULL, vet TEXT,
+                     PRIMARY KEY (pet_id, day),
                      FOREIGN KEY (pet_id) REFERENCES pets(id));
 CREATE TABLE visit_notes (pet_id INTEGER, day DATE, note TEXT,
-                          FOREIGN KEY (pet_id, day) REFERENCES visits(pet_id, day) ON DELETE CASCADE);
+                          FOREIGN KEY (pet_id, day) REFERENCES visits(pet_id, day)
+                          ON DELETE CASCADE);
 CREATE INDEX pets_available ON pets (price DESC) WHERE status = 'available';
 CREATE INDEX pets_lower_name ON pets (lower(name));
 CREATE UNIQUE INDEX owners_name_nocase ON owners (name COLLATE NOCASE);
-CREATE VIEW available AS SELECT p.id, p.name, ifnull(o.email, '-') AS email FROM pets p LEFT JOIN owners o ON o.id = p.owner_id
+CREATE VIEW available AS SELECT p.id, p.name, ifnull(o.email, '-') AS email
+    FROM pets p LEFT JOIN owners o ON o.id = p.owner_id
     WHERE p.status = 'available';
-CREATE VIEW expensive AS SELECT id, name FROM available WHERE id IN (SELECT id FROM pets WHERE price > 100);
-CREATE VIEW odd AS SELECT id, julianday('now') - julianday(created_at) AS age_days, printf('%5.2f', id) AS p FROM owners;
-CREATE TRIGGER pets_touch AFTER UPDATE ON pets BEGIN UPDATE pets SET status = status WHERE id = NEW.id; END;
-INSERT INTO owners VALUES (1, 'a@example.com', 'Ann', '2024-01-01 00:00:00'), (2, 'b@example.com', 'Bob', '2024-01-02 00:00:00');
-INSERT INTO pets VALUES (1, 1, 'Rex', 150, 'available'), (2, 2, 'Tom', 20, 'sold'), (3, NULL, 'Kit', 5, 'available');
+CREATE VIEW expensive AS SELECT id, name FROM available
+    WHERE id IN (SELECT id FROM pets WHERE price > 100);
+CREATE VIEW odd AS SELECT id, julianday('now') - julianday(created_at) AS age_days,
+    printf('%5.2f', id) AS p FROM owners;
+CREATE TRIGGER pets_touch AFTER UPDATE ON pets
+    BEGIN UPDATE pets SET status = status WHERE id = NEW.id; END;
+INSERT INTO owners VALUES (1, 'a@example.com', 'Ann', '2024-01-01 00:00:00'),
+                          (2, 'b@example.com', 'Bob', '2024-01-02 00:00:00');
+INSERT INTO pets VALUES (1, 1, 'Rex', 150, 'available'), (2, 2, 'Tom', 20, 'sold'),
+                        (3, NULL, 'Kit', 5, 'available');
 INSERT INTO visits VALUES (1, '2024-05-01', 'Dr. Who'), (1, '2024-06-01', NULL);
 INSERT INTO visit_notes VALUES (1, '2024-05-01', 'all good');
 """
@@ -45,24 +55,41 @@ def shop(make_db, target):
 
 
 def constraints(url: str, table: str) -> dict[str, str]:
-    return dict(query(url, "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = %s::regclass", (table,)))
+    return dict(
+        query(
+            url,
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = "
+            "%s::regclass",
+            (table,),
+        )
+    )
 
 
 def indexes(url: str, table: str) -> dict[str, str]:
-    return dict(query(url, "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s", (table,)))
+    return dict(
+        query(url, "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s", (table,))
+    )
 
 
 def test_primary_keys_unique_and_composite_foreign_keys_with_actions(shop):
     url, _ = shop
     assert constraints(url, "visits")["visits_pkey"] == "PRIMARY KEY (pet_id, day)"
     assert constraints(url, "owners")["owners_email_key"] == "UNIQUE (email)"
-    assert constraints(url, "pets")["pets_owner_id_fkey"] == "FOREIGN KEY (owner_id) REFERENCES owners(id) ON UPDATE SET NULL ON DELETE CASCADE"
+    assert (
+        constraints(url, "pets")["pets_owner_id_fkey"]
+        == "FOREIGN KEY (owner_id) REFERENCES owners(id) ON UPDATE SET NULL ON DELETE CASCADE"
+    )
     assert constraints(url, "visit_notes")["visit_notes_pet_id_day_fkey"] == (
-        "FOREIGN KEY (pet_id, day) REFERENCES visits(pet_id, day) ON DELETE CASCADE")
-    assert query(url, "SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND NOT convalidated") == [(0,)]
+        "FOREIGN KEY (pet_id, day) REFERENCES visits(pet_id, day) ON DELETE CASCADE"
+    )
+    assert query(
+        url, "SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND NOT convalidated"
+    ) == [(0,)]
     query(url, "DELETE FROM owners WHERE id = 2")  # cascades to pet 2
     assert query(url, "SELECT id FROM pets ORDER BY id") == [(1,), (3,)]
-    with pytest.raises(psycopg.errors.ForeignKeyViolation):  # pet 1 has visits, which do not cascade
+    with pytest.raises(
+        psycopg.errors.ForeignKeyViolation
+    ):  # pet 1 has visits, which do not cascade
         query(url, "DELETE FROM owners WHERE id = 1")
 
 
@@ -78,29 +105,47 @@ def test_check_constraints_are_enforced_in_postgresql(shop):
 def test_defaults_and_identity_work_for_new_rows(shop):
     url, _ = shop
     before = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
-    row = query(url, "INSERT INTO owners (email) VALUES ('c@example.com') RETURNING id, created_at")[0]
+    row = query(
+        url, "INSERT INTO owners (email) VALUES ('c@example.com') RETURNING id, created_at"
+    )[0]
     assert row[0] == 3
-    assert before - dt.timedelta(seconds=5) <= row[1] <= before + dt.timedelta(seconds=5)  # UTC, like SQLite's CURRENT_TIMESTAMP
-    assert query(url, "INSERT INTO pets (name) VALUES ('New') RETURNING id, price, status") == [(4, 0.0, "available")]
+    assert (
+        before - dt.timedelta(seconds=5) <= row[1] <= before + dt.timedelta(seconds=5)
+    )  # UTC, like SQLite's CURRENT_TIMESTAMP
+    assert query(url, "INSERT INTO pets (name) VALUES ('New') RETURNING id, price, status") == [
+        (4, 0.0, "available")
+    ]
 
 
 def test_partial_expression_and_nocase_indexes(shop):
     url, res = shop
     ix = indexes(url, "pets")
-    assert ix["pets_available"].endswith("USING btree (price DESC) WHERE (status = 'available'::text)")
+    assert ix["pets_available"].endswith(
+        "USING btree (price DESC) WHERE (status = 'available'::text)"
+    )
     assert ix["pets_lower_name"].endswith("USING btree (lower(name))")
-    assert indexes(url, "owners")["owners_name_nocase"].startswith("CREATE UNIQUE INDEX owners_name_nocase ON public.owners USING btree (lower(name))")
+    assert indexes(url, "owners")["owners_name_nocase"].startswith(
+        "CREATE UNIQUE INDEX owners_name_nocase ON public.owners USING btree (lower(name))"
+    )
     reported = res.messages("reported")
     assert any("COLLATE NOCASE on 'name' carried over as lower(name)" in m for m in reported)
-    assert any("column 'name': column collation NOCASE not carried over" in m for m in res.messages("note"))
+    assert any(
+        "column 'name': column collation NOCASE not carried over" in m for m in res.messages("note")
+    )
 
 
 def test_views_are_translated_and_created_and_the_rest_reported_by_name(shop):
     url, res = shop
-    assert query(url, "SELECT id, name, email FROM available ORDER BY id") == [(1, "Rex", "a@example.com"), (3, "Kit", "-")]
+    assert query(url, "SELECT id, name, email FROM available ORDER BY id") == [
+        (1, "Rex", "a@example.com"),
+        (3, "Kit", "-"),
+    ]
     assert query(url, "SELECT id, name FROM expensive") == [(1, "Rex")]
     reported = res.messages("reported")
-    assert any(m.startswith("view 'odd': not carried over: PostgreSQL rejected the translation") for m in reported)
+    assert any(
+        m.startswith("view 'odd': not carried over: PostgreSQL rejected the translation")
+        for m in reported
+    )
     assert any("trigger 'pets_touch' on 'pets': not carried over" in m for m in reported)
 
 
@@ -113,8 +158,13 @@ def test_generated_columns_are_computed_by_postgresql(make_db, target):
     """)
     res = run_cli("run", "--source", src, "--target", target, "--verify")
     assert res.code == 0, res.text
-    assert query(target, "SELECT total, label FROM items ORDER BY id") == [(5.0, "item-1"), (3 * 0.1, "item-2")]
-    assert query(target, "INSERT INTO items (id, qty, price) VALUES (3, 4, 1) RETURNING total, label") == [(4.0, "item-3")]
+    assert query(target, "SELECT total, label FROM items ORDER BY id") == [
+        (5.0, "item-1"),
+        (3 * 0.1, "item-2"),
+    ]
+    assert query(
+        target, "INSERT INTO items (id, qty, price) VALUES (3, 4, 1) RETURNING total, label"
+    ) == [(4.0, "item-3")]
     assert any("VIRTUAL generated column created as STORED" in m for m in res.messages("reported"))
 
 
@@ -126,13 +176,17 @@ def test_untranslatable_generated_column_becomes_plain_column_and_is_reported(ma
     res = run_cli("run", "--source", src, "--target", target, "--verify")
     assert res.code == 0, res.text
     assert query(target, "SELECT h FROM t") == [("6162",)]
-    assert any("generated column 'h' carried over as a plain column with its values" in m for m in res.messages("reported"))
+    assert any(
+        "generated column 'h' carried over as a plain column with its values" in m
+        for m in res.messages("reported")
+    )
 
 
 def test_without_rowid_and_strict_tables(make_db, target):
     src = make_db("""
         CREATE TABLE kv (k TEXT PRIMARY KEY, v INTEGER) WITHOUT ROWID;
-        CREATE TABLE s (id INTEGER PRIMARY KEY, n INTEGER NOT NULL, t TEXT, b BLOB, r REAL, a ANY) STRICT;
+        CREATE TABLE s (id INTEGER PRIMARY KEY, n INTEGER NOT NULL, t TEXT, b BLOB, r REAL,
+                        a ANY) STRICT;
         INSERT INTO kv VALUES ('b', 2), ('a', 1);
         INSERT INTO s VALUES (1, 10, 'x', x'01', 1.5, 7), (2, 20, NULL, NULL, NULL, 8);
     """)
@@ -140,11 +194,15 @@ def test_without_rowid_and_strict_tables(make_db, target):
     assert res.code == 0, res.text
     assert query(target, "SELECT k, v FROM kv ORDER BY k") == [("a", 1), ("b", 2)]
     assert constraints(target, "kv")["kv_pkey"] == "PRIMARY KEY (k)"
-    assert query(target, "SELECT n, t, b, r, a FROM s ORDER BY id") == [(10, "x", b"\x01", 1.5, 7), (20, None, None, None, 8)]
+    assert query(target, "SELECT n, t, b, r, a FROM s ORDER BY id") == [
+        (10, "x", b"\x01", 1.5, 7),
+        (20, None, None, None, 8),
+    ]
 
 
 AWKWARD = """
-CREATE TABLE "Order Items" ("Item ID" INTEGER PRIMARY KEY, "select" TEXT, "CamelCase" INTEGER, "quote""d" TEXT);
+CREATE TABLE "Order Items" ("Item ID" INTEGER PRIMARY KEY, "select" TEXT, "CamelCase" INTEGER,
+                            "quote""d" TEXT);
 CREATE INDEX "Idx Camel" ON "Order Items" ("CamelCase");
 INSERT INTO "Order Items" VALUES (1, 'from', 2, 'q');
 """
@@ -154,30 +212,44 @@ def test_awkward_identifiers_are_quoted_and_lowered_by_default(make_db, target):
     src = make_db(AWKWARD)
     res = run_cli("run", "--source", src, "--target", target, "--verify")
     assert res.code == 0, res.text
-    assert query(target, 'SELECT "item id", "select", camelcase, "quote""d" FROM "order items"') == [(1, "from", 2, "q")]
+    assert query(
+        target, 'SELECT "item id", "select", camelcase, "quote""d" FROM "order items"'
+    ) == [(1, "from", 2, "q")]
     assert "idx camel" in indexes(target, "order items")
 
 
 def test_identifiers_preserve_keeps_the_case(make_db, target):
     src = make_db(AWKWARD)
-    res = run_cli("run", "--source", src, "--target", target, "--identifiers", "preserve", "--verify")
+    res = run_cli(
+        "run", "--source", src, "--target", target, "--identifiers", "preserve", "--verify"
+    )
     assert res.code == 0, res.text
     assert query(target, 'SELECT "Item ID", "CamelCase" FROM "Order Items"') == [(1, 2)]
 
 
 def test_lower_folds_ascii_only_like_postgresql_unquoted_names(make_db, target):
-    src = make_db('CREATE TABLE "ÄPFEL" ("Größe" INTEGER, "SIZE" INTEGER); INSERT INTO "ÄPFEL" VALUES (1, 2);')
+    src = make_db(
+        'CREATE TABLE "ÄPFEL" ("Größe" INTEGER, "SIZE" INTEGER); INSERT INTO "ÄPFEL" VALUES (1, 2);'
+    )
     assert run_cli("run", "--source", src, "--target", target, "--verify").code == 0
-    assert query(target, 'SELECT Größe, SIZE FROM ÄPFEL') == [(1, 2)]  # unquoted, as the app writes them
+    assert query(target, "SELECT Größe, SIZE FROM ÄPFEL") == [
+        (1, 2)
+    ]  # unquoted, as the app writes them
 
 
 def test_names_that_collide_in_postgresql_are_an_error_and_nothing_is_written(make_db, target):
-    src = make_db("CREATE TABLE pets (id INTEGER PRIMARY KEY, name TEXT); CREATE INDEX PETS_PKEY ON pets (name);")
+    src = make_db(
+        "CREATE TABLE pets (id INTEGER PRIMARY KEY, name TEXT); CREATE INDEX PETS_PKEY ON pets "
+        "(name);"
+    )
     res = run_cli("run", "--source", src, "--target", target)
     assert res.code == 2
     assert res.messages("failed") == [
-        "primary key of 'pets' and index 'PETS_PKEY' on 'pets' both need the PostgreSQL name 'pets_pkey' "
-        "(tables, views and indexes share one namespace) (use --identifiers preserve to keep the case)"
+        (
+            "primary key of 'pets' and index 'PETS_PKEY' on 'pets' both need the PostgreSQL name "
+            "'pets_pkey' (tables, views and indexes share one namespace) (use --identifiers "
+            "preserve to keep the case)"
+        )
     ]
     assert tables_in(target) == []
 
@@ -190,5 +262,8 @@ def test_orphan_foreign_keys_in_the_source_are_refused_and_listed(make_db, targe
     """)
     res = run_cli("run", "--source", src, "--target", target)
     assert res.code == 1
-    assert any("foreign key pets(owner_id) -> owners(id)" in m and "violates foreign key constraint" in m for m in res.messages("problem"))
+    assert any(
+        "foreign key pets(owner_id) -> owners(id)" in m and "violates foreign key constraint" in m
+        for m in res.messages("problem")
+    )
     assert tables_in(target) == []

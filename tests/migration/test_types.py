@@ -14,87 +14,178 @@ pytestmark = pytest.mark.db
 
 
 def coltype(url: str, table: str, column: str) -> str:
-    return str(query(url, "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = %s::regclass AND attname = %s",
-                     (table, column))[0][0])  # fmt: skip
+    return str(
+        query(
+            url,
+            "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = "
+            "%s::regclass AND attname = %s",
+            (table, column),
+        )[0][0]
+    )
 
 
 def test_varchar_keeps_its_limit_only_when_every_value_fits(make_db, target):
-    src = make_db("CREATE TABLE t (id INTEGER PRIMARY KEY, short VARCHAR(5), long VARCHAR(5));",
-                  rows={"INSERT INTO t VALUES (?, ?, ?)": [(1, "abcde", "abcdef"), (2, "ü" * 5, None)]})
+    src = make_db(
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, short VARCHAR(5), long VARCHAR(5));",
+        rows={"INSERT INTO t VALUES (?, ?, ?)": [(1, "abcde", "abcdef"), (2, "ü" * 5, None)]},
+    )
     res = run_cli("run", "--source", src, "--target", target, "--verify")
     assert res.code == 0, res.text
     assert coltype(target, "t", "short") == "character varying(5)"
     assert coltype(target, "t", "long") == "text"
-    assert any("VARCHAR(5) widened to text: the longest value has 6 characters" in m for m in res.messages("note"))
+    assert any(
+        "VARCHAR(5) widened to text: the longest value has 6 characters" in m
+        for m in res.messages("note")
+    )
     assert query(target, "SELECT long FROM t ORDER BY id") == [("abcdef",), (None,)]
 
 
 def test_integer_is_bigint_and_smallint_only_when_values_fit(make_db, target):
-    src = make_db("CREATE TABLE t (id INTEGER PRIMARY KEY, big INTEGER, small SMALLINT, notsmall SMALLINT);",
-                  rows={"INSERT INTO t VALUES (?, ?, ?, ?)": [(1, 2**63 - 1, 32767, 40000), (2, -(2**63), -32768, 1)]})
+    src = make_db(
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, big INTEGER, small SMALLINT, notsmall SMALLINT);",
+        rows={
+            "INSERT INTO t VALUES (?, ?, ?, ?)": [
+                (1, 2**63 - 1, 32767, 40000),
+                (2, -(2**63), -32768, 1),
+            ]
+        },
+    )
     res = run_cli("run", "--source", src, "--target", target, "--verify")
     assert res.code == 0, res.text
-    assert [coltype(target, "t", c) for c in ("id", "big", "small", "notsmall")] == ["bigint", "bigint", "smallint", "bigint"]
-    assert query(target, "SELECT big, small, notsmall FROM t ORDER BY id") == [(2**63 - 1, 32767, 40000), (-(2**63), -32768, 1)]
+    assert [coltype(target, "t", c) for c in ("id", "big", "small", "notsmall")] == [
+        "bigint",
+        "bigint",
+        "smallint",
+        "bigint",
+    ]
+    assert query(target, "SELECT big, small, notsmall FROM t ORDER BY id") == [
+        (2**63 - 1, 32767, 40000),
+        (-(2**63), -32768, 1),
+    ]
 
 
 def test_real_becomes_double_precision_bit_for_bit_including_infinity(make_db, target):
-    values = [0.1 + 0.2, 1e308, 5e-324, -0.0, 1 / 3, 123456789.123456789, float("inf"), float("-inf"), 1e15, 1e16]
-    src = make_db("CREATE TABLE t (id INTEGER PRIMARY KEY, x REAL);", rows={"INSERT INTO t VALUES (?, ?)": list(enumerate(values))})
+    values = [
+        0.1 + 0.2,
+        1e308,
+        5e-324,
+        -0.0,
+        1 / 3,
+        123456789.123456789,
+        float("inf"),
+        float("-inf"),
+        1e15,
+        1e16,
+    ]
+    src = make_db(
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, x REAL);",
+        rows={"INSERT INTO t VALUES (?, ?)": list(enumerate(values))},
+    )
     res = run_cli("run", "--source", src, "--target", target, "--verify")
     assert res.code == 0, res.text
     assert coltype(target, "t", "x") == "double precision"
     got = [r[0] for r in query(target, "SELECT x FROM t ORDER BY id")]
-    # SQLite itself stores -0.0 as 0 (its integer-valued REAL optimisation), so 0.0 is what the source holds
-    assert [(v, math.copysign(1, v)) for v in got] == [(v, 1.0 if v == 0 else math.copysign(1, v)) for v in values]
+    # SQLite itself stores -0.0 as 0 (integer-valued REAL optimisation): the source holds 0.0
+    assert [(v, math.copysign(1, v)) for v in got] == [
+        (v, 1.0 if v == 0 else math.copysign(1, v)) for v in values
+    ]
 
 
 def test_timestamps_from_iso_text_epoch_seconds_millis_and_julian_days(make_db, target):
     src = make_db(
-        "CREATE TABLE t (id INTEGER PRIMARY KEY, iso DATETIME, secs TIMESTAMP, millis TIMESTAMP, jd DATETIME, d DATE);",
-        rows={"INSERT INTO t VALUES (?, ?, ?, ?, ?, ?)": [
-            (1, "2024-02-29 13:45:01", 1_700_000_000, 1_700_000_000_123, 2460000.5, "2024-02-29"),
-            (2, "2024-03-01T08:00:00.250", 0, 1, 2451545.0, None),
-            (3, "2024-03-02", None, None, None, "1999-12-31"),
-        ]},
-    )  # fmt: skip
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, iso DATETIME, secs TIMESTAMP, millis TIMESTAMP, "
+        "jd DATETIME, d DATE);",
+        rows={
+            "INSERT INTO t VALUES (?, ?, ?, ?, ?, ?)": [
+                (
+                    1,
+                    "2024-02-29 13:45:01",
+                    1_700_000_000,
+                    1_700_000_000_123,
+                    2460000.5,
+                    "2024-02-29",
+                ),
+                (2, "2024-03-01T08:00:00.250", 0, 1, 2451545.0, None),
+                (3, "2024-03-02", None, None, None, "1999-12-31"),
+            ]
+        },
+    )
     res = run_cli("run", "--source", src, "--target", target, "--verify")
     assert res.code == 0, res.text
-    assert {coltype(target, "t", c) for c in ("iso", "secs", "millis", "jd")} == {"timestamp without time zone"}
+    assert {coltype(target, "t", c) for c in ("iso", "secs", "millis", "jd")} == {
+        "timestamp without time zone"
+    }
     assert coltype(target, "t", "d") == "date"
     rows = query(target, "SELECT iso, secs, millis, jd, d FROM t ORDER BY id")
-    assert rows[0] == (dt.datetime(2024, 2, 29, 13, 45, 1), dt.datetime(2023, 11, 14, 22, 13, 20),
-                       dt.datetime(2023, 11, 14, 22, 13, 20, 123000), dt.datetime(2023, 2, 25, 0, 0), dt.date(2024, 2, 29))  # SQLite: datetime(2460000.5)  # fmt: skip
-    assert rows[1][:4] == (dt.datetime(2024, 3, 1, 8, 0, 0, 250000), dt.datetime(1970, 1, 1), dt.datetime(1970, 1, 1, 0, 0, 0, 1000), dt.datetime(2000, 1, 1, 12))
+    assert rows[0] == (
+        dt.datetime(2024, 2, 29, 13, 45, 1),
+        dt.datetime(2023, 11, 14, 22, 13, 20),
+        dt.datetime(2023, 11, 14, 22, 13, 20, 123000),
+        dt.datetime(2023, 2, 25, 0, 0),
+        dt.date(2024, 2, 29),
+    )  # SQLite: datetime(2460000.5)
+    assert rows[1][:4] == (
+        dt.datetime(2024, 3, 1, 8, 0, 0, 250000),
+        dt.datetime(1970, 1, 1),
+        dt.datetime(1970, 1, 1, 0, 0, 0, 1000),
+        dt.datetime(2000, 1, 1, 12),
+    )
     assert rows[2][0] == dt.datetime(2024, 3, 2)
 
 
 def test_timestamp_text_with_a_timezone_offset_is_refused_not_shifted(make_db, target):
-    src = make_db("CREATE TABLE t (id INTEGER PRIMARY KEY, at DATETIME);",
-                  rows={"INSERT INTO t VALUES (?, ?)": [(1, "2024-01-01 10:00:00"), (2, "2024-01-01 10:00:00+02:00")]})
+    src = make_db(
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, at DATETIME);",
+        rows={
+            "INSERT INTO t VALUES (?, ?)": [
+                (1, "2024-01-01 10:00:00"),
+                (2, "2024-01-01 10:00:00+02:00"),
+            ]
+        },
+    )
     res = run_cli("run", "--source", src, "--target", target)
     assert res.code == 1
     problems = [e for e in res.events if e["event"] == "problem"]
-    assert [(p["table"], p["rowid"], p["column"], p["value"]) for p in problems] == [("t", "2", "at", "'2024-01-01 10:00:00+02:00'")]
+    assert [(p["table"], p["rowid"], p["column"], p["value"]) for p in problems] == [
+        ("t", "2", "at", "'2024-01-01 10:00:00+02:00'")
+    ]
     assert tables_in(target) == []
 
 
 def test_booleans_become_boolean_and_other_integers_are_refused(make_db, target):
-    src = make_db("CREATE TABLE t (id INTEGER PRIMARY KEY, ok BOOLEAN);", rows={"INSERT INTO t VALUES (?, ?)": [(1, 1), (2, 0), (3, None)]})
+    src = make_db(
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, ok BOOLEAN);",
+        rows={"INSERT INTO t VALUES (?, ?)": [(1, 1), (2, 0), (3, None)]},
+    )
     assert run_cli("run", "--source", src, "--target", target, "--verify").code == 0
     assert query(target, "SELECT ok FROM t ORDER BY id") == [(True,), (False,), (None,)]
-    bad = make_db("CREATE TABLE t (id INTEGER PRIMARY KEY, ok BOOLEAN);", rows={"INSERT INTO t VALUES (?, ?)": [(1, 2)]})
+    bad = make_db(
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, ok BOOLEAN);",
+        rows={"INSERT INTO t VALUES (?, ?)": [(1, 2)]},
+    )
     res = run_cli("plan", "--source", bad)
     assert res.code == 1
-    assert "row 1 column 'ok': INTEGER value 2 is not a boolean (0 or 1)" in res.messages("problem")[0]
+    assert (
+        "row 1 column 'ok': INTEGER value 2 is not a boolean (0 or 1)" in res.messages("problem")[0]
+    )
 
 
 def test_numeric_precision_and_scale_are_kept_and_excess_digits_refused(make_db, target):
-    src = make_db("CREATE TABLE t (id INTEGER PRIMARY KEY, price NUMERIC(10,2));", rows={"INSERT INTO t VALUES (?, ?)": [(1, 12.5), (2, 3), (3, 0.1)]})
+    src = make_db(
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, price NUMERIC(10,2));",
+        rows={"INSERT INTO t VALUES (?, ?)": [(1, 12.5), (2, 3), (3, 0.1)]},
+    )
     assert run_cli("run", "--source", src, "--target", target, "--verify").code == 0
     assert coltype(target, "t", "price") == "numeric(10,2)"
-    assert query(target, "SELECT price FROM t ORDER BY id") == [(Decimal("12.50"),), (Decimal("3.00"),), (Decimal("0.10"),)]
-    bad = make_db("CREATE TABLE t (id INTEGER PRIMARY KEY, price NUMERIC(10,2));", rows={"INSERT INTO t VALUES (?, ?)": [(1, 1.234)]})
+    assert query(target, "SELECT price FROM t ORDER BY id") == [
+        (Decimal("12.50"),),
+        (Decimal("3.00"),),
+        (Decimal("0.10"),),
+    ]
+    bad = make_db(
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, price NUMERIC(10,2));",
+        rows={"INSERT INTO t VALUES (?, ?)": [(1, 1.234)]},
+    )
     res = run_cli("plan", "--source", bad)
     assert res.code == 1
     assert "1.234 has more than 2 decimal places" in res.messages("problem")[0]
@@ -102,14 +193,20 @@ def test_numeric_precision_and_scale_are_kept_and_excess_digits_refused(make_db,
 
 def test_blob_becomes_bytea_byte_for_byte(make_db, target):
     blobs = [bytes(range(256)), b"", b"\x00\xff"]
-    src = make_db("CREATE TABLE t (id INTEGER PRIMARY KEY, b BLOB);", rows={"INSERT INTO t VALUES (?, ?)": list(enumerate(blobs))})
+    src = make_db(
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, b BLOB);",
+        rows={"INSERT INTO t VALUES (?, ?)": list(enumerate(blobs))},
+    )
     assert run_cli("run", "--source", src, "--target", target, "--verify").code == 0
     assert coltype(target, "t", "b") == "bytea"
     assert [bytes(r[0]) for r in query(target, "SELECT b FROM t ORDER BY id")] == blobs
 
 
 def test_untyped_column_is_chosen_from_its_values(make_db, target):
-    src = make_db("CREATE TABLE t (id INTEGER PRIMARY KEY, a, b, c);", rows={"INSERT INTO t VALUES (?, ?, ?, ?)": [(1, 1, 1.5, "x"), (2, 2, 2, "y")]})
+    src = make_db(
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, a, b, c);",
+        rows={"INSERT INTO t VALUES (?, ?, ?, ?)": [(1, 1, 1.5, "x"), (2, 2, 2, "y")]},
+    )
     res = run_cli("run", "--source", src, "--target", target, "--verify")
     assert res.code == 0, res.text
     assert [coltype(target, "t", c) for c in "abc"] == ["bigint", "double precision", "text"]
@@ -139,7 +236,9 @@ def test_plan_lists_every_value_that_does_not_fit_and_writes_nothing(make_db):
     src = make_db(BAD)
     res = run_cli("plan", "--source", src)
     assert res.code == 1
-    got = [(str(e["rowid"]), e["column"], e["reason"]) for e in res.events if e["event"] == "problem"]
+    got = [
+        (str(e["rowid"]), e["column"], e["reason"]) for e in res.events if e["event"] == "problem"
+    ]
     assert got == EXPECTED_BAD
 
 
@@ -147,7 +246,9 @@ def test_run_refuses_bad_values_before_committing_and_lists_the_rows(make_db, ta
     src = make_db(BAD)
     res = run_cli("run", "--source", src, "--target", target)
     assert res.code == 1
-    got = sorted((str(e["rowid"]), e["column"], e["reason"]) for e in res.events if e["event"] == "problem")
+    got = sorted(
+        (str(e["rowid"]), e["column"], e["reason"]) for e in res.events if e["event"] == "problem"
+    )
     assert got == sorted(EXPECTED_BAD)
     assert "do not fit their target type; nothing was written" in res.messages("failed")[0]
     assert tables_in(target) == []
@@ -155,8 +256,19 @@ def test_run_refuses_bad_values_before_committing_and_lists_the_rows(make_db, ta
 
 def test_cast_overrides_let_the_user_decide_per_column(make_db, target):
     src = make_db(BAD)
-    res = run_cli("run", "--source", src, "--target", target, "--verify",
-                  "--cast", "t.n=text", "t.s=bytea", "--cast", "t.r=text")  # fmt: skip
+    res = run_cli(
+        "run",
+        "--source",
+        src,
+        "--target",
+        target,
+        "--verify",
+        "--cast",
+        "t.n=text",
+        "t.s=bytea",
+        "--cast",
+        "t.r=text",
+    )
     assert res.code == 0, res.text
     rows = query(target, "SELECT id, n, s, r FROM t ORDER BY id")
     assert rows[0] == (1, "seven", b"ok", "1.0")
