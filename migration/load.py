@@ -296,18 +296,13 @@ def merge_source(
         twins = sql.SQL(
             "(SELECT DISTINCT ON (ch) ch, fh FROM (SELECT {th} AS ch, {ft} AS fh FROM {T} t) x) tw"
         ).format(th=t_hash, ft=full_t, T=T)
-        dup_row = conn.execute(
-            sql.SQL(
-                "SELECT count(*), coalesce(sum(('x' || substr(tw.fh, 1, 15))::bit(60)::bigint), "
-                "0), coalesce(sum(('x' || substr(tw.fh, 16, 15))::bit(60)::bigint), 0) "
-                "FROM {S} s JOIN {tw} ON {sh} = tw.ch"
-            ).format(S=S, tw=twins, sh=s_hash)
-        ).fetchone()
-        dup = verify.Sum(0, 0)
-        if dup_row is not None:
-            dup = verify.Sum(
-                int(dup_row[0]), (int(dup_row[1]) << verify.CHUNK_BITS) + int(dup_row[2])
-            )
+        dup = verify.sum_from_row(
+            conn.execute(
+                sql.SQL("SELECT {sums} FROM {S} s JOIN {tw} ON {sh} = tw.ch").format(
+                    sums=verify.sums_select("tw.fh"), S=S, tw=twins, sh=s_hash
+                )
+            ).fetchone()
+        )
         conn.execute(
             sql.SQL("DELETE FROM {S} s WHERE {sh} IN (SELECT {th} FROM {T} t)").format(
                 S=S, T=T, sh=s_hash, th=t_hash
@@ -350,8 +345,29 @@ def load_tables(
         tres.per_source[first.index] = n
         tres.rows_written += n
         for step in tp.post:
-            if step.kind == "pkey":
-                conn.execute(step.statement)
+            if step.kind == "pkey" and (err := _savepoint(conn, step.statement)) is not None:
+                nulls = sql.SQL(" OR ").join(
+                    sql.SQL("{} IS NULL").format(sql.Identifier(c)) for c in tp.pk
+                )
+                row = conn.execute(
+                    sql.SQL("SELECT count(*) FROM {} WHERE {}").format(
+                        sql.Identifier(tp.target), nulls
+                    )
+                ).fetchone()
+                count = int(row[0]) if row else 0
+                raise DataProblemError(
+                    f"{step.what}: the data violates it; nothing was written",
+                    [
+                        Problem(
+                            first.path,
+                            tp.table.name,
+                            "-",
+                            ",".join(tp.table.pk),
+                            f"{count} row(s) with NULL in the key" if count else "-",
+                            _first_line(err),
+                        )
+                    ],
+                )
         for idx in tp.sources[1:]:
             merge_source(conn, tp, sources[idx], plan, result, policy, log, conflicts)
     if conflicts:

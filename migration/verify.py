@@ -3,26 +3,34 @@
 Each row is rendered canonically (typemap.canon_* in Python, the SQL below in PostgreSQL:
 integers as decimal text, floats as the hex of their IEEE-754 bits, text length-prefixed,
 bytea as hex, booleans t/f, timestamps to the microsecond, NULL as \\N), joined with U+001F
-and hashed with MD5. A table's checksum is the exact sum of the first 120 bits of its row
-hashes: every row's hash covers its key, so equal sums mean equal rows, whatever the order,
-and the sum needs constant memory on both sides (and combines across several sources).
+and hashed with MD5. A table's checksum is the exact sum of its rows' 128-bit hashes: every
+row's hash covers its key, so equal sums mean equal rows, whatever the order, and the sum
+needs constant memory on both sides (and combines across several sources). PostgreSQL sums
+the hash in three bigint-sized slices (60 + 60 + 8 bits) that Python recombines.
 """
 
 from __future__ import annotations
 
 import hashlib
+import operator
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import psycopg
 from psycopg import sql
 
+from migration import typemap
 from migration.plan import TablePlan
 from migration.source import Source, qi
 from migration.typemap import ColumnPlan
 
 SEP = "\x1f"
-CHUNK_BITS = 60  # PostgreSQL sums two 60-bit (15 hex digit) halves: they fit a bigint
+_SUMS = (
+    "count(*), coalesce(sum(('x' || substr({h}, 1, 15))::bit(60)::bigint), 0),"
+    " coalesce(sum(('x' || substr({h}, 16, 15))::bit(60)::bigint), 0),"
+    " coalesce(sum(('x' || substr({h}, 31, 2))::bit(8)::int), 0)"
+)  # slices of the md5 hex digest that fit a bigint: bits 127-68, 67-8, 7-0
 BATCH_ROWS = 10_000
 _md5 = hashlib.md5
 
@@ -41,8 +49,8 @@ class Sum:
         return Sum(self.rows - other.rows, self.checksum - other.checksum)
 
     def short(self) -> str:
-        """The checksum as 30 hex digits (for reports)."""
-        return format(self.checksum % (1 << 120), "030x")
+        """The checksum as 32 hex digits (for reports)."""
+        return format(self.checksum % (1 << 128), "032x")
 
 
 _PG_CANON = {
@@ -73,20 +81,28 @@ def pg_row_hash(cols: list[ColumnPlan], alias: str | None = None) -> sql.Composa
 
 
 def pg_sum_of(hash_expr: sql.Composable, from_clause: sql.Composable) -> sql.Composed:
-    """SELECT count and the two 60-bit partial sums of `hash_expr` over `from_clause`."""
-    return sql.SQL(
-        "SELECT count(*), coalesce(sum(('x' || substr(h, 1, 15))::bit(60)::bigint), 0),"
-        " coalesce(sum(('x' || substr(h, 16, 15))::bit(60)::bigint), 0)"
-        " FROM (SELECT {h} AS h FROM {f}) AS rows_"
-    ).format(h=hash_expr, f=from_clause)
+    """SELECT count and the partial sums of `hash_expr` (an md5 hex) over `from_clause`."""
+    return sql.SQL("SELECT {sums} FROM (SELECT {h} AS h FROM {f}) AS rows_").format(
+        sums=sums_select("h"), h=hash_expr, f=from_clause
+    )
+
+
+def sums_select(alias_column: str) -> sql.SQL:
+    """The aggregate list of `pg_sum_of` over an md5-hex column (a fixed alias like `tw.fh`)."""
+    return sql.SQL(_SUMS.format(h=alias_column))
+
+
+def sum_from_row(row: tuple[object, ...] | None) -> Sum:
+    """A Sum from the count and three partial sums."""
+    if row is None:  # pragma: no cover - an aggregate always returns one row
+        return Sum()
+    count, high, middle, low = (int(str(v)) for v in row[:4])
+    return Sum(count, (high << 68) + (middle << 8) + low)
 
 
 def fetch_sum(conn: psycopg.Connection, query: sql.Composed) -> Sum:
     """Run a `pg_sum_of` query."""
-    row = conn.execute(query).fetchone()
-    if row is None:  # pragma: no cover - an aggregate always returns one row
-        return Sum()
-    return Sum(int(row[0]), (int(row[1]) << CHUNK_BITS) + int(row[2]))
+    return sum_from_row(conn.execute(query).fetchone())
 
 
 def target_sum(conn: psycopg.Connection, tp: TablePlan) -> Sum:
@@ -103,19 +119,57 @@ def source_sum(
     select = ", ".join(
         c.select.replace(qi(c.source.name), qi(st.column(c.source.name).name)) for c in cols
     )
-    checks = [c.check for c in cols]
-    canons = [c.canon for c in cols]
+    # The same conversions as the load: checks only where the load applies them.
+    checks = [
+        c.check if c.convert_on_load or c.needs_diagnosis or c.source.generated else None
+        for c in cols
+    ]
+    canons = [_COLUMN_CANON.get(c.kind) or _per_value(c.canon) for c in cols]
     total = Sum()
     query = f"SELECT {select} FROM {qi(st.name)}"  # noqa: S608 - identifiers quoted by qi(); read-only SQLite source
     for batch in src.batches(query, BATCH_ROWS):
-        columns = [
-            list(map(f, col)) for f, col in zip(checks, zip(*batch, strict=True), strict=True)
+        columns: list[list[object]] = [
+            list(map(f, col)) if f is not None else list(col)
+            for f, col in zip(checks, zip(*batch, strict=True), strict=True)
         ]
         if remap is not None:
             remap(columns)
-        rendered = [list(map(f, col)) for f, col in zip(canons, columns, strict=True)]
-        acc = 0
-        for text in map(SEP.join, zip(*rendered, strict=True)):
-            acc += int.from_bytes(_md5(text.encode()).digest()[:15], "big")
+        rendered = [f(col) for f, col in zip(canons, columns, strict=True)]
+        texts = map(SEP.join, zip(*rendered, strict=True))
+        acc = sum(map(int.from_bytes, map(_digest, map(_md5, map(str.encode, texts)))))
         total = total + Sum(len(batch), acc)
     return total
+
+
+_digest = operator.methodcaller("digest")
+_pack_double = struct.Struct(">d").pack
+NULL = typemap.NULL_CANON
+
+
+def _per_value(fn: Callable[[object], str]) -> Callable[[list[object]], list[str]]:
+    return lambda col: list(map(fn, col))
+
+
+def _canon_ints(col: list[object]) -> list[str]:
+    return [NULL if v is None else str(v) for v in col]
+
+
+def _canon_doubles(col: list[object]) -> list[str]:
+    return [NULL if v is None else _pack_double(v).hex() for v in col]
+
+
+def _canon_texts(col: list[object]) -> list[str]:
+    return [NULL if v is None else f"{len(v)}:{v}" for v in col]  # type: ignore[arg-type]
+
+
+def _canon_bytes(col: list[object]) -> list[str]:
+    return [NULL if v is None else v.hex() for v in col]  # type: ignore[attr-defined]
+
+
+# Column-at-a-time renderings of the common kinds (same output as typemap.canon_*).
+_COLUMN_CANON: dict[str, Callable[[list[object]], list[str]]] = {
+    "int": _canon_ints,
+    "double": _canon_doubles,
+    "text": _canon_texts,
+    "bytea": _canon_bytes,
+}

@@ -67,7 +67,7 @@ def test_same_source_twice_is_a_usage_error(make_db):
 def test_rehearse_sample_migrates_verifies_and_explains_how_to_inspect():
     res = run_subprocess("rehearse", "--sample", "--rows", "200")
     assert res.code == 0, res.text
-    assert re.search(r"^owners\s+20\s+20\s+[0-9a-f]{30}\s+ok$", res.out, re.MULTILINE), res.out
-    assert re.search(r"^pets\s+200\s+200\s+[0-9a-f]{30}\s+ok$", res.out, re.MULTILINE), res.out
+    assert re.search(r"^owners\s+20\s+20\s+[0-9a-f]{32}\s+ok$", res.out, re.MULTILINE), res.out
+    assert re.search(r"^pets\s+200\s+200\s+[0-9a-f]{32}\s+ok$", res.out, re.MULTILINE), res.out
     assert "views created: available_pets" in res.out
     assert "rerun with --keep to leave it running" in res.out

@@ -267,3 +267,20 @@ def test_orphan_foreign_keys_in_the_source_are_refused_and_listed(make_db, targe
         for m in res.messages("problem")
     )
     assert tables_in(target) == []
+
+
+def test_null_in_a_text_primary_key_is_refused_with_the_constraint_named(make_db, target):
+    src = make_db(
+        "CREATE TABLE tags (name TEXT PRIMARY KEY, n INTEGER);"
+        "INSERT INTO tags VALUES ('a', 1), (NULL, 2);"
+    )
+    res = run_cli("run", "--source", src, "--target", target)
+    assert res.code == 1
+    problems = [e for e in res.events if e["event"] == "problem"]
+    assert [(p["table"], p["column"], p["value"]) for p in problems] == [
+        ("tags", "name", "1 row(s) with NULL in the key")
+    ]
+    assert res.messages("failed") == [
+        "primary key of 'tags': the data violates it; nothing was written"
+    ]
+    assert tables_in(target) == []
