@@ -50,6 +50,9 @@ TARGET_RSS_MB = 100.0  # tool peak RSS, below
 # with the data would grow ~10x per step; allocator and driver buffers give a few percent.
 TARGET_RSS_GROWTH = 1.2
 
+# Above this many rows the scale runs compare counts only (a full compare takes minutes).
+FULL_CHECK_ROWS = 2_000_000
+
 TOOL = "migration run"
 PGLOADER_NAME = "pgloader"
 BASELINE = "executemany"
@@ -450,8 +453,9 @@ def bench_scale(bench: Bench, main_rows: int) -> None:
                 f"pets {human(rows)}",
                 TOOL,
                 tool_command(bench, ds),
-                values=rows <= 2_000_000,  # beyond, counts only: a full compare takes minutes
-                repeat=1,
+                values=rows <= FULL_CHECK_ROWS,
+                # Small sizes are cheap to repeat and noisy alone; 10M once is enough for RSS.
+                repeat=bench.args.repeat if rows <= FULL_CHECK_ROWS else 1,
             )
         )
 
