@@ -289,3 +289,47 @@ def test_package_runs_from_a_read_only_copy_without_writing(tmp_path: Path) -> N
     assert result.returncode == 0, result.stderr
     assert "run" in result.stdout
     assert sorted(p.relative_to(app) for p in app.rglob("*")) == before
+
+
+def _fetch_script(instructions: list[Instruction]) -> str:
+    return next(
+        ins.heredoc for ins in instructions if ins.keyword == "RUN" and CA_BUNDLE in ins.args
+    )
+
+
+def test_ca_fetch_script_keeps_a_valid_pem_bundle(
+    instructions: list[Instruction], tmp_path: Path
+) -> None:
+    """The build step's script, run against a local PEM bundle instead of the RDS URL."""
+    bundle = Path("/etc/ssl/certs/ca-certificates.crt")
+    dest = tmp_path / "global-bundle.pem"
+    result = subprocess.run(
+        [sys.executable, "-", bundle.as_uri(), str(dest)],
+        input=_fetch_script(instructions),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert dest.read_bytes() == bundle.read_bytes()
+    assert "certificates from" in result.stdout
+
+
+def test_ca_fetch_script_fails_the_build_on_a_non_pem_download(
+    instructions: list[Instruction], tmp_path: Path
+) -> None:
+    page = tmp_path / "error.html"
+    page.write_text("<html>503 Service Unavailable</html>")
+    dest = tmp_path / "global-bundle.pem"
+    result = subprocess.run(
+        [sys.executable, "-", page.as_uri(), str(dest)],
+        input=_fetch_script(instructions),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "expected PEM certificates" in result.stderr
+    assert not dest.exists()
