@@ -36,6 +36,19 @@ RDS_EVENT_CATEGORIES = (
 
 
 @dataclass(frozen=True)
+class AlarmsArgs:
+    """The instance to watch and who to tell."""
+
+    identifier: pulumi.Input[str]
+    instance_class: str
+    allocated_storage_gib: int
+    emails: Sequence[str]
+    account_id: pulumi.Input[str]
+    partition: pulumi.Input[str]
+    tags: Mapping[str, str]
+
+
+@dataclass(frozen=True)
 class Threshold:
     """One alarm rule: compare ``metric`` with ``value`` over ``periods`` 5-minute periods."""
 
@@ -213,19 +226,6 @@ def topic_key_policy(account_id: str, partition: str) -> str:
         },
         sort_keys=True,
     )
-
-
-@dataclass(frozen=True)
-class AlarmsArgs:
-    """The instance to watch and who to tell."""
-
-    identifier: pulumi.Input[str]
-    instance_class: str
-    allocated_storage_gib: int
-    emails: Sequence[str]
-    account_id: pulumi.Input[str]
-    partition: pulumi.Input[str]
-    tags: Mapping[str, str]
 
 
 class Alarms(pulumi.ComponentResource):

@@ -41,6 +41,9 @@ GP3_MAX_GIB = 65536
 GP3_PROVISIONED_MIN_GIB = 400  # below this gp3 has fixed 3000 IOPS / 125 MiB/s; no explicit values
 GP3_IOPS_RANGE = (12000, 64000)  # IOPS, PostgreSQL at >= 400 GiB
 GP3_THROUGHPUT_RANGE = (500, 4000)  # MiB/s, PostgreSQL at >= 400 GiB
+RDS_IDENTIFIER_MAX_LENGTH = 63
+MIN_PRIVATE_SUBNETS = 2  # a DB subnet group must span two availability zones
+MIN_BACKUP_WINDOW_MINUTES = 30  # AWS rejects shorter backup windows
 SECRET_RECOVERY_WINDOW_RANGE = (7, 30)  # days; 0 means "delete without recovery"
 # Performance Insights retention: 7 (free), a multiple of 31 up to 23 months, or 731.
 PI_RETENTION_DAYS = (7, *(31 * m for m in range(1, 24)), 731)
@@ -371,8 +374,11 @@ def _parse_network(r: _Reader) -> NetworkConfig:
     subnets = r.string_list(
         "privateSubnetIds", (), _SUBNET_ID, "subnet IDs like subnet-0123456789abcdef0"
     )
-    if len(subnets) < 2 and "privateSubnetIds" not in r.failed:
-        r.fail("privateSubnetIds", f"expected at least 2 private subnets, got {len(subnets)}")
+    if len(subnets) < MIN_PRIVATE_SUBNETS and "privateSubnetIds" not in r.failed:
+        r.fail(
+            "privateSubnetIds",
+            f"expected at least {MIN_PRIVATE_SUBNETS} private subnets, got {len(subnets)}",
+        )
     groups = r.string_list(
         "clusterSecurityGroupIds", (), _SG_ID, "security group IDs like sg-0123456789abcdef0"
     )
@@ -425,8 +431,11 @@ def _parse_database(r: _Reader, stack: str, production: bool) -> DatabaseConfig:
         )
         or f"petstore-{stack}".lower()
     )
-    if len(identifier) > 63:
-        r.fail("instanceIdentifier", f"expected at most 63 characters, got {len(identifier)}")
+    if len(identifier) > RDS_IDENTIFIER_MAX_LENGTH:
+        r.fail(
+            "instanceIdentifier",
+            f"expected at most {RDS_IDENTIFIER_MAX_LENGTH} characters, got {len(identifier)}",
+        )
     db_name = r.string("dbName", "petstore", _PG_NAME, "a lowercase PostgreSQL name") or "petstore"
     username = (
         r.string(
@@ -478,8 +487,12 @@ def _parse_database(r: _Reader, stack: str, production: bool) -> DatabaseConfig:
         or "02:00-03:00"
     )
     start, end = _window_minutes(*backup_window.split("-"))
-    if (end - start) % (24 * 60) < 30:
-        r.fail("backupWindow", f"expected a window of at least 30 minutes, got {backup_window!r}")
+    if (end - start) % (24 * 60) < MIN_BACKUP_WINDOW_MINUTES:
+        r.fail(
+            "backupWindow",
+            f"expected a window of at least {MIN_BACKUP_WINDOW_MINUTES} minutes, "
+            f"got {backup_window!r}",
+        )
     maintenance_window = (
         r.string(
             "maintenanceWindow",

@@ -25,6 +25,28 @@ SSLMODE_REQUIRE = "require"
 SSLMODE_VERIFY_FULL = "verify-full"
 
 
+@dataclass(frozen=True)
+class MasterPasswordArgs:
+    """The rotation counter: bump it and ``pulumi up`` to rotate."""
+
+    version: int
+
+
+@dataclass(frozen=True)
+class DatabaseSecretArgs:
+    """What goes into the Secrets Manager secret, and how it is protected."""
+
+    identifier: pulumi.Input[str]
+    host: pulumi.Input[str]
+    port: pulumi.Input[int]
+    username: str
+    password: pulumi.Input[str]
+    dbname: str
+    kms_key_arn: pulumi.Input[str] | None
+    recovery_window_days: int
+    tags: Mapping[str, str]
+
+
 def database_url(
     *,
     user: str,
@@ -61,13 +83,6 @@ def rds_secret_payload(
     }
 
 
-@dataclass(frozen=True)
-class MasterPasswordArgs:
-    """The rotation counter: bump it and ``pulumi up`` to rotate."""
-
-    version: int
-
-
 class MasterPassword(pulumi.ComponentResource):
     """The database's master password; rotating it is a change of ``version``."""
 
@@ -91,21 +106,6 @@ class MasterPassword(pulumi.ComponentResource):
         )
         self.result = pulumi.Output.secret(password.result)
         self.register_outputs({"result": self.result})
-
-
-@dataclass(frozen=True)
-class DatabaseSecretArgs:
-    """What goes into the Secrets Manager secret, and how it is protected."""
-
-    identifier: pulumi.Input[str]
-    host: pulumi.Input[str]
-    port: pulumi.Input[int]
-    username: str
-    password: pulumi.Input[str]
-    dbname: str
-    kms_key_arn: pulumi.Input[str] | None
-    recovery_window_days: int
-    tags: Mapping[str, str]
 
 
 class DatabaseSecret(pulumi.ComponentResource):

@@ -35,6 +35,19 @@ PARAMETERS: dict[str, tuple[str, str]] = {
 }
 
 
+@dataclass(frozen=True)
+class DatabaseArgs:
+    """The validated database settings plus the network and password it needs."""
+
+    config: DatabaseConfig
+    subnet_group_name: pulumi.Input[str]
+    security_group_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
+    password: pulumi.Input[str]
+    account_id: pulumi.Input[str]
+    partition: pulumi.Input[str]
+    tags: Mapping[str, str]
+
+
 def parameter_group_parameters() -> list[dict[str, str]]:
     """The parameter group's parameters, in the provider's shape, sorted by name."""
     return [
@@ -64,19 +77,6 @@ def monitoring_assume_role_policy(account_id: str) -> str:
 def final_snapshot_identifier(identifier: str) -> str:
     """The name of the snapshot RDS takes when the instance is deleted."""
     return f"{identifier}-final"
-
-
-@dataclass(frozen=True)
-class DatabaseArgs:
-    """The validated database settings plus the network and password it needs."""
-
-    config: DatabaseConfig
-    subnet_group_name: pulumi.Input[str]
-    security_group_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
-    password: pulumi.Input[str]
-    account_id: pulumi.Input[str]
-    partition: pulumi.Input[str]
-    tags: Mapping[str, str]
 
 
 class Database(pulumi.ComponentResource):

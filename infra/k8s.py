@@ -48,6 +48,20 @@ TARGET_POSTGRESQL = "postgresql"
 TARGET_SQLITE = "sqlite"
 
 
+@dataclass(frozen=True)
+class KubernetesWiringArgs:
+    """The validated Kubernetes settings and the database's connection parts."""
+
+    config: KubernetesConfig
+    environment: str
+    host: pulumi.Input[str]
+    port: pulumi.Input[int]
+    dbname: str
+    username: str
+    password: pulumi.Input[str]
+    password_version: int
+
+
 def migration_args(files: Sequence[str], on_conflict: str) -> list[str]:
     """The migration CLI's arguments: every SQLite source, verification, JSON logs."""
     args = ["run"]
@@ -152,20 +166,6 @@ def recommended_labels(
     if version:
         labels["app.kubernetes.io/version"] = version
     return labels
-
-
-@dataclass(frozen=True)
-class KubernetesWiringArgs:
-    """The validated Kubernetes settings and the database's connection parts."""
-
-    config: KubernetesConfig
-    environment: str
-    host: pulumi.Input[str]
-    port: pulumi.Input[int]
-    dbname: str
-    username: str
-    password: pulumi.Input[str]
-    password_version: int
 
 
 class KubernetesWiring(pulumi.ComponentResource):
