@@ -54,11 +54,12 @@ TARGET_RSS_GROWTH = 1.2
 FULL_CHECK_ROWS = 2_000_000
 
 TOOL = "migration run"
+TOOL_VERIFY = "migration run --verify"  # what the Job runs: load, then compare every table
 PGLOADER_NAME = "pgloader"
 BASELINE = "executemany"
 FLOOR = "raw \\copy (floor)"  # COPY into pre-created tables without keys: the lower bound
 FLOOR_KEYS = "raw \\copy + PK"  # the same, then ADD PRIMARY KEY: the tool's minimum end state
-TOOL_ORDER = (FLOOR, FLOOR_KEYS, TOOL, PGLOADER_NAME, BASELINE)
+TOOL_ORDER = (FLOOR, FLOOR_KEYS, TOOL, TOOL_VERIFY, PGLOADER_NAME, BASELINE)
 
 
 def log(msg: str) -> None:
@@ -287,7 +288,7 @@ def run_one(
                     values=values,
                     limit=rows,
                     password=bench.target.password or None,
-                    objects=tool in {TOOL, PGLOADER_NAME},
+                    objects=tool in {TOOL, TOOL_VERIFY, PGLOADER_NAME},
                 )
                 result.check, result.check_ok = check.summary(), check.ok
                 # The bare floor has no keys by design: its schema is not compared.
@@ -315,10 +316,13 @@ def tool_available() -> str | None:
     return None
 
 
-def tool_command(bench: Bench, ds: generate.Dataset) -> Callable[[str], list[str]]:
+def tool_command(
+    bench: Bench, ds: generate.Dataset, *, verify: bool = False
+) -> Callable[[str], list[str]]:
     def command(database: str) -> list[str]:
         cmd = [sys.executable, "-m", "migration", "run", "--source", str(ds.path)]
-        return [*cmd, "--target", bench.target.url(database), *bench.args.tool_arg]
+        cmd += ["--target", bench.target.url(database), *bench.args.tool_arg]
+        return [*cmd, "--verify"] if verify else cmd
 
     return command
 
@@ -375,9 +379,14 @@ def bench_dataset(bench: Bench, ds: generate.Dataset, label: str, *, baseline: b
     skipped: dict[str, str] = {}
     why_not = tool_available()
     if why_not:
-        skipped[TOOL] = why_not
+        skipped[TOOL] = skipped[TOOL_VERIFY] = why_not
     else:
         jobs.append(Job(TOOL, tool_command(bench, ds), repeat=args.repeat))
+        if args.no_verify_run:
+            skipped[TOOL_VERIFY] = "skipped: --no-verify-run"
+        else:
+            verifying = tool_command(bench, ds, verify=True)
+            jobs.append(Job(TOOL_VERIFY, verifying, repeat=args.repeat))
 
     if args.skip_pgloader:
         skipped[PGLOADER_NAME] = "skipped: --skip-pgloader"
@@ -609,9 +618,10 @@ def targets(bench: Bench, pets_label: str) -> list[str]:
         lines.append(f"{_verdict(ratio <= TARGET_VS_FLOOR)}  {goal}: {ratio:.2f}x")
     else:
         lines.append(f"n/a   {goal}: floor {floor.status if floor else 'not run'}")
-    runs = [r for r in [*bench.results, *bench.scale] if r.tool == TOOL and r.measured]
+    ours = {TOOL, TOOL_VERIFY}
+    runs = [r for r in [*bench.results, *bench.scale] if r.tool in ours and r.measured]
     peak = max(r.peak_rss_mb or 0.0 for r in runs)
-    goal = f"peak RSS under {TARGET_RSS_MB:g} MB (every run of {TOOL})"
+    goal = f"peak RSS under {TARGET_RSS_MB:g} MB (every run of {TOOL}, with and without --verify)"
     lines.append(f"{_verdict(peak < TARGET_RSS_MB)}  {goal}: {peak:.1f} MB")
     scale = [(r.total_rows, r.peak_rss_mb) for r in bench.scale if r.measured and r.peak_rss_mb]
     goal = f"RSS flat as rows grow (largest/smallest <= {TARGET_RSS_GROWTH:g}x)"
@@ -622,7 +632,7 @@ def targets(bench: Bench, pets_label: str) -> list[str]:
         lines.append(f"{_verdict(growth <= TARGET_RSS_GROWTH)}  {goal}: {trend}")
     else:
         lines.append(f"n/a   {goal}: needs two sizes in --rows-scale")
-    checked = [r for r in bench.results if r.tool == TOOL and r.measured]
+    checked = [r for r in bench.results if r.tool in ours and r.measured]
     ok = bool(checked) and all(r.check_ok for r in checked)
     lines.append(
         f"{_verdict(ok)}  {TOOL} output identical to the source (every value, every dataset)"
@@ -700,6 +710,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="an existing server (a role that may CREATE DATABASE) instead of the embedded one",
     )
     parser.add_argument("--skip-pgloader", action="store_true")
+    parser.add_argument(
+        "--no-verify-run",
+        action="store_true",
+        help="do not also time `migration run --verify` (the Job's command)",
+    )
     parser.add_argument(
         "--tool-arg",
         action="append",
