@@ -466,80 +466,111 @@ def cmd_verify(opts: Options, log: Reporter) -> int:
 
 
 def cmd_run(opts: Options, log: Reporter) -> int:
-    """`run`: plan, refuse bad values, then load all in one transaction (optionally verify)."""
+    """`run`: plan, refuse bad values, then load all in one transaction (optionally verify).
+
+    VARCHAR limits are first trusted without a statistics pass (PostgreSQL rejects any value
+    that does not fit while it is copied); if one does not fit, the transaction is rolled back
+    and the run starts over with the lengths measured, widening that column to text.
+    """
     if opts.on_conflict not in ("refuse", "renumber"):
         raise UsageError(f"--on-conflict {opts.on_conflict!r}: expected refuse or renumber")
     with open_sources(opts.sources, log) as sources:
-        plan = make_plan(sources, opts, log, every=False)
-        for tp in plan.tables:
-            for note in tp.notes:
-                log.event(
-                    "note",
-                    f"{tp.table.name}: {note}",
-                    level="warning" if "widened" in note else "info",
-                    table=tp.table.name,
-                )
-        if plan.problems:
-            raise _problem_error(plan)
+        plan = _checked_plan(sources, opts, log, optimistic=True)
         with contextlib.closing(connect(opts.target)) as conn:
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (ADVISORY_LOCK_KEY,))
-            record = _last_record(conn)
-            if record is not None:
-                return _rerun(conn, plan, sources, record, log)
-            result = load.LoadResult(reported=list(plan.reported))
-            _check_target_tables(conn, plan, opts, result)
-            started = dt.datetime.now(dt.UTC)
             try:
-                load.create_tables(conn, plan, sources, Namer(opts.identifiers), result)
-                load.load_tables(conn, plan, sources, result, opts.on_conflict, log)
+                return _run_once(conn, plan, sources, opts, log)
             except load.LoadValueError as exc:
                 conn.rollback()
+                failure = exc
+            if isinstance(failure.cause, psycopg.errors.StringDataRightTruncation):
                 log.event(
-                    "diagnose",
-                    f"a value was rejected while loading ({exc}); the transaction was rolled back; "
-                    "finding every such value",
+                    "replan",
+                    f"table {failure.tp.table.name!r}: a value is longer than its declared VARCHAR "
+                    "limit; nothing was written; planning again with measured lengths",
                     level="warning",
                 )
-                planmod.diagnose(plan, sources, [exc.tp], every=True)
-                if plan.problems:
-                    raise _problem_error(plan) from exc
-                raise DataProblemError(f"loading failed and nothing was written: {exc}") from exc
-            load.post_steps(conn, plan, result)
-            views = load.create_views(conn, plan, result, opts.replace)
-            load.reset_sequences(conn, plan, result)
-            conn.execute("ANALYZE")
-            skipped = {name: t.skipped for name, t in result.tables.items()}
-            checks: list[TableCheck] = []
-            if opts.verify:
-                checks = run_verify(conn, plan, sources, skipped, result.mappings, log)
-                if not all(c.ok for c in checks):
+                plan = _checked_plan(sources, opts, log, optimistic=False)
+                try:
+                    return _run_once(conn, plan, sources, opts, log)
+                except load.LoadValueError as exc:
                     conn.rollback()
-                    raise _mismatch(checks)
-            summary = {
-                "started_at": started.isoformat(),
-                "sources": [s.path for s in sources],
-                "source_names": _source_identity(sources),
-                "identifiers": opts.identifiers,
-                "on_conflict": opts.on_conflict,
-                "views": views,
-                "reported": result.reported,
-                "decisions": result.decisions,
-                "verified": bool(opts.verify),
-                "tables": {
-                    name: {
-                        "rows": t.rows_written,
-                        "per_source": {str(k): v for k, v in t.per_source.items()},
-                        "skipped": {
-                            str(k): {"rows": v.rows, "checksum": str(v.checksum)}
-                            for k, v in t.skipped.items()
-                        },
-                        "renumbered": {str(k): v for k, v in t.renumbered.items()},
-                    }
-                    for name, t in result.tables.items()
+                    failure = exc
+            log.event(
+                "diagnose",
+                f"a value was rejected while loading ({failure}); the transaction was rolled back; "
+                "finding every such value",
+                level="warning",
+            )
+            planmod.diagnose(plan, sources, [failure.tp], every=True)
+            if plan.problems:
+                raise _problem_error(plan) from failure
+            raise DataProblemError(
+                f"loading failed and nothing was written: {failure}"
+            ) from failure
+
+
+def _checked_plan(sources: list[Source], opts: Options, log: Reporter, optimistic: bool) -> Plan:
+    namer = Namer(opts.identifiers)
+    plan = planmod.build(sources, namer, planmod.parse_casts(opts.casts), optimistic=optimistic)
+    planmod.diagnose(plan, sources)
+    for tp in plan.tables:
+        for note in tp.notes:
+            level = "warning" if "widened" in note else "info"
+            log.event("note", f"{tp.table.name}: {note}", level=level, table=tp.table.name)
+    if plan.problems:
+        raise _problem_error(plan)
+    return plan
+
+
+def _run_once(
+    conn: psycopg.Connection, plan: Plan, sources: list[Source], opts: Options, log: Reporter
+) -> int:
+    """One attempt inside one transaction; LoadValueError leaves it to the caller to roll back."""
+    conn.execute("SELECT pg_advisory_xact_lock(%s)", (ADVISORY_LOCK_KEY,))
+    record = _last_record(conn)
+    if record is not None:
+        return _rerun(conn, plan, sources, record, log)
+    result = load.LoadResult(reported=list(plan.reported))
+    _check_target_tables(conn, plan, opts, result)
+    started = dt.datetime.now(dt.UTC)
+    load.create_tables(conn, plan, sources, Namer(opts.identifiers), result)
+    load.load_tables(conn, plan, sources, result, opts.on_conflict, log)
+    load.post_steps(conn, plan, result)
+    views = load.create_views(conn, plan, result, opts.replace)
+    load.reset_sequences(conn, plan, result)
+    for tp in plan.tables:
+        conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(tp.target)))
+    skipped = {name: t.skipped for name, t in result.tables.items()}
+    if opts.verify:
+        checks = run_verify(conn, plan, sources, skipped, result.mappings, log)
+        if not all(c.ok for c in checks):
+            conn.rollback()
+            raise _mismatch(checks)
+    summary = {
+        "started_at": started.isoformat(),
+        "sources": [s.path for s in sources],
+        "source_names": _source_identity(sources),
+        "identifiers": opts.identifiers,
+        "on_conflict": opts.on_conflict,
+        "views": views,
+        "reported": result.reported,
+        "decisions": result.decisions,
+        "verified": bool(opts.verify),
+        "tables": {
+            name: {
+                "rows": t.rows_written,
+                "per_source": {str(k): v for k, v in t.per_source.items()},
+                "skipped": {
+                    str(k): {"rows": v.rows, "checksum": str(v.checksum)}
+                    for k, v in t.skipped.items()
                 },
+                "renumbered": {str(k): v for k, v in t.renumbered.items()},
             }
-            _write_record(conn, summary, result)
-            conn.commit()
+            for name, t in result.tables.items()
+        },
+    }
+    _write_record(conn, summary, result)
+    conn.commit()
     _report_run(result, plan, views, log)
     return 0
 

@@ -167,7 +167,12 @@ def _check_names(names: list[tuple[str, str]], what: str, policy: str) -> None:
         seen[target] = source_name
 
 
-def build(sources: list[Source], namer: Namer, casts: dict[tuple[str, str], Kind]) -> Plan:
+def build(
+    sources: list[Source],
+    namer: Namer,
+    casts: dict[tuple[str, str], Kind],
+    optimistic: bool = False,
+) -> Plan:
     """Read statistics from every source and decide every table, column, index and view."""
     first = sources[0]
     reported: list[str] = []
@@ -216,7 +221,7 @@ def build(sources: list[Source], namer: Namer, casts: dict[tuple[str, str], Kind
             spans = []
             hows = []
             for kind, col in zip(kinds, t.columns, strict=True):
-                spec = typemap.stats_spec(kind, qi(st.column(col.name).name))
+                spec = typemap.stats_spec(kind, qi(st.column(col.name).name), optimistic)
                 spans.append((len(exprs), len(exprs) + len(spec)))
                 exprs.extend(e for e, _ in spec)
                 hows.append([h for _, h in spec])

@@ -402,12 +402,13 @@ def declared_kind(col: Column) -> Kind:
     )
 
 
-def stats_spec(kind: Kind, c: str) -> list[tuple[str, str]]:
+def stats_spec(kind: Kind, c: str, optimistic: bool = False) -> list[tuple[str, str]]:
     """SQLite aggregates gathered for a column (one pass per table) and how sources combine them.
 
     Declared integer, REAL, TEXT and BLOB columns need no storage-class check here: binary
     COPY's dumpers refuse a value of another class (TypeError), the load then rolls back and
     the table is diagnosed row by row. Only what COPY would accept silently is checked.
+    `optimistic` skips measuring VARCHAR lengths (see `engine.cmd_run`).
     """
     k = kind.kind
     if kind.cast:
@@ -415,7 +416,8 @@ def stats_spec(kind: Kind, c: str) -> list[tuple[str, str]]:
     if k == "int":
         return [(f"min({c})", "min"), (f"max({c})", "max")] if kind.width < 8 else []
     if k == "text":
-        return [(f"max(length({c}))", "max")] if kind.length is not None else []
+        # optimistic (run): the limit is trusted and PostgreSQL enforces it during COPY
+        return [(f"max(length({c}))", "max")] if kind.length is not None and not optimistic else []
     if k in ("timestamp", "date"):
         numeric = f"CASE WHEN typeof({c}) IN ('integer','real') THEN {c} END"
         return [
