@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 # Bump when the generated content changes, so cached files are not reused by mistake.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 
 # Rows are written in batches of this size: large enough to amortise the sqlite3 call,
 # small enough that generation stays at a few MB of memory even at 10M rows.
@@ -65,6 +65,7 @@ CREATE TABLE order_items (
     pet_id INTEGER NOT NULL REFERENCES pets(id),
     quantity INTEGER NOT NULL DEFAULT 1,
     unit_price FLOAT NOT NULL,
+    discount REAL,
     PRIMARY KEY (order_id, pet_id)
 );
 """
@@ -136,6 +137,7 @@ BREEDS: dict[str, tuple[str, ...]] = {
 }
 SPECIES = tuple(BREEDS)
 PET_STATUSES = ("available", "available", "available", "pending", "sold")
+DISCOUNTS = (0.05, 0.1, 0.15, 0.2)
 ORDER_STATUSES = ("placed", "approved", "delivered", "delivered", "delivered")
 
 
@@ -272,12 +274,10 @@ def multi_dataset(out_dir: Path, pets: int, seed: int) -> Dataset:
                     for pet_id in sorted(
                         rng.sample(range(1, pets + 1), k=min(pets, rng.randint(1, 6)))
                     ):
-                        yield (
-                            order_id,
-                            pet_id,
-                            rng.randint(1, 3),
-                            round(rng.uniform(5.0, 4000.0), 2),
-                        )
+                        price = round(rng.uniform(5.0, 4000.0), 2)
+                        # REAL is 8 bytes in SQLite: 0.05, 0.1, 0.15, 0.2 have no exact float4.
+                        discount = None if rng.random() < 0.7 else rng.choice(DISCOUNTS)
+                        yield (order_id, pet_id, rng.randint(1, 3), price, discount)
 
             _write(
                 conn,
@@ -293,7 +293,7 @@ def multi_dataset(out_dir: Path, pets: int, seed: int) -> Dataset:
                     for i in range(1, sizes["orders"] + 1)
                 ),
             )
-            _write(conn, "INSERT INTO order_items VALUES (?, ?, ?, ?)", items())
+            _write(conn, "INSERT INTO order_items VALUES (?, ?, ?, ?, ?)", items())
 
         _build(path, fill)
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
@@ -352,6 +352,7 @@ CREATE TABLE order_items (
     pet_id bigint NOT NULL,
     quantity bigint NOT NULL DEFAULT 1,
     unit_price double precision NOT NULL,
+    discount double precision,
     PRIMARY KEY (order_id, pet_id)
 )""",
 }

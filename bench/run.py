@@ -566,8 +566,10 @@ def report(bench: Bench, header: list[str], labels: list[str]) -> list[str]:
             out.append(f"  {label} / {tool}:")
             out += [f"    {c}" for c in items]
     mismatches = [r for r in bench.results if r.first_mismatch]
+    if mismatches:
+        out += ["", "Values that differ from the source (first differing row, source -> target):"]
     for r in mismatches:
-        out.append(f"  {r.dataset} / {r.tool}: first differing row: {r.first_mismatch}")
+        out.append(f"  {r.dataset} / {r.tool}: {r.first_mismatch}")
 
     if bench.scale:
         out += ["", f"Peak RSS of {TOOL} as the pets table grows:"]

@@ -183,6 +183,20 @@ def _diff(expected: tuple[object, ...], actual: tuple[object, ...]) -> bool:
     return any(_canon(e) != _canon(a) for e, a in zip(expected, actual, strict=True))
 
 
+def _why(want: Column | None, got: Column | None) -> str:
+    if want is None or got is None:
+        return ""
+    reasons = []
+    if want[1] != got[1]:
+        lossy = want[1] == "double precision" and got[1] == "real"
+        reasons.append("float4: values rounded" if lossy else "type changed")
+    if want[2] and not got[2]:
+        reasons.append("NOT NULL dropped")
+    if got[2] and not want[2]:
+        reasons.append("NOT NULL added")
+    return f"  ({', '.join(reasons)})"
+
+
 def _describe(col: Column | None) -> str:
     if col is None:
         return "(missing)"
@@ -222,9 +236,8 @@ def check_load(
                 for name in dict.fromkeys([*ref, *by_name]):
                     want, got = ref.get(name), by_name.get(name)
                     if want is None or got is None or want[1:] != got[1:]:
-                        check.schema_changes.append(
-                            f"{name}: {_describe(want)} -> {_describe(got)}"
-                        )
+                        change = f"{name}: {_describe(want)} -> {_describe(got)}"
+                        check.schema_changes.append(change + _why(want, got))
                 if objects:
                     check.schema_changes += _objects(src, conn, table)
                 ident = sql.Identifier(table)
