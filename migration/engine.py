@@ -190,7 +190,7 @@ def cmd_plan(opts: Options, log: Reporter) -> int:
         plan = make_plan(sources, opts, log, every=True)
         describe_plan(plan, sources, opts, log)
         for p in plan.problems:
-            log.event(
+            log.data(
                 "problem",
                 p.describe(),
                 level="error",
