@@ -153,12 +153,21 @@ def copy_rows(
 
 
 def _remap_sql(
-    conn: psycopg.Connection, tp: TablePlan, stage: str, src: Source, plan: Plan, result: LoadResult
+    conn: psycopg.Connection,
+    tp: TablePlan,
+    stage: str,
+    src: Source,
+    plan: Plan,
+    result: LoadResult,
+    only_self: bool = False,
 ) -> None:
-    """Rewrite this source's foreign keys that point at rows renumbered earlier in the run."""
+    """Rewrite this source's foreign keys that point at rows renumbered in the run (with
+    `only_self`, just the table's references to itself, right after renumbering it)."""
     by_name = {p.table.name.lower(): p for p in plan.tables}
     for fk in tp.table.fks:
         parent = by_name.get(fk.ref_table.lower())
+        if (parent is tp) != only_self:
+            continue
         if (
             parent is None
             or (src.index, parent.target) not in result.mappings
@@ -245,6 +254,7 @@ def merge_source(
                     (src.index, tp.target),
                 )
                 result.mappings[(src.index, tp.target)] = mapping
+                _remap_sql(conn, tp, stage, src, plan, result, only_self=True)
                 tres.renumbered[src.index] = len(mapping)
                 sample = ", ".join(f"{o}->{nw}" for o, nw in list(mapping.items())[:10])
                 result.decisions.append(

@@ -208,3 +208,29 @@ def test_unique_values_clashing_across_sources_are_listed(make_db, target):
         (e["table"], e["column"], e["value"]) for e in res.events if e["event"] == "problem"
     ] == [("owners", "email", "('x@example.com',)")]
     assert tables_in(target) == []
+
+
+def test_renumber_rewrites_references_within_the_same_table(make_db, target):
+    schema = "CREATE TABLE staff (id INTEGER PRIMARY KEY, name TEXT, boss_id INTEGER REFERENCES staff);"
+    a = make_db(schema + "INSERT INTO staff VALUES (1, 'A-boss', NULL);", name="a.db")
+    b = make_db(
+        schema + "INSERT INTO staff VALUES (1, 'B-boss', NULL), (2, 'B-worker', 1);", name="b.db"
+    )
+    res = run_cli(
+        "run",
+        "--source",
+        a,
+        "--source",
+        b,
+        "--target",
+        target,
+        "--on-conflict",
+        "renumber",
+        "--verify",
+    )
+    assert res.code == 0, res.text
+    assert query(target, "SELECT id, name, boss_id FROM staff ORDER BY id") == [
+        (1, "A-boss", None),
+        (2, "B-worker", 3),
+        (3, "B-boss", None),
+    ]
