@@ -211,7 +211,9 @@ def test_unique_values_clashing_across_sources_are_listed(make_db, target):
 
 
 def test_renumber_rewrites_references_within_the_same_table(make_db, target):
-    schema = "CREATE TABLE staff (id INTEGER PRIMARY KEY, name TEXT, boss_id INTEGER REFERENCES staff);"
+    schema = (
+        "CREATE TABLE staff (id INTEGER PRIMARY KEY, name TEXT, boss_id INTEGER REFERENCES staff);"
+    )
     a = make_db(schema + "INSERT INTO staff VALUES (1, 'A-boss', NULL);", name="a.db")
     b = make_db(
         schema + "INSERT INTO staff VALUES (1, 'B-boss', NULL), (2, 'B-worker', 1);", name="b.db"
