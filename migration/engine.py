@@ -156,6 +156,8 @@ def describe_plan(plan: Plan, sources: list[Source], opts: Options, log: Reporte
     lines.append("DDL:")
     lines.extend("  " + d for d in conn_free_ddl)
     lines.append("")
+    for statement in conn_free_ddl:
+        log.data("ddl", statement)
     if plan.reported:
         lines.append("Not carried over / changed (reported):")
         lines.extend("  - " + r for r in plan.reported)

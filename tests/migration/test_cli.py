@@ -71,3 +71,11 @@ def test_rehearse_sample_migrates_verifies_and_explains_how_to_inspect():
     assert re.search(r"^pets\s+200\s+200\s+[0-9a-f]{32}\s+ok$", res.out, re.MULTILINE), res.out
     assert "views created: available_pets" in res.out
     assert "rerun with --keep to leave it running" in res.out
+
+
+def test_plan_in_json_carries_the_ddl(make_db):
+    res = run_cli("plan", "--source", make_db(PETS))
+    assert (
+        res.messages("ddl")[1]
+        == 'ALTER TABLE "pets" ADD CONSTRAINT "pets_pkey" PRIMARY KEY ("id");'
+    )
