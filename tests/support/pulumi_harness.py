@@ -9,9 +9,11 @@ resolved exports with their secretness.
 
 Each run happens in a fresh thread with a fresh ``contextvars.Context`` (the Pulumi runtime keeps
 its settings, config and root stack in context variables), serialised by a lock, and is cached
-per (stack, overrides, cluster outputs). This is faster than a subprocess per run (no re-import
-of pulumi_aws) and isolated enough to run both stacks and many bad configs in one process;
-pytest-xdist workers are separate processes with their own caches.
+per (stack, overrides, cluster outputs). Measured on the 2-core dev box: a subprocess per run
+costs ~3.8 s (interpreter + pulumi_aws import + run); in-process, the first run ~2.5 s (the
+import) and every further run ~0.4 s, a cached one ~7 ms. The isolation holds for both stacks
+and dozens of failing configs in one process; pytest-xdist workers are separate processes with
+their own caches.
 
 Like the engine, the mocks mark ``additionalSecretOutputs`` and the outputs of secret inputs as
 secret, so secretness seen by the program is what a real deployment would see.
