@@ -53,6 +53,7 @@ class LoadResult:
     reported: list[str] = field(default_factory=list)
     decisions: list[str] = field(default_factory=list)
     mappings: dict[tuple[int, str], dict[int, int]] = field(default_factory=dict)
+    source_sums: dict[tuple[str, int], verify.Sum] = field(default_factory=dict)
 
 
 def _savepoint(conn: psycopg.Connection, stmt: sql.Composed) -> psycopg.Error | None:
@@ -101,6 +102,7 @@ def copy_rows(
     dest: str,
     log: Reporter,
     temp: bool = False,
+    hasher: verify.Hasher | None = None,
 ) -> int:
     """Stream one source's table into `dest` with binary COPY; returns the row count."""
     st = src.schema.table(tp.table.name)
@@ -124,11 +126,14 @@ def copy_rows(
             write = copy.write_row
             for batch in src.batches(query, BATCH_ROWS):
                 rows: object = batch
-                if convs:
+                if convs or hasher is not None:
                     columns = list(zip(*batch, strict=True))
                     for i, fn in convs:
                         columns[i] = tuple(map(fn, columns[i]))
-                    rows = zip(*columns, strict=True)
+                    if convs:
+                        rows = zip(*columns, strict=True)
+                    if hasher is not None:
+                        hasher.add(columns)
                 for row in rows:  # type: ignore[attr-defined]
                     write(row)
                 done += len(batch)
@@ -339,8 +344,12 @@ def load_tables(
     result: LoadResult,
     policy: str,
     log: Reporter,
+    hash_sources: bool = False,
 ) -> None:
-    """COPY every table (first source directly, later ones merged); primary keys right after."""
+    """COPY every table (first source directly, later ones merged); primary keys right after.
+
+    With `hash_sources` (run --verify), the first source's checksum is computed from the very
+    batches being copied, when every column is copied (no computed generated columns)."""
     multi = len(sources) > 1
     if multi:
         conn.execute(
@@ -351,7 +360,10 @@ def load_tables(
     for tp in plan.tables:
         tres = result.tables.setdefault(tp.target, TableResult())
         first = sources[tp.sources[0]]
-        n = copy_rows(conn, tp, first, tp.target, log)
+        hasher = verify.Hasher(tp) if hash_sources and tp.copied() == tp.columns else None
+        n = copy_rows(conn, tp, first, tp.target, log, hasher=hasher)
+        if hasher is not None:
+            result.source_sums[(tp.target, first.index)] = hasher.total
         tres.per_source[first.index] = n
         tres.rows_written += n
         for step in tp.post:

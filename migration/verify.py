@@ -124,8 +124,7 @@ def source_sum(
         c.check if c.convert_on_load or c.needs_diagnosis or c.source.generated else None
         for c in cols
     ]
-    canons = [_COLUMN_CANON.get(c.kind) or _per_value(c.canon) for c in cols]
-    total = Sum()
+    hasher = Hasher(tp)
     query = f"SELECT {select} FROM {qi(st.name)}"  # noqa: S608 - identifiers quoted by qi(); read-only SQLite source
     for batch in src.batches(query, BATCH_ROWS):
         columns: list[list[object]] = [
@@ -134,11 +133,24 @@ def source_sum(
         ]
         if remap is not None:
             remap(columns)
-        rendered = [f(col) for f, col in zip(canons, columns, strict=True)]
+        hasher.add(columns)
+    return hasher.total
+
+
+class Hasher:
+    """Accumulates a table's Sum from column-wise batches of converted values (the load calls
+    it on the batches it copies, so `run --verify` reads each first source only once)."""
+
+    def __init__(self, tp: TablePlan) -> None:
+        self.canons = [_COLUMN_CANON.get(c.kind) or _per_value(c.canon) for c in tp.columns]
+        self.total = Sum()
+
+    def add(self, columns: list[list[object]] | list[tuple[object, ...]]) -> None:
+        """One batch, one sequence of values per column (in `tp.columns` order)."""
+        rendered = [f(list(col)) for f, col in zip(self.canons, columns, strict=True)]
         texts = map(SEP.join, zip(*rendered, strict=True))
         acc = sum(map(int.from_bytes, map(_digest, map(_md5, map(str.encode, texts)))))
-        total = total + Sum(len(batch), acc)
-    return total
+        self.total = self.total + Sum(len(rendered[0]) if rendered else 0, acc)
 
 
 _digest = operator.methodcaller("digest")
