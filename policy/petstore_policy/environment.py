@@ -41,11 +41,6 @@ class Environment:
     production: bool
     reason: str
 
-    @classmethod
-    def for_stack(cls, stack: str, *, production_stacks: Sequence[str] = ("prod",)) -> Environment:
-        """The environment of ``stack`` under the default config (handy in tests and docs)."""
-        return resolve_environment(stack, {PRODUCTION_STACKS_KEY: list(production_stacks)}, {})
-
 
 def production_stacks(config: Mapping[str, Any]) -> tuple[str, ...]:
     """The ``productionStacks`` list from a policy's config, validated."""

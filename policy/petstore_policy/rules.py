@@ -11,7 +11,7 @@ counts an unknown value as set, so they still run (and pass) during preview.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from petstore_policy.environment import Environment
@@ -76,7 +76,6 @@ class StackPolicy:
     production_rule: str
     check: StackCheck
     severity: Severity = Severity.HIGH
-    resource_types: frozenset[str] = field(default_factory=frozenset)
 
     @property
     def description(self) -> str:
