@@ -266,7 +266,10 @@ class KubernetesWiring(pulumi.ComponentResource):
             type="Opaque",
             string_data=secret_app_data,
             # Cutover: the app's Secret changes only after the migration Job has completed.
-            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=job_deps)),
+            # A rollback does not wait for the Job: a failing migration must not block it.
+            opts=pulumi.ResourceOptions.merge(
+                child, pulumi.ResourceOptions(depends_on=job_deps if cfg.cutover else [])
+            ),
         )
 
         if cfg.app_deployment:

@@ -284,6 +284,9 @@ def test_rollback_points_the_app_back_at_sqlite_and_leaves_the_job_alone(prod: S
     assert after != before  # so the pods restart onto SQLite
     assert _job(rollback).inputs == _job(prod).inputs  # no re-run of the migration
     assert rollback.outputs["databaseTarget"] == "sqlite"
+    # ... and does not wait for the Job, so a failing migration cannot block it.
+    assert not rollback.depends_on(_app_secret(rollback), _job(rollback))
+    assert rollback.depends_on(rollback.one(PATCH), _app_secret(rollback))
     assert rollback.one("aws:rds/instance:Instance").inputs == (
         prod.one("aws:rds/instance:Instance").inputs
     )  # the database and its data stay
