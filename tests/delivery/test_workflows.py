@@ -286,3 +286,11 @@ def test_pulumi_jobs_install_the_virtualenvs_the_project_files_name() -> None:
             f"policy/{pack_venv}/bin/pip install --disable-pip-version-check "
             "-r policy/requirements.txt"
         ) in runs
+
+
+def test_dependabot_keeps_the_action_pins_current() -> None:
+    config = yaml.safe_load((ROOT / ".github" / "dependabot.yml").read_text(encoding="utf-8"))
+
+    ecosystems = {update["package-ecosystem"] for update in config["updates"]}
+    assert config["version"] == 2
+    assert {"github-actions", "pip", "docker"} <= ecosystems
