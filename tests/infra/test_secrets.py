@@ -68,6 +68,31 @@ def test_every_input_holding_the_password_is_secret(run: StackRun) -> None:
     }
 
 
+def test_every_output_the_program_sees_holding_the_password_is_secret(run: StackRun) -> None:
+    password = _password(run)
+    holders = []
+    for res in run.resources:
+        for attr, value in res.attributes.items():
+            if any(form in json.dumps(value, default=str) for form in _forms(password)):
+                assert attr in res.secret_attributes, f"{res.name}.{attr} is not a secret Output"
+                holders.append((res.type_, attr))
+
+    assert sorted(holders) == [
+        ("aws:rds/instance:Instance", "password"),
+        ("aws:secretsmanager/secretVersion:SecretVersion", "secret_string"),
+        ("kubernetes:core/v1:Secret", "string_data"),
+        ("kubernetes:core/v1:Secret", "string_data"),
+        ("petstore-rds:credentials:MasterPassword", "result"),
+        ("random:index/randomPassword:RandomPassword", "result"),
+    ]
+
+
+def test_kubernetes_secrets_stored_data_is_secret_too(run: StackRun) -> None:
+    for secret in run.of_type("kubernetes:core/v1:Secret"):
+        assert {"data", "string_data"} <= secret.secret_attributes, secret.name
+        assert secret.attributes["data"]  # the mocked API server filled it
+
+
 def _secret_holders(run: StackRun) -> list[RegisteredResource]:
     return [
         run.one("aws:rds/instance:Instance"),
@@ -83,8 +108,8 @@ def test_outputs_derived_from_the_password_come_back_secret(run: StackRun) -> No
     assert secret_outputs == {
         f"petstore-{stack}-instance": ["password"],
         f"petstore-{stack}-credentials-version": ["secretString"],
-        f"petstore-{stack}-k8s-migration-secret": ["stringData"],
-        f"petstore-{stack}-k8s-app-secret": ["stringData"],
+        f"petstore-{stack}-k8s-migration-secret": ["data", "stringData"],
+        f"petstore-{stack}-k8s-app-secret": ["data", "stringData"],
     }
 
 

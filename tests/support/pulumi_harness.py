@@ -22,6 +22,7 @@ secret, so secretness seen by the program is what a real deployment would see.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextvars
 import copy
 import hashlib
@@ -31,7 +32,7 @@ import runpy
 import string
 import threading
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +88,10 @@ class RegisteredResource:
     delete_before_replace: bool = False
     custom_timeouts: dict[str, str] = field(default_factory=dict)
     id: str = ""  # the physical ID the mocks returned (e.g. sg-0123...)
+    # The program's view: every Output attribute of the Python resource object (snake_case,
+    # e.g. "string_data"), resolved, and which of those Outputs are secret (Output.is_secret()).
+    attributes: dict[str, Any] = field(default_factory=dict)
+    secret_attributes: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -288,6 +293,12 @@ class _Mocks:
             meta["uid"] = _digest(name, "uid", length=32)
             meta["resourceVersion"] = "1"
             out["metadata"] = meta
+            if type_ == "kubernetes:core/v1:Secret" and isinstance(out.get("stringData"), dict):
+                # The API server stores stringData base64-encoded under data.
+                out["data"] = {
+                    k: base64.b64encode(str(v).encode()).decode()
+                    for k, v in out["stringData"].items()
+                }
             if type_ == "kubernetes:batch/v1:Job":
                 out["status"] = {
                     "succeeded": 1,
@@ -515,10 +526,37 @@ def _execute_in_loop(
     settings.SETTINGS.outputs = set()
     settings.SETTINGS.lock = threading.Lock()
 
+    created: list[pulumi.Resource] = []
+    original_init = pulumi.Resource.__init__
+
+    def recording_init(self: pulumi.Resource, *args: Any, **kwargs: Any) -> None:
+        original_init(self, *args, **kwargs)
+        created.append(self)
+
     def program() -> None:
         runpy.run_path(str(PROGRAM), run_name="__main__")
 
-    _sync_await(run_pulumi_func(program))
+    pulumi.Resource.__init__ = recording_init  # type: ignore[method-assign]
+    try:
+        _sync_await(run_pulumi_func(program))
+    finally:
+        pulumi.Resource.__init__ = original_init  # type: ignore[method-assign]
+    views = {}
+    for resource in created:
+        urn = _sync_await(resource.urn.future())
+        values, secret = {}, set()
+        for attr, value in vars(resource).items():
+            if isinstance(value, pulumi.Output) and not attr.startswith("_") and attr != "urn":
+                values[attr] = _sync_await(value.future())
+                if _sync_await(value.is_secret()):
+                    secret.add(attr)
+        views[urn] = (values, frozenset(secret))
+    resources = [
+        replace(r, attributes=views[r.urn][0], secret_attributes=views[r.urn][1])
+        if r.urn in views
+        else r
+        for r in monitor.registered
+    ]
     root = settings.get_root_resource()
     exports: dict[str, Any] = {}
     secret_exports: set[str] = set()
@@ -530,7 +568,7 @@ def _execute_in_loop(
     return StackRun(
         stack=stack,
         config=dict(config),
-        resources=list(monitor.registered),
+        resources=resources,
         outputs=exports,
         secret_outputs=frozenset(secret_exports),
     )
