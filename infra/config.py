@@ -698,7 +698,9 @@ def load_config() -> StackConfig:
     """Read and validate the current stack's configuration (the only place that reads it)."""
     cfg = pulumi.Config(NAMESPACE)
     raw: dict[str, str] = {}
-    for key in _namespace_keys() - {"kubeconfig"}:
+    # Every key the program knows (whatever source the engine used), plus any other key of the
+    # namespace so that typos are reported.
+    for key in (known_keys() | _namespace_keys()) - {"kubeconfig"}:
         value = cfg.get(key)
         if value is not None:
             raw[key] = value

@@ -286,3 +286,13 @@ def test_a_malformed_list_is_reported_once_not_again_as_empty() -> None:
             "subnet-0123456789abcdef0 (YAML/JSON), got 'subnet-0a1b2c3d4e5f60718'"
         ),
     )
+
+
+def test_keys_given_as_per_key_environment_variables_are_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The engine may hand config over as PULUMI_CONFIG_<KEY> variables, not only as one map.
+    monkeypatch.setenv("PULUMI_CONFIG_PETSTORE_RDS_DBPORT", "6543")
+    run = run_stack("dev", {"passwordVersion": 4242})  # a run of its own: not cached with others
+
+    assert run.one("aws:rds/instance:Instance").inputs["port"] == 6543
