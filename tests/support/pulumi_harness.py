@@ -76,13 +76,14 @@ class RegisteredResource:
     type_: str
     name: str
     urn: str
-    inputs: dict[str, Any]
-    outputs: dict[str, Any]
+    # Kept out of repr(): failure output stays readable and never prints (mock) secret values.
+    inputs: dict[str, Any] = field(repr=False)
+    outputs: dict[str, Any] = field(repr=False)
     secret_inputs: frozenset[str] = frozenset()  # dotted paths, e.g. "stringData.DATABASE_URL"
     secret_outputs: frozenset[str] = frozenset()  # top-level output names marked secret
     parent: str | None = None
     depends_on: tuple[str, ...] = ()
-    property_dependencies: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    property_dependencies: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
     provider: str | None = None
     custom: bool = True
     delete_before_replace: bool = False
@@ -90,7 +91,7 @@ class RegisteredResource:
     id: str = ""  # the physical ID the mocks returned (e.g. sg-0123...)
     # The program's view: every Output attribute of the Python resource object (snake_case,
     # e.g. "string_data"), resolved, and which of those Outputs are secret (Output.is_secret()).
-    attributes: dict[str, Any] = field(default_factory=dict)
+    attributes: dict[str, Any] = field(default_factory=dict, repr=False)
     secret_attributes: frozenset[str] = frozenset()
 
 
@@ -99,8 +100,8 @@ class StackRun:
     """The result of running one stack's program under mocks."""
 
     stack: str
-    config: dict[str, str]
-    resources: list[RegisteredResource]
+    config: dict[str, str] = field(repr=False)
+    resources: list[RegisteredResource] = field(repr=False)
     outputs: dict[str, Any]
     secret_outputs: frozenset[str]
 
