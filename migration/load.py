@@ -404,37 +404,16 @@ def load_tables(
         tres = result.tables.setdefault(tp.target, TableResult())
         first = sources[tp.sources[0]]
         hasher = verify.Hasher(tp) if hash_sources and tp.copied() == tp.columns else None
-        n = copy_rows(conn, tp, first, tp.target, log, hasher=hasher)
-        if hasher is not None:
-            result.source_sums[(tp.target, first.index)] = hasher.total
-        tres.per_source[first.index] = n
-        tres.rows_written += n
-        for step in tp.post:
-            if step.kind == "pkey" and (err := _savepoint(conn, step.statement)) is not None:
-                nulls = sql.SQL(" OR ").join(
-                    sql.SQL("{} IS NULL").format(sql.Identifier(c)) for c in tp.pk
-                )
-                row = conn.execute(
-                    sql.SQL("SELECT count(*) FROM {} WHERE {}").format(
-                        sql.Identifier(tp.target), nulls
-                    )
-                ).fetchone()
-                count = int(row[0]) if row else 0
-                raise DataProblemError(
-                    f"{step.what}: the data violates it; nothing was written",
-                    [
-                        Problem(
-                            first.path,
-                            tp.table.name,
-                            "-",
-                            ",".join(tp.table.pk),
-                            f"{count} row(s) with NULL in the key" if count else "-",
-                            _first_line(err),
-                        )
-                    ],
-                )
-        for idx in tp.sources[1:]:
-            merge_source(conn, tp, sources[idx], plan, result, policy, log, conflicts)
+        try:
+            n = copy_rows(conn, tp, first, tp.target, log, hasher=hasher)
+            if hasher is not None:
+                result.source_sums[(tp.target, first.index)] = hasher.total
+            tres.per_source[first.index] = n
+            tres.rows_written += n
+            for idx in tp.sources[1:]:
+                merge_source(conn, tp, sources[idx], plan, result, policy, log, conflicts)
+        except psycopg.IntegrityError as exc:  # NULL or duplicate primary keys in the data
+            raise _key_problem(tp, sources, exc) from exc
     if conflicts:
         raise ConflictError(
             f"{len({(p.source, p.table) for p in conflicts})} table(s) hold rows with the same key "
@@ -443,6 +422,42 @@ def load_tables(
             "file's rows new keys)",
             conflicts,
         )
+
+
+def _key_problem(tp: TablePlan, sources: list[Source], exc: psycopg.Error) -> DataProblemError:
+    """The primary key rejected rows: name it and count the NULL keys in each source."""
+    problems = []
+    for idx in tp.sources:
+        src = sources[idx]
+        st = src.schema.table(tp.table.name)
+        nulls = " OR ".join(f"{qi(st.column(c).name)} IS NULL" for c in tp.table.pk)
+        row = src.one(f"SELECT count(*) FROM {qi(st.name)} WHERE {nulls}")  # noqa: S608 - identifiers quoted by qi(); read-only SQLite source
+        count = int(str(row[0]))
+        if count:
+            problems.append(
+                Problem(
+                    src.path,
+                    tp.table.name,
+                    "-",
+                    ",".join(tp.table.pk),
+                    f"{count} row(s) with NULL in the key",
+                    _first_line(exc),
+                )
+            )
+    if not problems:
+        problems.append(
+            Problem(
+                sources[tp.sources[0]].path,
+                tp.table.name,
+                "-",
+                ",".join(tp.table.pk),
+                "-",
+                _first_line(exc),
+            )
+        )
+    return DataProblemError(
+        f"primary key of {tp.table.name!r}: the data violates it; nothing was written", problems
+    )
 
 
 def _violations(
