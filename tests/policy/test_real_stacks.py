@@ -90,3 +90,35 @@ def test_dev_program_would_fail_exactly_the_prod_only_rules_if_it_were_prod() ->
         ],
         r.SECRET: ["secretsmanager-kms-key"],
     }
+
+
+@pytest.mark.parametrize(
+    ("stack", "overrides"),
+    [("prod", {"cutover": False}), ("prod", {"runMigration": False}), ("dev", {"cutover": False})],
+    ids=["prod-rolled-back", "prod-migration-retired", "dev-rolled-back"],
+)
+def test_the_runbook_states_of_the_real_program_pass_the_pack(
+    stack: str, overrides: dict[str, object]
+) -> None:
+    run = run_stack(stack, overrides)
+
+    assert _violations(Analyzer(stack), run) == {}
+    assert Analyzer(stack).analyze_stack(_stack_resources(run)) == []
+
+
+def test_a_setting_the_program_accepts_but_the_baseline_refuses_is_caught() -> None:
+    # monitoringIntervalSeconds 0 is a valid RDS setting (it disables enhanced monitoring), so
+    # the program accepts it; Security Hub RDS.6 does not.
+    run = run_stack("dev", {"monitoringIntervalSeconds": 0})
+
+    found = _violations(Analyzer("dev"), run)
+
+    assert [sorted(v) for v in found.values()] == [["rds-6-enhanced-monitoring"]]
+    (messages,) = (v["rds-6-enhanced-monitoring"] for v in found.values())
+    assert [m.split(": ", 1)[1] for m in messages] == [
+        (
+            "monitoringInterval is 0; enhanced monitoring needs one of 1, 5, 10, 15, 30, 60 "
+            "seconds [Security Hub RDS.6]"
+        ),
+        "monitoringRoleArn is unset; enhanced monitoring needs its IAM role [Security Hub RDS.6]",
+    ]
