@@ -85,7 +85,6 @@ class Table:
     indexes: list[Index] = field(default_factory=list)
     fks: list[ForeignKey] = field(default_factory=list)
     checks: list[Check] = field(default_factory=list)
-    row_count: int = 0
 
     @property
     def stored_columns(self) -> list[Column]:

@@ -217,13 +217,7 @@ class Source:
         table.indexes = self._indexes(name)
         table.fks = self._fks(name)
         self._parse_extras(table)
-        try:
-            table.row_count = int(
-                str(self.conn.execute(f"SELECT count(*) FROM {qi(name)}").fetchone()[0])  # noqa: S608 - identifiers quoted by qi(); read-only SQLite source
-            )
-        except sqlite3.DatabaseError as exc:
-            raise SourceError(f"source {self.path}: table {name!r} cannot be read: {exc}") from exc
-        return table
+        return table  # rows are counted by the plan's statistics query (one pass per table)
 
     def _indexes(self, table: str) -> list[Index]:
         out = []

@@ -39,13 +39,14 @@ class PgServer:
 
 
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgServer]:
-    """The embedded PostgreSQL 18 (or $PETSTORE_TEST_DATABASE_URL); each xdist worker gets its own
-    server in its own base temp directory, so workers never share a data directory."""
+def pg_server() -> Iterator[PgServer]:
+    """The embedded PostgreSQL 18 (or $PETSTORE_TEST_DATABASE_URL). Each xdist worker starts its
+    own server in its own `mkdtemp` directory and port, so workers never share a data directory
+    (and not under pytest's numbered tmp tree, which other pytest sessions may prune)."""
     if os.environ.get(ENV_URL):
         yield PgServer(os.environ[ENV_URL], None)
         return
-    server = embedded.start(tmp_path_factory.mktemp("pg"))
+    server = embedded.start()
     try:
         yield PgServer(server.url(), server)
     finally:
