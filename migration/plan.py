@@ -403,7 +403,8 @@ def _post_steps(tp: TablePlan, plan: Plan, namer: Namer, by_name: dict[str, Tabl
             continue
         expr_parts: list[str] = []
         predicate = None
-        if ix.sql:
+        # sqlglot only for partial or expression indexes: plain keys come from PRAGMA index_xinfo
+        if ix.sql and (ix.partial or any(p.name is None for p in ix.columns)):
             try:
                 expr_parts, predicate = translate.index_parts(ix.sql, namer)
             except translate.TranslationError as exc:
