@@ -20,7 +20,6 @@ from migration import plan as planmod
 from migration.errors import (
     DataProblemError,
     Problem,
-    SourceError,
     TargetConnectionError,
     TargetStateError,
     UsageError,
@@ -640,8 +639,3 @@ def _rerun(
         )
     log.event("done", "already migrated and verified: nothing to do")
     return 0
-
-
-def source_error_guard(exc: Exception) -> SourceError:
-    """Wrap an unexpected sqlite3 error as SourceError (used by the CLI)."""
-    return SourceError(str(exc))

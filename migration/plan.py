@@ -14,7 +14,7 @@ from psycopg import sql
 
 from migration import translate, typemap
 from migration.errors import Problem, SchemaError, SourceError, UsageError
-from migration.model import Column, Table
+from migration.model import Table
 from migration.source import Source, qi
 from migration.typemap import ColumnPlan, Kind, ValueProblem
 
@@ -585,8 +585,3 @@ def diagnose(
                 raise
             finally:
                 src.conn.text_factory = str
-
-
-def column_name_map(tp: TablePlan) -> dict[str, Column]:
-    """Target column name to source column."""
-    return {c.name: c.source for c in tp.columns}
