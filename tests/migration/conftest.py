@@ -47,15 +47,31 @@ def pg_server() -> Iterator[PgServer]:
         yield PgServer(os.environ[ENV_URL], None)
         return
     server = embedded.start()
+    holder = PgServer(server.url(), server)
     try:
-        yield PgServer(server.url(), server)
+        yield holder
     finally:
-        server.stop(delete=True)
+        if holder.server is not None:
+            holder.server.stop(delete=True)
+
+
+def _ensure_alive(pg_server: PgServer) -> None:
+    """Restart the embedded server if something outside this session stopped it (the machine
+    is shared: another job's cleanup must not turn the rest of this session into errors)."""
+    if pg_server.server is None:
+        return
+    try:
+        psycopg.connect(pg_server.admin_url, connect_timeout=5).close()
+    except psycopg.OperationalError:
+        pg_server.server.stop(delete=True)
+        pg_server.server = embedded.start()
+        pg_server.admin_url = pg_server.server.url()
 
 
 @pytest.fixture
 def target(pg_server: PgServer) -> Iterator[str]:
     """A URL to a fresh, empty database (dropped afterwards)."""
+    _ensure_alive(pg_server)
     name = f"t_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(pg_server.admin_url, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
