@@ -222,9 +222,8 @@ def _remap_sql(
             or len(fk.columns) != 1
         ):
             continue
-        col = planmod.Namer(  # the FK column's target name
-            "preserve"
-        )(next(c.name for c in tp.columns if c.source.name.lower() == fk.columns[0].lower()))
+        # the FK column's target name
+        col = next(c.name for c in tp.columns if c.source.name.lower() == fk.columns[0].lower())
         conn.execute(
             sql.SQL(
                 "UPDATE {s} SET {c} = m.new_key FROM petstore_renumber m "
