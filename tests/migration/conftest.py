@@ -149,15 +149,16 @@ def run_subprocess(
     user: str | None = None,
     timeout: float = 120,
     python: str | None = None,
+    cwd: Path | None = None,
 ) -> Result:
     """Run the CLI as a real process (for kills, read-only users and exit codes end to end)."""
     proc = subprocess.run(
         [python or sys.executable, "-m", "migration", *args],
-        cwd="/" if user else REPO,
+        cwd=cwd or ("/" if user else REPO),
         capture_output=True,
         text=True,
         timeout=timeout,
-        env={**os.environ, **(env or {})},
+        env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})},
         user=user,
         check=False,
     )
