@@ -333,16 +333,14 @@ def test_wal_source_on_read_only_directory_opens_immutable_and_says_so(tmp_path,
 
 @pytest.mark.db
 def test_run_writes_nothing_next_to_the_source_or_in_the_working_directory(
-    make_db, tmp_path, target
+    make_db, tmp_path_factory, target
 ):
     src = Path(big_source(make_db, 50))
+    workdir = tmp_path_factory.mktemp("cwd")
     before = sorted(p.name for p in src.parent.iterdir())
-    workdir = tmp_path / "cwd"
-    workdir.mkdir()
     res = run_subprocess("run", "--source", str(src), "--target", target, "--verify", cwd=workdir)
     assert res.code == 0, res.text
-    assert [json.loads(line)["event"] for line in res.out.splitlines()][
-        -1
-    ] == "done"  # not a TTY: JSON
+    events = [json.loads(line)["event"] for line in res.out.splitlines()]  # not a TTY: JSON
+    assert events[-1] == "done"
     assert sorted(p.name for p in src.parent.iterdir()) == before
     assert list(workdir.iterdir()) == []
