@@ -505,7 +505,7 @@ def cmd_run(opts: Options, log: Reporter) -> int:
                 "finding every such value",
                 level="warning",
             )
-            planmod.diagnose(plan, sources, [failure.tp], every=True)
+            planmod.diagnose(plan, sources, every=True)  # every table: the complete list, like plan
             if plan.problems:
                 raise _problem_error(plan) from failure
             raise DataProblemError(

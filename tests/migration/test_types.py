@@ -286,3 +286,15 @@ def test_cast_of_an_unknown_column_is_a_usage_error(make_db, target):
     res = run_cli("run", "--source", src, "--target", target, "--cast", "t.nope=text")
     assert res.code == 2
     assert "--cast t.nope: no such table/column" in res.messages("failed")[0]
+
+
+def test_run_lists_bad_values_of_every_table_not_just_the_first(make_db, target):
+    src = make_db(
+        "CREATE TABLE a (id INTEGER PRIMARY KEY, n INTEGER); INSERT INTO a VALUES (1, 'x');"
+        "CREATE TABLE b (id INTEGER PRIMARY KEY, s TEXT); INSERT INTO b VALUES (1, x'00');"
+    )
+    res = run_cli("run", "--source", src, "--target", target)
+    assert res.code == 1
+    got = [(e["table"], e["column"]) for e in res.events if e["event"] == "problem"]
+    assert got == [("a", "n"), ("b", "s")]
+    assert tables_in(target) == []
