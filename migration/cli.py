@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import sqlite3
 import sys
 
+import apsw
 import psycopg
 
 from migration import engine
@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
             exit_code=EXIT_USAGE,
         )
         return EXIT_USAGE
-    except sqlite3.Error as exc:
+    except apsw.Error as exc:
         log.event("failed", f"SQLite error: {exc}", level="error", exit_code=EXIT_USAGE)
         return EXIT_USAGE
     except KeyboardInterrupt:

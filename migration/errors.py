@@ -60,6 +60,10 @@ class DataProblemError(MigrationError):
         self.problems = problems or []
 
 
+class SourceTextError(DataProblemError):
+    """A source's TEXT value is not valid UTF-8 (exit 1; `plan` lists every such row)."""
+
+
 class ConflictError(DataProblemError):
     """Several sources hold the same key with different content (exit 1)."""
 

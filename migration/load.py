@@ -5,7 +5,6 @@ from __future__ import annotations
 import collections
 import itertools
 import os
-import sqlite3
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -16,13 +15,13 @@ from psycopg import _copy_base, sql
 
 from migration import plan as planmod
 from migration import verify
-from migration.errors import ConflictError, DataProblemError, Problem
+from migration.errors import ConflictError, DataProblemError, Problem, SourceTextError
 from migration.log import Reporter
 from migration.plan import Namer, Plan, TablePlan
 from migration.source import Source, qi
 from migration.typemap import ValueProblem, show
 
-BATCH_ROWS = 5_000  # rows per sqlite3 fetchmany: large enough to amortise, small for flat memory
+BATCH_ROWS = 5_000  # rows per source batch: large enough to amortise, small for flat memory
 CONFLICTS_LISTED = 50  # per table; the count is always exact
 # Test hook: after this many rows of the first COPY, announce it and sleep (to be killed).
 PAUSE_ENV = "PETSTORE_MIGRATION_PAUSE_AT_ROW"
@@ -153,7 +152,7 @@ def copy_rows(
         TypeError,
         OverflowError,
         psycopg.DataError,
-        sqlite3.OperationalError,
+        SourceTextError,
     ) as exc:
         raise LoadValueError(tp, src, exc) from exc
     log.progress(label, done, total, final=True)

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import hashlib
 import re
-import sqlite3
 from dataclasses import dataclass, field
 
+import apsw
 from psycopg import sql
 
 from migration import translate, typemap
-from migration.errors import Problem, SchemaError, SourceError, UsageError
+from migration.errors import Problem, SchemaError, UsageError
 from migration.model import Table
 from migration.source import Source, qi
 from migration.typemap import ColumnPlan, Kind, ValueProblem
@@ -317,8 +317,8 @@ def default_sql(col: ColumnPlan, src: Source) -> tuple[sql.Composable | None, st
         )
     if _CONSTANT.fullmatch(text.strip()):
         try:
-            value = src.conn.execute(f"SELECT {text}").fetchone()[0]
-        except sqlite3.Error as exc:
+            value = src.value(f"SELECT {text}")
+        except apsw.Error as exc:
             return None, f"default {text} could not be evaluated ({exc}): not carried over"
         if value is None:
             return None, None
@@ -545,43 +545,38 @@ def diagnose(
         for idx in tp.sources:
             src = sources[idx]
             st = src.schema.table(tp.table.name)
+            # TEXT comes as raw bytes, so that invalid UTF-8 is found and named, not raised.
             exprs = [
-                f"{qi(st.column(c.source.name).name)}, typeof({qi(st.column(c.source.name).name)})"
-                for c in cols
+                f"CASE WHEN typeof({n}) = 'text' THEN CAST({n} AS BLOB) ELSE {n} END, typeof({n})"
+                for n in (qi(st.column(c.source.name).name) for c in cols)
             ]
             select = ", ".join(exprs)
             id_expr, order = tp.row_id_expr(), tp.order_by()
             query = f"SELECT {id_expr}, {select} FROM {qi(st.name)} ORDER BY {order}"  # noqa: S608 - identifiers quoted by qi(); read-only SQLite source
-            src.conn.text_factory = bytes
-            try:
-                for batch in src.batches(query, 5000):
-                    for row in batch:
-                        rowid: object = row[0].decode() if isinstance(row[0], bytes) else row[0]
-                        for j, col in enumerate(cols):
-                            raw, storage = row[1 + 2 * j], row[2 + 2 * j]
-                            value: object = raw
-                            if storage == b"text" and isinstance(raw, bytes):
-                                try:
-                                    value = raw.decode("utf-8")
-                                except UnicodeDecodeError:
-                                    value = typemap.InvalidText(raw)
+            for batch in src.batches(query, 5000):
+                for row in batch:
+                    rowid = row[0]
+                    for j, col in enumerate(cols):
+                        raw, storage = row[1 + 2 * j], row[2 + 2 * j]
+                        value: object = raw
+                        if storage == "text" and isinstance(raw, bytes):
                             try:
-                                col.check(value)
-                            except ValueProblem as exc:
-                                key = (src.path, tp.table.name, col.source.name)
-                                plan.problem_counts[key] = plan.problem_counts.get(key, 0) + 1
-                                if plan.problem_counts[key] <= PROBLEMS_LISTED_PER_COLUMN:
-                                    plan.problems.append(
-                                        Problem(
-                                            src.path,
-                                            tp.table.name,
-                                            rowid,
-                                            col.source.name,
-                                            typemap.show(value),
-                                            str(exc),
-                                        )
+                                value = raw.decode("utf-8")
+                            except UnicodeDecodeError:
+                                value = typemap.InvalidText(raw)
+                        try:
+                            col.check(value)
+                        except ValueProblem as exc:
+                            key = (src.path, tp.table.name, col.source.name)
+                            plan.problem_counts[key] = plan.problem_counts.get(key, 0) + 1
+                            if plan.problem_counts[key] <= PROBLEMS_LISTED_PER_COLUMN:
+                                plan.problems.append(
+                                    Problem(
+                                        src.path,
+                                        tp.table.name,
+                                        rowid,
+                                        col.source.name,
+                                        typemap.show(value),
+                                        str(exc),
                                     )
-            except SourceError:
-                raise
-            finally:
-                src.conn.text_factory = str
+                                )

@@ -26,6 +26,20 @@ REPO = Path(__file__).resolve().parents[2]
 ENV_URL = "PETSTORE_TEST_DATABASE_URL"
 
 
+class SecretURL(str):
+    """A database URL whose repr hides the password: pytest prints fixture values in failure
+    reports, and a password must not appear in test output even for a throwaway server."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        parts = urlsplit(self)
+        if parts.password is None:
+            return super().__repr__()
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+        return repr(urlunsplit(parts._replace(netloc=netloc)))
+
+
 @dataclass
 class PgServer:
     """An admin URL to a server on which tests create and drop their own databases."""
@@ -35,7 +49,7 @@ class PgServer:
 
     def url_for(self, database: str) -> str:
         parts = urlsplit(self.admin_url)
-        return urlunsplit(parts._replace(path="/" + database))
+        return SecretURL(urlunsplit(parts._replace(path="/" + database)))
 
 
 @pytest.fixture(scope="session")
@@ -106,6 +120,45 @@ def make_db(tmp_path: Path) -> Callable[..., str]:
         return str(path)
 
     return make
+
+
+_HOLD_LOCK = """
+import sqlite3, sys
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("BEGIN EXCLUSIVE")
+print("locked", flush=True)
+sys.stdin.read()
+conn.execute("ROLLBACK")
+"""
+
+
+@contextlib.contextmanager
+def locked_by_other_process(path: str) -> Iterator[None]:
+    """Hold an EXCLUSIVE lock on a SQLite file from another process (as the app would).
+
+    It must be another process: POSIX file locks never conflict within one process, and the
+    migration reads with apsw's own copy of SQLite, which cannot see this process's sqlite3
+    locks either."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _HOLD_LOCK, path],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdin is not None
+    assert proc.stdout is not None
+    try:
+        assert proc.stdout.readline().strip() == "locked"
+        yield
+    finally:
+        proc.stdin.close()
+        proc.wait(timeout=30)
+
+
+def write_in_other_process(path: str, script: str) -> None:
+    """Run a SQL script against a SQLite file from another process and commit it."""
+    code = "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.executescript(sys.argv[2])"
+    subprocess.run([sys.executable, "-c", code, path, script], check=True, timeout=60)
 
 
 @dataclass

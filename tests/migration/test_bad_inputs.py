@@ -18,7 +18,14 @@ import pytest
 
 from migration import source
 from migration.redact import redact
-from tests.migration.conftest import REPO, query, run_cli, run_subprocess, tables_in
+from tests.migration.conftest import (
+    REPO,
+    locked_by_other_process,
+    query,
+    run_cli,
+    run_subprocess,
+    tables_in,
+)
 
 PETS = """CREATE TABLE pets (id INTEGER PRIMARY KEY AUTOINCREMENT, name VARCHAR(50) NOT NULL,
                              price FLOAT NOT NULL);"""
@@ -82,14 +89,9 @@ def test_corrupt_pages_exit_2_and_write_nothing(make_db, target):
 @pytest.mark.db
 def test_locked_source_exits_2_after_the_busy_timeout(make_db, target, monkeypatch):
     src = big_source(make_db, 10)
-    holder = sqlite3.connect(src, isolation_level=None)
-    holder.execute("BEGIN EXCLUSIVE")
     monkeypatch.setattr(source, "BUSY_TIMEOUT_S", 0.2)
-    try:
+    with locked_by_other_process(src):
         res = run_cli("run", "--source", src, "--target", target)
-    finally:
-        holder.execute("ROLLBACK")
-        holder.close()
     assert res.code == 2
     assert res.messages("failed") == [
         f"source {src}: database is locked by another process (waited 0.2 s for a read snapshot)"
