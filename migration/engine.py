@@ -144,7 +144,7 @@ def describe_plan(plan: Plan, sources: list[Source], opts: Options, log: Reporte
             )
         stmt, notes = planmod.create_table(tp, sources[tp.sources[0]], namer)
         conn_free_ddl.append(_as_text(stmt) + ";")
-        conn_free_ddl.extend(_as_text(s.statement) + ";" for s in tp.post if s.kind != "pkey")
+        conn_free_ddl.extend(_as_text(s.statement) + ";" for s in tp.post)
         lines.extend(f"  note: {n}" for n in notes)
         lines.append("")
     for name, target, query, error in plan.views:

@@ -408,6 +408,9 @@ def load_tables(
                 result.source_sums[(tp.target, first.index)] = hasher.total
             tres.per_source[first.index] = n
             tres.rows_written += n
+            for step in tp.post:  # the key after the bulk load: one sorted build, not 1M inserts
+                if step.kind == "pkey":
+                    conn.execute(step.statement)
             for idx in tp.sources[1:]:
                 merge_source(conn, tp, sources[idx], plan, result, policy, log, conflicts)
         except psycopg.IntegrityError as exc:  # NULL or duplicate primary keys in the data

@@ -57,7 +57,7 @@ class PostStep:
 
     what: str
     statement: sql.Composed
-    kind: str  # pkey (part of CREATE TABLE; listed for the name check), unique, index, check, fk
+    kind: str  # pkey (added right after the first COPY), unique, index, check, fk
     name: str = ""  # the relation it creates (indexes share the namespace with tables)
 
 
@@ -362,15 +362,6 @@ def create_table(tp: TablePlan, src: Source, namer: Namer) -> tuple[sql.Composed
                 if note:
                     notes.append(f"column {col.source.name!r}: {note}")
         parts.append(sql.SQL(" ").join(bits))
-    if tp.pk:
-        # Declared up front: for the usual ascending keys, PostgreSQL maintains the index while
-        # Python is still encoding rows, cheaper in wall time than a separate build afterwards.
-        parts.append(
-            sql.SQL("CONSTRAINT {} PRIMARY KEY ({})").format(
-                sql.Identifier(_fit_name(f"{tp.target}_pkey")),
-                sql.SQL(", ").join(map(sql.Identifier, tp.pk)),
-            )
-        )
     stmt = sql.SQL("CREATE TABLE {} ({})").format(
         sql.Identifier(tp.target), sql.SQL(", ").join(parts)
     )

@@ -34,8 +34,8 @@ def test_plan_prints_types_reasons_and_ddl_and_writes_nothing(make_db, tmp_path)
         "varchar(50) NOT NULL, "
         '"species" varchar(50) NOT NULL, "breed" varchar(50), "age" double precision, "price" '
         "double precision NOT NULL, "
-        "\"status\" varchar(20) DEFAULT 'available'::varchar(20), "
-        'CONSTRAINT "pets_pkey" PRIMARY KEY ("id"));'
+        "\"status\" varchar(20) DEFAULT 'available'::varchar(20));\n"
+        '  ALTER TABLE "pets" ADD CONSTRAINT "pets_pkey" PRIMARY KEY ("id");'
     ) in res.out
     assert "Every value fits its target type." in res.out
     assert sorted(p.name for p in tmp_path.iterdir()) == before
@@ -75,5 +75,8 @@ def test_rehearse_sample_migrates_verifies_and_explains_how_to_inspect():
 
 def test_plan_in_json_carries_the_ddl(make_db):
     res = run_cli("plan", "--source", make_db(PETS))
-    assert len(res.messages("ddl")) == 1
-    assert res.messages("ddl")[0].endswith('CONSTRAINT "pets_pkey" PRIMARY KEY ("id"));')
+    ddl = res.messages("ddl")
+    assert len(ddl) == 2
+    assert ddl[0].startswith('CREATE TABLE "pets" (')
+    assert ddl[0].endswith("DEFAULT 'available'::varchar(20));")
+    assert ddl[1] == 'ALTER TABLE "pets" ADD CONSTRAINT "pets_pkey" PRIMARY KEY ("id");'
