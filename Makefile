@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-stamp
 REQS   := requirements.txt requirements-dev.txt migration/requirements.txt policy/requirements.txt
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test pytest lint format typecheck rehearse bench clean
+.PHONY: help setup test pytest lint format typecheck rehearse bench lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -43,6 +43,9 @@ rehearse: setup ## the main job on a laptop: migrate a sample petstore SQLite fi
 bench: setup ## benchmark against pgloader, executemany and raw COPY (installs pgloader if apt is available)
 	@command -v pgloader >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgloader) || echo "pgloader not installed: it will be reported as skipped"; }
 	$(PY) bench/run.py $(ARGS)
+
+lock: setup ## regenerate migration/requirements.lock (the image's hash-pinned wheels) from migration/requirements.txt; needs PyPI
+	$(PY) scripts/lock_requirements.py
 
 clean: ## remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
