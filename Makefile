@@ -34,7 +34,7 @@ format: setup ## apply ruff's formatter and autofixes
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-typecheck: setup ## mypy --strict on infra/, migration/, policy/
+typecheck: setup ## mypy --strict on infra/, migration/, policy/, scripts/
 	$(VENV)/bin/mypy
 
 rehearse: setup ## the main job on a laptop: migrate a sample petstore SQLite file into a throwaway embedded PostgreSQL and verify it
