@@ -26,12 +26,16 @@ from migration.source import Source, qi
 from migration.typemap import ColumnPlan
 
 SEP = "\x1f"
+# The 128-bit hash as bit(128), cast once per row, summed in three bigint-sized slices
+# (bits 127-68, 67-8, 7-0): shifts and casts of one bit string, no text slicing.
+_BITS = "('x' || {h})::bit(128)"
 _SUMS = (
-    "count(*), coalesce(sum(('x' || substr({h}, 1, 15))::bit(60)::bigint), 0),"
-    " coalesce(sum(('x' || substr({h}, 16, 15))::bit(60)::bigint), 0),"
-    " coalesce(sum(('x' || substr({h}, 31, 2))::bit(8)::int), 0)"
-)  # slices of the md5 hex digest that fit a bigint: bits 127-68, 67-8, 7-0
+    "count(*), coalesce(sum({b}::bit(60)::bigint), 0),"
+    " coalesce(sum(({b} << 60)::bit(60)::bigint), 0),"
+    " coalesce(sum(({b} << 120)::bit(8)::int), 0)"
+)
 BATCH_ROWS = 10_000
+GATHER_ROW_COST = "0.01"  # parallel_tuple_cost while hashing a target table (default 0.1)
 _md5 = hashlib.md5
 
 
@@ -81,15 +85,18 @@ def pg_row_hash(cols: list[ColumnPlan], alias: str | None = None) -> sql.Composa
 
 
 def pg_sum_of(hash_expr: sql.Composable, from_clause: sql.Composable) -> sql.Composed:
-    """SELECT count and the partial sums of `hash_expr` (an md5 hex) over `from_clause`."""
-    return sql.SQL("SELECT {sums} FROM (SELECT {h} AS h FROM {f}) AS rows_").format(
-        sums=sums_select("h"), h=hash_expr, f=from_clause
+    """SELECT count and the partial sums of `hash_expr` (an md5 hex) over `from_clause`.
+
+    `OFFSET 0` keeps the subquery from being flattened: flattened, PostgreSQL would compute the
+    row hash once per slice (three times per row)."""
+    return sql.SQL("SELECT {sums} FROM (SELECT {b} AS b FROM {f} OFFSET 0) AS rows_").format(
+        sums=sql.SQL(_SUMS.format(b="b")), b=sql.SQL(_BITS).format(h=hash_expr), f=from_clause
     )
 
 
 def sums_select(alias_column: str) -> sql.SQL:
     """The aggregate list of `pg_sum_of` over an md5-hex column (a fixed alias like `tw.fh`)."""
-    return sql.SQL(_SUMS.format(h=alias_column))
+    return sql.SQL(_SUMS.format(b=_BITS.format(h=alias_column)))
 
 
 def sum_from_row(row: tuple[object, ...] | None) -> Sum:
@@ -106,8 +113,21 @@ def fetch_sum(conn: psycopg.Connection, query: sql.Composed) -> Sum:
 
 
 def target_sum(conn: psycopg.Connection, tp: TablePlan) -> Sum:
-    """Count and checksum of the target table."""
-    return fetch_sum(conn, pg_sum_of(pg_row_hash(tp.columns), sql.Identifier(tp.target)))
+    """Count and checksum of the target table.
+
+    PostgreSQL's cost model sees md5 and the renderings as nearly free, so it would rather hash
+    every row in one process than ship the hashes from parallel workers: for this query only,
+    gathering a row is made cheap (the workers see this transaction's rows)."""
+    query = pg_sum_of(pg_row_hash(tp.columns), sql.Identifier(tp.target))
+    row = conn.execute(
+        "SELECT current_setting('parallel_tuple_cost'), "
+        "set_config('parallel_tuple_cost', %s, true)",
+        (GATHER_ROW_COST,),
+    ).fetchone()
+    total = fetch_sum(conn, query)
+    if row is not None:
+        conn.execute("SELECT set_config('parallel_tuple_cost', %s, true)", (row[0],))
+    return total
 
 
 def source_sum(
