@@ -16,7 +16,7 @@ import importlib
 import itertools
 import operator
 import struct
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import psycopg
@@ -82,11 +82,16 @@ def pg_canon(col: ColumnPlan, alias: str | None = None) -> sql.Composable:
     )
 
 
-def pg_row_hash(cols: list[ColumnPlan], alias: str | None = None) -> sql.Composable:
-    """md5 of the canonical row."""
-    return sql.SQL("md5(concat_ws({sep}, {parts}))").format(
+def pg_row_text(cols: list[ColumnPlan], alias: str | None = None) -> sql.Composable:
+    """The canonical row: the columns' renderings joined with SEP (`Hasher.texts` in Python)."""
+    return sql.SQL("concat_ws({sep}, {parts})").format(
         sep=sql.Literal(SEP), parts=sql.SQL(", ").join(pg_canon(c, alias) for c in cols)
     )
+
+
+def pg_row_hash(cols: list[ColumnPlan], alias: str | None = None) -> sql.Composable:
+    """md5 of the canonical row."""
+    return sql.SQL("md5({})").format(pg_row_text(cols, alias))
 
 
 def pg_sum_of(hash_expr: sql.Composable, from_clause: sql.Composable) -> sql.Composed:
@@ -139,6 +144,17 @@ def source_sum(
     src: Source, tp: TablePlan, remap: Callable[[list[list[object]]], None] | None = None
 ) -> Sum:
     """Count and checksum of one source's table, values converted exactly as they are loaded."""
+    hasher = Hasher(tp)
+    for columns in source_columns(src, tp, remap):
+        hasher.add(columns)
+    return hasher.total
+
+
+def source_columns(
+    src: Source, tp: TablePlan, remap: Callable[[list[list[object]]], None] | None = None
+) -> Iterator[list[list[object]]]:
+    """One source's table in column-wise batches, values converted exactly as they are loaded
+    (and foreign keys renumbered by `remap`)."""
     st = src.schema.table(tp.table.name)
     cols = tp.columns
     select = ", ".join(
@@ -149,7 +165,6 @@ def source_sum(
         c.check if c.convert_on_load or c.needs_diagnosis or c.source.generated else None
         for c in cols
     ]
-    hasher = Hasher(tp)
     query = f"SELECT {select} FROM {qi(st.name)}"  # noqa: S608 - identifiers quoted by qi(); read-only SQLite source
     for batch in src.batches(query, BATCH_ROWS):
         columns: list[list[object]] = [
@@ -158,8 +173,7 @@ def source_sum(
         ]
         if remap is not None:
             remap(columns)
-        hasher.add(columns)
-    return hasher.total
+        yield columns
 
 
 class Hasher:
@@ -182,10 +196,17 @@ class Hasher:
     def add(self, columns: list[list[object]] | list[tuple[object, ...]]) -> None:
         """One batch, one sequence of values per column (in `tp.columns` order)."""
         n = len(columns[0]) if columns else 0
+        texts = self.texts(columns)
+        acc = sum(map(int.from_bytes, map(_digest, map(_md5, map(str.encode, texts)))))
+        self.total = self.total + Sum(n, acc)
+
+    def texts(self, columns: list[list[object]] | list[tuple[object, ...]]) -> Iterator[str]:
+        """The canonical text of each row of a batch (`pg_row_text` in PostgreSQL)."""
+        n = len(columns[0]) if columns else 0
         if len(columns) != len(self.columns) or any(len(col) != n for col in columns):
             raise ValueError("a batch needs one sequence of values per column, all as long")
         if not n:
-            return
+            return iter(())
         parts: list[Iterable[str]] = []
         for (kind, streams, lead), col in zip(self.columns, columns, strict=True):
             if kind == "text":
@@ -194,9 +215,7 @@ class Hasher:
                 if lead:
                     parts.append(itertools.repeat(lead))
                 parts.append(streams(col))
-        texts = map("".join, zip(*parts, strict=False))  # the repeat()s are endless
-        acc = sum(map(int.from_bytes, map(_digest, map(_md5, map(str.encode, texts)))))
-        self.total = self.total + Sum(n, acc)
+        return map("".join, zip(*parts, strict=False))  # the repeat()s are endless
 
 
 _digest = operator.methodcaller("digest")
