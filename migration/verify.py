@@ -194,18 +194,21 @@ class Hasher:
         self.total = Sum()
 
     def add(self, columns: list[list[object]] | list[tuple[object, ...]]) -> None:
-        """One batch, one sequence of values per column (in `tp.columns` order)."""
-        n = len(columns[0]) if columns else 0
-        texts = self.texts(columns)
-        acc = sum(map(int.from_bytes, map(_digest, map(_md5, map(str.encode, texts)))))
+        """One batch, one sequence of values per column (in `tp.columns` order).
+
+        A value of another type than its column's kind (text in a REAL column, say) raises
+        TypeError, as binary COPY's dumpers do, so the load diagnoses it the same way."""
+        n = self._rows(columns)
+        try:
+            texts = self.texts(columns)
+            acc = sum(map(int.from_bytes, map(_digest, map(_md5, map(str.encode, texts)))))
+        except (struct.error, AttributeError, ValueError) as exc:
+            raise TypeError(f"a value does not match its column's type: {exc}") from exc
         self.total = self.total + Sum(n, acc)
 
     def texts(self, columns: list[list[object]] | list[tuple[object, ...]]) -> Iterator[str]:
         """The canonical text of each row of a batch (`pg_row_text` in PostgreSQL)."""
-        n = len(columns[0]) if columns else 0
-        if len(columns) != len(self.columns) or any(len(col) != n for col in columns):
-            raise ValueError("a batch needs one sequence of values per column, all as long")
-        if not n:
+        if not self._rows(columns):
             return iter(())
         parts: list[Iterable[str]] = []
         for (kind, streams, lead), col in zip(self.columns, columns, strict=True):
@@ -216,6 +219,12 @@ class Hasher:
                     parts.append(itertools.repeat(lead))
                 parts.append(streams(col))
         return map("".join, zip(*parts, strict=False))  # the repeat()s are endless
+
+    def _rows(self, columns: list[list[object]] | list[tuple[object, ...]]) -> int:
+        n = len(columns[0]) if columns else 0
+        if len(columns) != len(self.columns) or any(len(col) != n for col in columns):
+            raise ValueError("a batch needs one sequence of values per column, all as long")
+        return n
 
 
 _digest = operator.methodcaller("digest")

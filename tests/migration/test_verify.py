@@ -331,3 +331,17 @@ def test_column_wide_rendering_matches_the_per_value_reference(make_db, target):
         ]
         assert list(verify.Hasher(tp).texts(columns)) == expected
         assert list(verify.Hasher(tp).texts([tuple(col) for col in columns])) == expected
+
+
+def test_a_value_of_another_type_is_diagnosed_under_verify_as_without(make_db, target):
+    # text in a REAL and in a BLOB column: binary COPY refuses them and the table is diagnosed;
+    # with --verify the hashing meets them first and must lead to the same report
+    src = make_db(
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, d REAL, b BLOB);",
+        rows={"INSERT INTO t VALUES (?, ?, ?)": [(1, 1.5, b"x"), (2, "abc", b"y"), (3, 2.5, "z")]},
+    )
+    plain = run_cli("run", "--source", src, "--target", target)
+    verified = run_cli("run", "--source", src, "--target", target, "--verify")
+    assert plain.code == verified.code == 1, verified.text
+    assert verified.messages("problem") == plain.messages("problem")
+    assert len(plain.messages("problem")) == 2
