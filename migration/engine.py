@@ -545,11 +545,13 @@ def _run_once(
     for tp in plan.tables:
         conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(tp.target)))
     skipped = {name: t.skipped for name, t in result.tables.items()}
+    verified: dict[str, verify.Sum] = {}
     if opts.verify:
         checks = run_verify(conn, plan, sources, skipped, result.mappings, log, result.source_sums)
         if not all(c.ok for c in checks):
             conn.rollback()
             raise _mismatch(checks)
+        verified = {c.table: c.target for c in checks}
     summary = {
         "started_at": started.isoformat(),
         "sources": [s.path for s in sources],
@@ -564,12 +566,10 @@ def _run_once(
             name: {
                 "rows": t.rows_written,
                 "per_source": {str(k): v for k, v in t.per_source.items()},
-                "skipped": {
-                    str(k): {"rows": v.rows, "checksum": str(v.checksum)}
-                    for k, v in t.skipped.items()
-                },
+                "skipped": {str(k): _sum_json(v) for k, v in t.skipped.items()},
                 "renumbered": {str(k): v for k, v in t.renumbered.items()},
             }
+            | ({"checksum": _sum_json(verified[name])} if name in verified else {})
             for name, t in result.tables.items()
         },
     }
@@ -631,11 +631,49 @@ def _rerun(
     checks = run_verify(conn, plan, sources, skipped, _load_mappings(conn), log)
     conn.rollback()
     if not all(c.ok for c in checks):
-        err = _mismatch(checks)
+        at_migration = _recorded_checksums(record)
         raise TargetStateError(
-            "the target already holds a completed migration of files with these names, but the "
-            "sources differ from "
-            f"it now; nothing was changed ({err})"
+            "the target already holds a completed migration of files with these names, but "
+            "source and target differ now: "
+            + "; ".join(_what_changed(c, at_migration.get(c.table)) for c in checks if not c.ok)
+            + "; nothing was changed"
         )
     log.event("done", "already migrated and verified: nothing to do")
     return 0
+
+
+def _sum_json(total: verify.Sum) -> dict[str, object]:
+    """A Sum as stored in the record (the checksum as a string: it exceeds JSON's safe ints)."""
+    return {"rows": total.rows, "checksum": str(total.checksum)}
+
+
+def _recorded_checksums(record: dict[str, object]) -> dict[str, verify.Sum]:
+    """The verified per-table checksums a `run --verify` recorded (none for unverified runs)."""
+    tables: dict[str, Any] = record.get("tables") or {}  # type: ignore[assignment]
+    return {
+        name: verify.Sum(int(info["checksum"]["rows"]), int(info["checksum"]["checksum"]))
+        for name, info in tables.items()
+        if info.get("checksum")
+    }
+
+
+def _what_changed(check: TableCheck, recorded: verify.Sum | None) -> str:
+    """Which side of a table moved since the recorded, verified migration."""
+    now = (
+        f"table {check.table}: sources {check.source.rows} rows / {check.source.short()}, "
+        f"target {check.target.rows} rows / {check.target.short()}"
+    )
+    if recorded is None:
+        return now
+    if check.source == recorded:
+        return (
+            f"table {check.table}: the target changed since the migration ({recorded.rows} rows "
+            f"then, {check.target.rows} now; written after the migration, e.g. by the app), the "
+            "sources did not"
+        )
+    if check.target == recorded:
+        return (
+            f"table {check.table}: the sources changed since the migration ({recorded.rows} rows "
+            f"then, {check.source.rows} now), the target did not"
+        )
+    return f"{now}; both changed since the migration ({recorded.rows} rows then)"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.migration.conftest import query, run_cli, tables_in
+from tests.migration.conftest import query, run_cli, tables_in, write_in_other_process
 
 pytestmark = pytest.mark.db
 
@@ -79,6 +79,20 @@ def test_rerun_with_same_source_is_a_verified_noop(make_db, target):
     again = run_cli("run", "--source", src, "--target", target, "--verify")
     assert again.code == 0, again.text
     assert "already migrated and verified: nothing to do" in again.messages("done")
+    assert query(target, "SELECT count(*) FROM pets") == [(3,)]
+    assert query(target, "SELECT count(*) FROM petstore_migration.runs") == [(1,)]
+
+
+def test_rerun_after_the_source_changed_is_refused_and_says_which_side_moved(make_db, target):
+    src = make_db(PETS, rows={INSERT: ROWS})
+    assert run_cli("run", "--source", src, "--target", target, "--verify").code == 0
+    write_in_other_process(src, "INSERT INTO pets (name, species, price) VALUES ('New', 'cat', 1)")
+    again = run_cli("run", "--source", src, "--target", target, "--verify")
+    assert again.code == 2
+    assert again.messages("failed")[0].endswith(
+        "source and target differ now: table pets: the sources changed since the migration "
+        "(3 rows then, 4 now), the target did not; nothing was changed"
+    )
     assert query(target, "SELECT count(*) FROM pets") == [(3,)]
     assert query(target, "SELECT count(*) FROM petstore_migration.runs") == [(1,)]
 
