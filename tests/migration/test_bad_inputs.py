@@ -25,6 +25,7 @@ from tests.migration.conftest import (
     run_cli,
     run_subprocess,
     tables_in,
+    write_in_other_process,
 )
 
 PETS = """CREATE TABLE pets (id INTEGER PRIMARY KEY AUTOINCREMENT, name VARCHAR(50) NOT NULL,
@@ -346,3 +347,24 @@ def test_run_writes_nothing_next_to_the_source_or_in_the_working_directory(
     assert events[-1] == "done"
     assert sorted(p.name for p in src.parent.iterdir()) == before
     assert list(workdir.iterdir()) == []
+
+
+@pytest.mark.db
+def test_verify_meets_invalid_utf8_in_a_source_and_exits_1_naming_the_file(make_db, target):
+    src = big_source(make_db, 10)
+    assert run_cli("run", "--source", src, "--target", target).code == 0
+    write_in_other_process(src, "UPDATE pets SET name = CAST(X'61ff62' AS TEXT) WHERE id = 7")
+    res = run_cli("verify", "--source", src, "--target", target)
+    assert res.code == 1
+    assert res.messages("failed") == [
+        (
+            f"source {src}: a TEXT value is not valid UTF-8 (invalid start byte at byte 1); "
+            "`plan` lists every such row"
+        )
+    ]
+    plan = run_cli("plan", "--source", src)
+    assert plan.code == 1
+    assert any(
+        "table 'pets' row 7 column 'name': text is not valid UTF-8" in m
+        for m in plan.messages(level="error")
+    ), plan.text
