@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_random as random
 
 from infra.config import DatabaseConfig
 from infra.tags import with_name
@@ -74,9 +75,15 @@ def monitoring_assume_role_policy(account_id: str) -> str:
     )
 
 
-def final_snapshot_identifier(identifier: str) -> str:
-    """The name of the snapshot RDS takes when the instance is deleted."""
-    return f"{identifier}-final"
+# Random bytes in the final snapshot's name: a fixed name would make the second deletion of a
+# re-created instance fail (RDS refuses to overwrite a snapshot). 4 bytes = 8 hex characters.
+FINAL_SNAPSHOT_SUFFIX_BYTES = 4
+
+
+def final_snapshot_identifier(identifier: str, suffix: str) -> str:
+    """The name of the snapshot RDS takes when the instance is deleted: unique per instance,
+    so that a stack destroyed and created again does not collide with its earlier snapshot."""
+    return f"{identifier}-final-{suffix}"
 
 
 class Database(pulumi.ComponentResource):
@@ -149,6 +156,19 @@ class Database(pulumi.ComponentResource):
             # The instance must not start before the role can be assumed with its policy.
             monitoring_role_arn = pulumi.Output.all(role.arn, attachment.id).apply(lambda a: a[0])
 
+        final_snapshot: pulumi.Output[str] | None = None
+        if cfg.final_snapshot:
+            # Kept for the instance's lifetime; a new stack (or a new identifier) gets a new one.
+            suffix = random.RandomId(
+                f"{name}-final-snapshot-suffix",
+                byte_length=FINAL_SNAPSHOT_SUFFIX_BYTES,
+                keepers={"identifier": cfg.identifier},
+                opts=child,
+            )
+            final_snapshot = suffix.hex.apply(
+                lambda h: final_snapshot_identifier(cfg.identifier, h)
+            )
+
         self.instance = aws.rds.Instance(
             f"{name}-instance",
             identifier=cfg.identifier,
@@ -190,9 +210,7 @@ class Database(pulumi.ComponentResource):
             copy_tags_to_snapshot=True,
             deletion_protection=cfg.deletion_protection,
             skip_final_snapshot=not cfg.final_snapshot,
-            final_snapshot_identifier=(
-                final_snapshot_identifier(cfg.identifier) if cfg.final_snapshot else None
-            ),
+            final_snapshot_identifier=final_snapshot,
             delete_automated_backups=not cfg.final_snapshot,
             apply_immediately=cfg.apply_immediately,
             tags=with_name(tags, cfg.identifier),

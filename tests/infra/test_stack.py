@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import json
+import re
 from collections import Counter
 from typing import Any
 
@@ -75,6 +76,7 @@ def test_prod_registers_exactly_these_resources(prod: StackRun) -> None:
         "aws:rds/subnetGroup:SubnetGroup": 1,
         SG: 1,
         "random:index/randomPassword:RandomPassword": 1,
+        "random:index/randomId:RandomId": 1,  # the final snapshot's unique suffix
         "aws:kms/key:Key": 2,  # the database's CMK and the alarm topic's key
         "aws:kms/alias:Alias": 1,
         "aws:rds/parameterGroup:ParameterGroup": 1,
@@ -187,7 +189,6 @@ INSTANCE_INPUTS: dict[str, dict[str, Any]] = {
         "backupRetentionPeriod": 14,
         "deletionProtection": True,
         "skipFinalSnapshot": False,
-        "finalSnapshotIdentifier": "petstore-prod-final",
         "deleteAutomatedBackups": False,
         "monitoringInterval": 15,
         "databaseInsightsMode": "advanced",
@@ -205,6 +206,22 @@ def test_instance_properties(run: StackRun) -> None:
     assert "iops" not in inputs  # gp3 below 400 GiB: no explicit IOPS/throughput
     assert "storageThroughput" not in inputs
     assert inputs["username"] != "postgres"
+
+
+def test_prod_final_snapshot_name_is_unique_per_instance(prod: StackRun) -> None:
+    suffix = prod.one("random:index/randomId:RandomId")
+    assert suffix.inputs["byteLength"] == 4
+    assert suffix.inputs["keepers"] == {"identifier": "petstore-prod"}
+    hexed = suffix.outputs["hex"]
+    assert re.fullmatch(r"[0-9a-f]{8}", hexed)
+    assert _instance(prod).inputs["finalSnapshotIdentifier"] == f"petstore-prod-final-{hexed}"
+
+
+def test_dev_takes_no_final_snapshot(dev: StackRun) -> None:
+    inputs = _instance(dev).inputs
+    assert inputs["skipFinalSnapshot"] is True
+    assert "finalSnapshotIdentifier" not in inputs
+    assert not [r for r in dev.resources if r.type_ == "random:index/randomId:RandomId"]
 
 
 def test_instance_uses_the_stacks_subnet_group_security_group_and_parameter_group(

@@ -288,6 +288,22 @@ class _Mocks:
             out["result"] = _digest(name, "password", keepers, length=length, alphabet=alphabet)
             out["bcryptHash"] = "$2a$10$" + _digest(name, "bcrypt", length=53, alphabet=alphabet)
             return "none", out
+        if type_ == "random:index/randomId:RandomId":
+            keepers = json.dumps(inputs.get("keepers") or {}, sort_keys=True)
+            raw = bytes.fromhex(
+                _digest(
+                    name,
+                    "id",
+                    keepers,
+                    length=2 * int(inputs["byteLength"]),
+                    alphabet="0123456789abcdef",
+                )
+            )
+            out["hex"] = raw.hex()
+            out["b64Std"] = base64.b64encode(raw).decode()
+            out["b64Url"] = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+            out["dec"] = str(int.from_bytes(raw, "big"))
+            return raw.hex(), out
         if type_.startswith("kubernetes:"):
             meta = dict(out.get("metadata") or {})
             meta.setdefault("name", f"{name}-{_digest(name, length=8)}")
