@@ -16,7 +16,7 @@ import socket
 import stat
 import subprocess
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
@@ -95,7 +95,7 @@ class Server:
 
     root: Path
     port: int
-    password: str
+    password: str = field(repr=False)  # never in a repr, traceback or test report
     run_as: str | None
 
     @property

@@ -58,10 +58,10 @@ def pg_server() -> Iterator[PgServer]:
     own server in its own `mkdtemp` directory and port, so workers never share a data directory
     (and not under pytest's numbered tmp tree, which other pytest sessions may prune)."""
     if os.environ.get(ENV_URL):
-        yield PgServer(os.environ[ENV_URL], None)
+        yield PgServer(SecretURL(os.environ[ENV_URL]), None)
         return
     server = embedded.start()
-    holder = PgServer(server.url(), server)
+    holder = PgServer(SecretURL(server.url()), server)
     try:
         yield holder
     finally:
@@ -79,7 +79,7 @@ def _ensure_alive(pg_server: PgServer) -> None:
     except psycopg.OperationalError:
         pg_server.server.stop(delete=True)
         pg_server.server = embedded.start()
-        pg_server.admin_url = pg_server.server.url()
+        pg_server.admin_url = SecretURL(pg_server.server.url())
 
 
 @pytest.fixture
