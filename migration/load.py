@@ -169,13 +169,11 @@ class _RowWriter:
     """
 
     FLUSH_BYTES = 1 << 19  # hand libpq ~512 KB at a time: few calls, bounded memory
+    INTERNALS = ("format_row_binary", "_binary_signature", "_binary_trailer")  # psycopg 3.3
 
     def __init__(self, copy: psycopg.Copy) -> None:
         self.copy = copy
-        self.fast = all(
-            hasattr(_copy_base, n)
-            for n in ("format_row_binary", "_binary_signature", "_binary_trailer")
-        )
+        self.fast = all(hasattr(_copy_base, n) for n in self.INTERNALS)
         self.buffer = bytearray(_copy_base._binary_signature) if self.fast else bytearray()
         if self.fast:
             self.encode = _copy_base.format_row_binary
