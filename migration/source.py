@@ -296,37 +296,34 @@ class Source:
             col.collation = collations.get(col.name.lower())
 
     # -- data ------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _reading(self, failed: str) -> Iterator[None]:
+        """Turn what SQLite raises while reading data into the migration's errors."""
+        try:
+            yield
+        except UnicodeDecodeError as exc:
+            raise SourceTextError(
+                f"source {self.path}: a TEXT value is not valid UTF-8 ({exc.reason} at byte "
+                f"{exc.start}); `plan` lists every such row"
+            ) from exc
+        except (apsw.CorruptError, apsw.NotADBError, apsw.IOError) as exc:
+            raise SourceError(f"source {self.path}: read failed (corrupt file?): {exc}") from exc
+        except apsw.Error as exc:
+            raise SourceError(f"source {self.path}: {failed}: {exc}") from exc
+
     def batches(self, sql: str, size: int) -> Iterator[list[tuple[object, ...]]]:
         """Rows of `sql` in lists of at most `size`; SQLite errors become SourceError.
 
         TEXT that is not valid UTF-8 raises SourceTextError (the load diagnoses it)."""
-        try:
+        with self._reading("read failed"):
             cur = self.conn.execute(sql)
             while batch := list(itertools.islice(cur, size)):
                 yield batch
-        except UnicodeDecodeError as exc:
-            raise self._invalid_text(exc) from exc
-        except (apsw.CorruptError, apsw.NotADBError, apsw.IOError) as exc:
-            raise SourceError(f"source {self.path}: read failed (corrupt file?): {exc}") from exc
-        except apsw.Error as exc:
-            raise SourceError(f"source {self.path}: read failed: {exc}") from exc
-
-    def _invalid_text(self, exc: UnicodeDecodeError) -> SourceTextError:
-        return SourceTextError(
-            f"source {self.path}: a TEXT value is not valid UTF-8 ({exc.reason} at byte "
-            f"{exc.start}); `plan` lists every such row"
-        )
 
     def one(self, sql: str, params: tuple[object, ...] = ()) -> tuple[object, ...]:
         """The single row of an aggregate query."""
-        try:
+        with self._reading("query failed"):
             row = self.conn.execute(sql, params).fetchone()
-        except UnicodeDecodeError as exc:
-            raise self._invalid_text(exc) from exc
-        except (apsw.CorruptError, apsw.NotADBError, apsw.IOError) as exc:
-            raise SourceError(f"source {self.path}: read failed (corrupt file?): {exc}") from exc
-        except apsw.Error as exc:
-            raise SourceError(f"source {self.path}: query failed: {exc}") from exc
         if row is None:  # pragma: no cover - callers only run aggregates
             raise SourceError(f"source {self.path}: query returned no row: {sql}")
         return tuple(row)
