@@ -420,7 +420,7 @@ def _recorded(record: dict[str, object]) -> tuple[dict[str, dict[int, verify.Sum
     tables: dict[str, Any] = record.get("tables") or {}  # type: ignore[assignment]
     for name, info in tables.items():
         for idx, s in (info.get("skipped") or {}).items():
-            skipped.setdefault(name, {})[int(idx)] = verify.Sum(int(s["rows"]), int(s["checksum"]))
+            skipped.setdefault(name, {})[int(idx)] = _sum_from_json(s)
     names: list[object] = record.get("source_names") or []  # type: ignore[assignment]
     return skipped, [str(n) for n in names]
 
@@ -647,11 +647,16 @@ def _sum_json(total: verify.Sum) -> dict[str, object]:
     return {"rows": total.rows, "checksum": str(total.checksum)}
 
 
+def _sum_from_json(stored: dict[str, Any]) -> verify.Sum:
+    """The inverse of `_sum_json`."""
+    return verify.Sum(int(stored["rows"]), int(stored["checksum"]))
+
+
 def _recorded_checksums(record: dict[str, object]) -> dict[str, verify.Sum]:
     """The verified per-table checksums a `run --verify` recorded (none for unverified runs)."""
     tables: dict[str, Any] = record.get("tables") or {}  # type: ignore[assignment]
     return {
-        name: verify.Sum(int(info["checksum"]["rows"]), int(info["checksum"]["checksum"]))
+        name: _sum_from_json(info["checksum"])
         for name, info in tables.items()
         if info.get("checksum")
     }
