@@ -58,16 +58,22 @@ def test_run_copies_every_pets_value_exactly_with_declared_types(make_db, target
     assert res.messages("verify") == ["pets: ok"]
 
 
+def _count_write_row(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Record each call of psycopg's public per-row COPY API (the fallback path)."""
+    calls: list[int] = []
+    real_write_row = psycopg.Copy.write_row
+    monkeypatch.setattr(
+        psycopg.Copy, "write_row", lambda self, row: calls.append(1) or real_write_row(self, row)
+    )
+    return calls
+
+
 def test_load_falls_back_to_public_write_row_without_psycopgs_private_encoder(
     make_db, target, monkeypatch
 ):
     # as if a psycopg upgrade had renamed the private internals the fast path uses
     monkeypatch.setattr(load._RowWriter, "INTERNALS", ("format_row_binary_renamed",))
-    calls = []
-    real_write_row = psycopg.Copy.write_row
-    monkeypatch.setattr(
-        psycopg.Copy, "write_row", lambda self, row: calls.append(1) or real_write_row(self, row)
-    )
+    calls = _count_write_row(monkeypatch)
     src = make_db(PETS, rows={INSERT: ROWS})
     res = run_cli("run", "--source", src, "--target", target, "--verify")
     assert res.code == 0, res.text
@@ -81,11 +87,7 @@ def test_load_falls_back_to_public_write_row_without_psycopgs_private_encoder(
 
 def test_pinned_psycopg_still_has_the_internals_of_the_fast_copy_path(make_db, target, monkeypatch):
     """A canary for psycopg upgrades: the fallback is correct but about a fifth slower."""
-    calls = []
-    real_write_row = psycopg.Copy.write_row
-    monkeypatch.setattr(
-        psycopg.Copy, "write_row", lambda self, row: calls.append(1) or real_write_row(self, row)
-    )
+    calls = _count_write_row(monkeypatch)
     src = make_db(PETS, rows={INSERT: ROWS})
     assert run_cli("run", "--source", src, "--target", target).code == 0
     assert calls == []  # every row went through the batch encoder
