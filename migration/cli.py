@@ -9,12 +9,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 import apsw
 import psycopg
 
 from migration import engine
-from migration.errors import MigrationError
+from migration.errors import MigrationError, UsageError
 from migration.log import Reporter
 from migration.redact import url_password
 
@@ -58,8 +59,15 @@ def _parser() -> argparse.ArgumentParser:
         )
 
     def target(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument(
+        where = sp.add_mutually_exclusive_group()
+        where.add_argument(
             "--target", default=None, metavar="URL", help="PostgreSQL URL (default: $DATABASE_URL)"
+        )
+        where.add_argument(
+            "--target-file",
+            default=None,
+            metavar="PATH",
+            help="a file holding the PostgreSQL URL (e.g. a mounted Secret; keeps it out of ps)",
         )
 
     sp = sub.add_parser(
@@ -103,6 +111,20 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _read_target_file(path: str) -> str:
+    """The target URL kept in a file (a mounted Secret): its content without surrounding
+    whitespace. The message names the file, never its content."""
+    try:
+        url = Path(path).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise UsageError(f"--target-file {path}: cannot read it ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"--target-file {path}: not UTF-8 text; expected a URL") from None
+    if not url:
+        raise UsageError(f"--target-file {path}: the file is empty; expected a postgresql:// URL")
+    return url
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code."""
     args = _parser().parse_args(argv)
@@ -110,7 +132,13 @@ def main(argv: list[str] | None = None) -> int:
     fmt = args.log_format or (
         "text" if sys.stdout.isatty() or args.command == "rehearse" else "json"
     )
-    target = getattr(args, "target", None) or os.environ.get("DATABASE_URL")
+    try:
+        target_file = getattr(args, "target_file", None)
+        target = _read_target_file(target_file) if target_file else None
+    except UsageError as exc:
+        Reporter(fmt, ()).event("failed", str(exc), level="error", exit_code=exc.exit_code)
+        return exc.exit_code
+    target = target or getattr(args, "target", None) or os.environ.get("DATABASE_URL")
     secrets = tuple(s for s in (url_password(target) if target else None,) if s)
     log = Reporter(fmt, secrets)
     opts = engine.Options(
