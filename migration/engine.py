@@ -26,6 +26,7 @@ from migration.errors import (
     VerificationError,
 )
 from migration.log import Reporter
+from migration.model import name_key
 from migration.plan import Namer, Plan, TablePlan
 from migration.redact import redact, url_password
 from migration.source import Source
@@ -305,13 +306,13 @@ def _source_identity(sources: list[Source]) -> list[str]:
 def _remapper(
     tp: TablePlan, plan: Plan, src_index: int, mappings: dict[tuple[int, str], dict[int, int]]
 ) -> object:
-    by_name = {p.table.name.lower(): p for p in plan.tables}
+    by_name = {name_key(p.table.name): p for p in plan.tables}
     fixes: list[tuple[int, dict[int, int]]] = []
     own = mappings.get((src_index, tp.target))
     if own and tp.pk:
         fixes.append(([c.name for c in tp.columns].index(tp.pk[0]), own))
     for fk in tp.table.fks:
-        parent = by_name.get(fk.ref_table.lower())
+        parent = by_name.get(name_key(fk.ref_table))
         if parent is None or len(fk.columns) != 1:
             continue
         m = mappings.get((src_index, parent.target))
@@ -319,7 +320,7 @@ def _remapper(
             pos = next(
                 i
                 for i, c in enumerate(tp.columns)
-                if c.source.name.lower() == fk.columns[0].lower()
+                if name_key(c.source.name) == name_key(fk.columns[0])
             )
             fixes.append((pos, m))
     if not fixes:

@@ -17,6 +17,7 @@ from migration import plan as planmod
 from migration import verify
 from migration.errors import ConflictError, DataProblemError, Problem, SourceTextError
 from migration.log import Reporter
+from migration.model import name_key
 from migration.plan import Namer, Plan, TablePlan
 from migration.source import Source, qi
 from migration.typemap import ValueProblem, show
@@ -25,6 +26,7 @@ BATCH_ROWS = 5_000  # rows per source batch: large enough to amortise, small for
 CONFLICTS_LISTED = 50  # per table; the count is always exact
 # Test hook: after this many rows of the first COPY, announce it and sleep (to be killed).
 PAUSE_ENV = "PETSTORE_MIGRATION_PAUSE_AT_ROW"
+RENUMBER_TABLE = "petstore_renumber"  # old -> new keys of renumbered rows (pg_temp; see temp_name)
 
 
 class LoadValueError(Exception):
@@ -114,7 +116,7 @@ def copy_rows(
     )
     query = f"SELECT {select} FROM {qi(st.name)}"  # noqa: S608 - identifiers quoted by qi(); read-only SQLite source
     convs = [(i, c.check) for i, c in enumerate(cols) if c.convert_on_load or c.needs_diagnosis]
-    target = sql.Identifier(dest)
+    target = sql.Identifier("pg_temp", dest) if temp else sql.Identifier(dest)
     stmt = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
         target, sql.SQL(", ").join(sql.Identifier(c.name) for c in cols)
     )
@@ -208,9 +210,9 @@ def _remap_sql(
 ) -> None:
     """Rewrite this source's foreign keys that point at rows renumbered in the run (with
     `only_self`, just the table's references to itself, right after renumbering it)."""
-    by_name = {p.table.name.lower(): p for p in plan.tables}
+    by_name = {name_key(p.table.name): p for p in plan.tables}
     for fk in tp.table.fks:
-        parent = by_name.get(fk.ref_table.lower())
+        parent = by_name.get(name_key(fk.ref_table))
         if (parent is tp) != only_self:
             continue
         if (
@@ -220,12 +222,16 @@ def _remap_sql(
         ):
             continue
         # the FK column's target name
-        col = next(c.name for c in tp.columns if c.source.name.lower() == fk.columns[0].lower())
+        col = next(c.name for c in tp.columns if name_key(c.source.name) == name_key(fk.columns[0]))
         conn.execute(
             sql.SQL(
-                "UPDATE {s} SET {c} = m.new_key FROM petstore_renumber m "
-                "WHERE m.source_index = %s AND m.table_name = %s AND {s}.{c} = m.old_key"
-            ).format(s=sql.Identifier(stage), c=sql.Identifier(col)),
+                "UPDATE {s} AS s SET {c} = m.new_key FROM {m} m "
+                "WHERE m.source_index = %s AND m.table_name = %s AND s.{c} = m.old_key"
+            ).format(
+                s=sql.Identifier("pg_temp", stage),
+                c=sql.Identifier(col),
+                m=sql.Identifier("pg_temp", planmod.temp_name(plan, RENUMBER_TABLE)),
+            ),
             (src.index, parent.target),
         )
 
@@ -241,7 +247,8 @@ def merge_source(
     conflicts: list[Problem],
 ) -> None:
     """A later source via a staging table: identical rows once, conflicts refused or renumbered."""
-    stage = f"petstore_stage_{tp.target}"[:63]
+    stage = planmod.temp_name(plan, f"petstore_stage_{tp.target}")
+    renumber = sql.Identifier("pg_temp", planmod.temp_name(plan, RENUMBER_TABLE))
     tres = result.tables[tp.target]
     conn.execute(
         sql.SQL("CREATE TEMP TABLE {} (LIKE {}) ON COMMIT DROP").format(
@@ -255,7 +262,7 @@ def merge_source(
     s_hash = verify.pg_row_hash(copied, "s")
     t_hash = verify.pg_row_hash(copied, "t")
     full_t = verify.pg_row_hash(tp.columns, "t")
-    S, T = sql.Identifier(stage), sql.Identifier(tp.target)  # noqa: N806
+    S, T = sql.Identifier("pg_temp", stage), sql.Identifier(tp.target)  # noqa: N806
     if tp.pk:
         on = sql.SQL(" AND ").join(
             sql.SQL("s.{c} = t.{c}").format(c=sql.Identifier(c)) for c in tp.pk
@@ -287,14 +294,14 @@ def merge_source(
                 mapping = {int(r[0]): base + i for i, r in enumerate(diff_rows, 1)}
                 with conn.cursor() as cur:
                     cur.executemany(
-                        "INSERT INTO petstore_renumber VALUES (%s, %s, %s, %s)",
+                        sql.SQL("INSERT INTO {} VALUES (%s, %s, %s, %s)").format(renumber),
                         [(src.index, tp.target, old, new) for old, new in mapping.items()],
                     )
                 conn.execute(
                     sql.SQL(
-                        "UPDATE {S} SET {k} = m.new_key FROM petstore_renumber m WHERE "
-                        "m.source_index = %s AND m.table_name = %s AND {S}.{k} = m.old_key"
-                    ).format(S=S, k=key),
+                        "UPDATE {S} AS s SET {k} = m.new_key FROM {m} m WHERE "
+                        "m.source_index = %s AND m.table_name = %s AND s.{k} = m.old_key"
+                    ).format(S=S, k=key, m=renumber),
                     (src.index, tp.target),
                 )
                 result.mappings[(src.index, tp.target)] = mapping
@@ -392,8 +399,10 @@ def load_tables(
     multi = len(sources) > 1
     if multi:
         conn.execute(
-            "CREATE TEMP TABLE petstore_renumber (source_index int, table_name text, old_key "
-            "bigint, new_key bigint) ON COMMIT DROP"
+            sql.SQL(
+                "CREATE TEMP TABLE {} (source_index int, table_name text, old_key bigint, "
+                "new_key bigint) ON COMMIT DROP"
+            ).format(sql.Identifier(planmod.temp_name(plan, RENUMBER_TABLE)))
         )
     conflicts: list[Problem] = []
     for tp in plan.tables:

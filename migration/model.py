@@ -5,6 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def name_key(name: str) -> str:
+    """SQLite's identity of a table or column name: case-insensitive for ASCII letters only
+    (`Pets` is `pets`, but `Äpfel` and `äpfel` are two tables)."""
+    return name.translate(_ASCII_LOWER)
+
 
 @dataclass
 class Column:
@@ -92,10 +100,10 @@ class Table:
         return [c for c in self.columns if not c.generated]
 
     def column(self, name: str) -> Column:
-        """The column called `name` (SQLite names are case-insensitive)."""
-        low = name.lower()
+        """The column called `name` (SQLite names are case-insensitive for ASCII letters)."""
+        low = name_key(name)
         for col in self.columns:
-            if col.name.lower() == low:
+            if name_key(col.name) == low:
                 return col
         raise KeyError(name)
 
@@ -129,9 +137,9 @@ class SourceSchema:
     skipped: list[str]  # objects not carried over, with the reason
 
     def table(self, name: str) -> Table:
-        """The table called `name` (case-insensitive)."""
-        low = name.lower()
+        """The table called `name` (case-insensitive for ASCII letters, as SQLite)."""
+        low = name_key(name)
         for table in self.tables:
-            if table.name.lower() == low:
+            if name_key(table.name) == low:
                 return table
         raise KeyError(name)

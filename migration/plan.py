@@ -14,7 +14,7 @@ from psycopg import sql
 
 from migration import translate, typemap
 from migration.errors import Problem, SchemaError, UsageError
-from migration.model import Table
+from migration.model import Table, name_key
 from migration.source import Source, qi
 from migration.typemap import ColumnPlan, Kind, ValueProblem
 
@@ -27,9 +27,6 @@ FK_ACTIONS = {"NO ACTION", "RESTRICT", "CASCADE", "SET NULL", "SET DEFAULT"}
 PROBLEMS_LISTED_PER_COLUMN = 50  # rows listed per column in a report; the count is always exact
 
 
-_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
-
-
 class Namer:
     """Source names to PostgreSQL names under the `--identifiers` policy."""
 
@@ -37,9 +34,14 @@ class Namer:
         self.policy = policy
 
     def __call__(self, name: str) -> str:
-        # ASCII only: exactly what PostgreSQL does to an unquoted identifier (and what SQLite
-        # ignores when comparing names), so the app's unquoted SQL finds the same objects.
-        return name.translate(_ASCII_LOWER) if self.policy == "lower" else name
+        # ASCII only: exactly what PostgreSQL does to an unquoted identifier, so the app's
+        # unquoted SQL finds the same objects (`SELECT Größe FROM ÄPFEL` finds "Äpfel").
+        return name_key(name) if self.policy == "lower" else name
+
+    def clash_key(self, target: str) -> str:
+        """Two names with one key are refused: under `lower`, names that differ only in case
+        (ASCII or not: `Pets`/`pets`, `Äpfel`/`äpfel`); under `preserve`, equal names."""
+        return target.lower() if self.policy == "lower" else target
 
 
 def _fit_name(name: str) -> str:
@@ -105,18 +107,32 @@ class Plan:
     sources: list[str]
 
 
+def temp_name(plan: Plan, base: str) -> str:
+    """A name for one of the tool's own temporary tables (created in pg_temp) that no relation
+    of the migration takes: an unqualified reference to a migrated table, which PostgreSQL
+    resolves in pg_temp first, must never find the tool's table (a source may well hold a
+    table called `petstore_renumber`)."""
+    taken = {tp.target for tp in plan.tables} | {v[1] for v in plan.views}
+    taken |= {step.name for tp in plan.tables for step in tp.post if step.name}
+    name, n = _fit_name(base), 0
+    while name in taken:
+        n += 1
+        name = _fit_name(f"{base}_{n}")
+    return name
+
+
 def _toposort(tables: list[Table]) -> list[Table]:
-    by = {t.name.lower(): t for t in tables}
+    by = {name_key(t.name): t for t in tables}
     done: list[Table] = []
     seen: set[str] = set()
 
     def visit(t: Table, stack: set[str]) -> None:
-        key = t.name.lower()
+        key = name_key(t.name)
         if key in seen or key in stack:
             return
         stack.add(key)
         for fk in t.fks:
-            parent = by.get(fk.ref_table.lower())
+            parent = by.get(name_key(fk.ref_table))
             if parent is not None and parent is not t:
                 visit(parent, stack)
         stack.discard(key)
@@ -139,32 +155,39 @@ def parse_casts(casts: list[str]) -> dict[tuple[str, str], Kind]:
                 f"--cast {item!r}: expected table.column=type, e.g. pets.price=numeric(10,2)"
             )
         try:
-            out[(table.lower(), column.lower())] = typemap.cast_kind(typ.strip())
+            out[(name_key(table), name_key(column))] = typemap.cast_kind(typ.strip())
         except ValueError as exc:
             raise UsageError(f"--cast {item!r}: {exc}") from exc
     return out
 
 
-def _check_names(names: list[tuple[str, str]], what: str, policy: str) -> None:
-    seen: dict[str, str] = {}
+def _check_names(names: list[tuple[str, str]], what: str, namer: Namer) -> None:
+    seen: dict[str, tuple[str, str]] = {}
+    hint = " (use --identifiers preserve to keep the case)" if namer.policy == "lower" else ""
     for source_name, target in names:
         if len(target.encode()) > PG_NAME_MAX:
             raise SchemaError(
                 f"{what} {source_name!r}: name longer than {PG_NAME_MAX} bytes, which PostgreSQL "
                 "would truncate"
             )
-        if target in seen and seen[target] != source_name:
-            hint = " (use --identifiers preserve to keep the case)" if policy == "lower" else ""
-            first = seen[target]
-            if what == "relation":
-                raise SchemaError(
-                    f"{first} and {source_name} both need the PostgreSQL name {target!r} (tables, "
-                    f"views and indexes share one namespace){hint}"
-                )
+        key = namer.clash_key(target)
+        if key not in seen or seen[key][0] == source_name:
+            seen[key] = (source_name, target)
+            continue
+        first, first_target = seen[key]
+        if first_target != target:  # e.g. Äpfel and äpfel: one name to anyone folding case
             raise SchemaError(
-                f"{what} {first!r} and {source_name!r} both become {target!r} in PostgreSQL{hint}"
+                f"{what} {first!r} and {source_name!r} differ only in case: with --identifiers "
+                f"lower they count as one name{hint}"
             )
-        seen[target] = source_name
+        if what == "relation":
+            raise SchemaError(
+                f"{first} and {source_name} both need the PostgreSQL name {target!r} (tables, "
+                f"views and indexes share one namespace){hint}"
+            )
+        raise SchemaError(
+            f"{what} {first!r} and {source_name!r} both become {target!r} in PostgreSQL{hint}"
+        )
 
 
 def build(
@@ -180,7 +203,7 @@ def build(
     holders: dict[str, list[int]] = {}
     for src in sources:
         for t in src.schema.tables:
-            key = t.name.lower()
+            key = name_key(t.name)
             if key in tables_by_name:
                 _same_shape(tables_by_name[key], t, src.path)
             else:
@@ -194,27 +217,27 @@ def build(
         )
     for tname, cname in casts:
         found = tables_by_name.get(tname)
-        if found is None or not any(c.name.lower() == cname for c in found.columns):
+        if found is None or not any(name_key(c.name) == cname for c in found.columns):
             raise UsageError(f"--cast {tname}.{cname}: no such table/column in the sources")
     ordered = _toposort(list(tables_by_name.values()))
     _check_names(
         [(t.name, namer(t.name)) for t in ordered]
         + [(v.name, namer(v.name)) for v in first.schema.views],
         "table/view",
-        namer.policy,
+        namer,
     )
     plans: list[TablePlan] = []
     for t in ordered:
         _check_names(
-            [(c.name, namer(c.name)) for c in t.columns], f"table {t.name!r}: column", namer.policy
+            [(c.name, namer(c.name)) for c in t.columns], f"table {t.name!r}: column", namer
         )
         kinds = [
-            casts.get((t.name.lower(), c.name.lower())) or typemap.declared_kind(c)
+            casts.get((name_key(t.name), name_key(c.name))) or typemap.declared_kind(c)
             for c in t.columns
         ]
         stats: list[list[object]] = [[] for _ in t.columns]
         counts: dict[int, int] = {}
-        for idx in holders[t.name.lower()]:
+        for idx in holders[name_key(t.name)]:
             src = sources[idx]
             st = src.schema.table(t.name)
             exprs: list[str] = []
@@ -234,13 +257,13 @@ def build(
             typemap.decide(c, namer(c.name), k, s)
             for c, k, s in zip(t.columns, kinds, stats, strict=True)
         ]
-        tp = TablePlan(t, namer(t.name), cols, holders[t.name.lower()], row_counts=counts)
+        tp = TablePlan(t, namer(t.name), cols, holders[name_key(t.name)], row_counts=counts)
         tp.pk = [namer(c) for c in t.pk]
         if t.rowid_alias:
             alias = next(c for c in cols if c.source.name == t.rowid_alias)
             if alias.kind == "int" and not alias.needs_diagnosis:
                 tp.identity = alias.name
-                seqs = [sources[i].schema.sequences.get(t.name.lower(), 0) for i in tp.sources]
+                seqs = [sources[i].schema.sequences.get(name_key(t.name), 0) for i in tp.sources]
                 tp.restart_after = max(seqs, default=0)
         for cp in cols:
             if cp.source.generated and cp.source.generated_node is None:
@@ -260,14 +283,14 @@ def build(
             views.append((v.name, namer(v.name), None, f"sqlglot could not translate it: {exc}"))
     for src in sources[1:]:
         for v in src.schema.views:
-            if not any(v.name.lower() == name.lower() for name, *_ in views):
+            if not any(name_key(v.name) == name_key(name) for name, *_ in views):
                 reported.append(
                     f"{src.path}: view {v.name!r} exists only in a later source: created from the "
                     "first source's views only"
                 )
     plan = Plan(plans, views, reported, [], {}, [s.path for s in sources])
     for tp in plans:
-        _post_steps(tp, plan, namer, {p.table.name.lower(): p for p in plans})
+        _post_steps(tp, plan, namer, {name_key(p.table.name): p for p in plans})
     relations = [(f"table {tp.table.name!r}", tp.target) for tp in plans] + [
         (f"view {v[0]!r}", v[1]) for v in views
     ]
@@ -277,13 +300,13 @@ def build(
         for step in tp.post
         if step.name and step.kind in ("pkey", "unique", "index")
     ]
-    _check_names(relations, "relation", namer.policy)
+    _check_names(relations, "relation", namer)
     return plan
 
 
 def _same_shape(a: Table, b: Table, path: str) -> None:
-    names_a = [c.name.lower() for c in a.columns]
-    names_b = [c.name.lower() for c in b.columns]
+    names_a = [name_key(c.name) for c in a.columns]
+    names_b = [name_key(c.name) for c in b.columns]
     if sorted(names_a) != sorted(names_b):
         raise SchemaError(
             f"{path}: table {b.name!r} has columns {names_b}, but the first source's has "
@@ -477,7 +500,7 @@ def _post_steps(tp: TablePlan, plan: Plan, namer: Namer, by_name: dict[str, Tabl
             )
         )
     for fk in t.fks:
-        parent = by_name.get(fk.ref_table.lower())
+        parent = by_name.get(name_key(fk.ref_table))
         if parent is None:
             plan.reported.append(
                 f"foreign key {t.name}({', '.join(fk.columns)}) -> {fk.ref_table}: the parent "

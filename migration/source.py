@@ -30,6 +30,7 @@ from migration.model import (
     Table,
     Trigger,
     View,
+    name_key,
 )
 
 # Seconds to wait for another process's write lock before reporting the file as locked.
@@ -155,7 +156,7 @@ class Source:
         sequences: dict[str, int] = {}
         if any(o[1] == "sqlite_sequence" for o in objects):
             sequences = {
-                str(n).lower(): int(str(s))
+                name_key(str(n)): int(str(s))
                 for n, s in self._q("SELECT name, seq FROM sqlite_sequence")
             }
         tables: list[Table] = []

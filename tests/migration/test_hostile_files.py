@@ -1,0 +1,195 @@
+"""Hostile and odd SQLite files (issue 9 points 2, 3, 5, 6, 7): each case's exit code and message,
+and the target unchanged apart from the migrated tables (catalog snapshot before and after)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from tests.migration.conftest import query, run_cli
+
+pytestmark = pytest.mark.db
+
+
+# -- the target's catalog, before and after --------------------------------------------------
+@dataclass(frozen=True)
+class Snapshot:
+    """Every relation (outside pg_catalog/information_schema/temp), role and function."""
+
+    relations: frozenset[tuple[str, str, str]]  # schema, name, relkind
+    roles: frozenset[tuple[str, bool, bool, bool]]  # name, super, login, createrole
+    functions: frozenset[str]
+    constraints: frozenset[tuple[str, str, str]]  # table, name, type
+
+    def added(self, before: Snapshot) -> set[tuple[str, str, str]]:
+        return set(self.relations - before.relations)
+
+
+def snapshot(url: str) -> Snapshot:
+    rels = query(
+        url,
+        "SELECT n.nspname, c.relname, c.relkind::text FROM pg_class c "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') "
+        "AND n.nspname NOT LIKE 'pg\\_temp\\_%' AND n.nspname NOT LIKE 'pg\\_toast\\_temp\\_%'",
+    )
+    roles = query(url, "SELECT rolname::text, rolsuper, rolcanlogin, rolcreaterole FROM pg_roles")
+    funcs = query(url, "SELECT oid::regprocedure::text FROM pg_proc")
+    cons = query(
+        url,
+        "SELECT conrelid::regclass::text, conname::text, contype::text FROM pg_constraint "
+        "WHERE connamespace <> 'pg_catalog'::regnamespace",
+    )
+    return Snapshot(
+        frozenset((str(a), str(b), str(c)) for a, b, c in rels),
+        frozenset((str(a), bool(b), bool(c), bool(d)) for a, b, c, d in roles),
+        frozenset(str(f[0]) for f in funcs),
+        frozenset((str(a), str(b), str(c)) for a, b, c in cons),
+    )
+
+
+def assert_unchanged(url: str, before: Snapshot) -> None:
+    """Nothing in the target changed: a refused run."""
+    after = snapshot(url)
+    assert after == before
+
+
+def assert_only_migrated(url: str, before: Snapshot, tables: set[str]) -> None:
+    """Only the migrated tables (with their keys, indexes, sequences, TOAST) and the
+    migration's record appeared; no role or function changed, nothing disappeared."""
+    after = snapshot(url)
+    assert after.roles == before.roles
+    assert after.functions == before.functions
+    assert before.relations <= after.relations
+    for schema, name, kind in after.added(before):
+        if schema == "petstore_migration":
+            continue
+        assert schema == "public", (schema, name, kind)
+        owner = query(
+            url,
+            "SELECT coalesce(i.indrelid, d.refobjid, c.oid)::regclass::text FROM pg_class c "
+            "LEFT JOIN pg_index i ON i.indexrelid = c.oid "
+            "LEFT JOIN pg_depend d ON d.objid = c.oid AND d.deptype IN ('a', 'i') "
+            "AND d.refclassid = 'pg_class'::regclass "
+            "WHERE c.oid = to_regclass(quote_ident(%s))",
+            (name,),
+        )
+        assert owner, name
+        assert str(owner[0][0]).strip('"') in tables, (name, kind, owner)
+
+
+# -- point 2: the tool's own objects never collide with the user's --------------------------
+RENUMBER = """
+CREATE TABLE petstore_renumber (id INTEGER PRIMARY KEY, note TEXT);
+CREATE TABLE pets (id INTEGER PRIMARY KEY, name TEXT);
+"""
+
+
+def test_a_source_table_named_like_the_tools_temp_table_keeps_every_row(make_db, target):
+    a = make_db(
+        RENUMBER,
+        rows={
+            "INSERT INTO petstore_renumber VALUES (?, ?)": [(1, "a1"), (2, "a2")],
+            "INSERT INTO pets VALUES (?, ?)": [(1, "rex"), (2, "tom")],
+        },
+    )
+    b = make_db(
+        RENUMBER,
+        rows={
+            "INSERT INTO petstore_renumber VALUES (?, ?)": [(1, "b1"), (3, "b3")],
+            "INSERT INTO pets VALUES (?, ?)": [(1, "fido"), (2, "tom")],
+        },
+    )
+    before = snapshot(target)
+    res = run_cli(
+        "run", "--source", a, "--source", b, "--target", target, "--on-conflict", "renumber",
+        "--verify",
+    )  # fmt: skip
+    assert res.code == 0, res.text
+    assert query(target, "SELECT id, note FROM petstore_renumber ORDER BY id") == [
+        (1, "a1"),
+        (2, "a2"),
+        (3, "b3"),
+        (4, "b1"),
+    ]
+    assert query(target, "SELECT id, name FROM pets ORDER BY id") == [
+        (1, "rex"),
+        (2, "tom"),
+        (3, "fido"),
+    ]
+    assert [e["ok"] for e in res.events if e["event"] == "verify"] == [True, True]
+    assert_only_migrated(target, before, {"petstore_renumber", "pets"})
+    again = run_cli("verify", "--source", a, "--source", b, "--target", target)
+    assert again.code == 0, again.text
+
+
+def test_a_source_table_named_like_a_staging_table_is_merged_like_any_other(make_db, target):
+    schema = """CREATE TABLE pets (id INTEGER PRIMARY KEY, name TEXT);
+                CREATE TABLE petstore_stage_pets (id INTEGER PRIMARY KEY, pet_id INTEGER);"""
+    a = make_db(
+        schema,
+        rows={
+            "INSERT INTO pets VALUES (?, ?)": [(1, "rex")],
+            "INSERT INTO petstore_stage_pets VALUES (?, ?)": [(1, 10)],
+        },
+    )
+    b = make_db(
+        schema,
+        rows={
+            "INSERT INTO pets VALUES (?, ?)": [(2, "tom")],
+            "INSERT INTO petstore_stage_pets VALUES (?, ?)": [(2, 20)],
+        },
+    )
+    res = run_cli("run", "--source", a, "--source", b, "--target", target, "--verify")
+    assert res.code == 0, res.text
+    assert query(target, "SELECT * FROM petstore_stage_pets ORDER BY id") == [(1, 10), (2, 20)]
+    assert query(target, "SELECT * FROM pets ORDER BY id") == [(1, "rex"), (2, "tom")]
+
+
+APFEL = """CREATE TABLE "Äpfel" (id INTEGER PRIMARY KEY, sorte TEXT);
+           CREATE TABLE "äpfel" (id INTEGER PRIMARY KEY, sorte TEXT);
+           INSERT INTO "Äpfel" VALUES (1, 'Boskoop');
+           INSERT INTO "äpfel" VALUES (2, 'Elstar');"""
+
+
+def test_tables_differing_only_in_non_ascii_case_are_an_error_naming_both(make_db, target):
+    before = snapshot(target)
+    res = run_cli("run", "--source", make_db(APFEL), "--target", target, "--verify")
+    assert res.code == 2
+    assert res.messages("failed") == [
+        (
+            "table/view 'Äpfel' and 'äpfel' differ only in case: with --identifiers lower "
+            "they count as one name (use --identifiers preserve to keep the case)"
+        )
+    ]
+    assert_unchanged(target, before)
+
+
+def test_tables_differing_only_in_non_ascii_case_stay_apart_with_preserve(make_db, target):
+    src = make_db(APFEL)
+    before = snapshot(target)
+    res = run_cli(
+        "run", "--source", src, "--target", target, "--verify", "--identifiers", "preserve"
+    )
+    assert res.code == 0, res.text
+    assert query(target, 'SELECT * FROM "Äpfel"') == [(1, "Boskoop")]
+    assert query(target, 'SELECT * FROM "äpfel"') == [(2, "Elstar")]
+    assert_only_migrated(target, before, {"Äpfel", "äpfel"})
+    verify = run_cli("verify", "--source", src, "--target", target, "--identifiers", "preserve")
+    assert verify.code == 0, verify.text
+
+
+def test_columns_differing_only_in_non_ascii_case_are_an_error_naming_both(make_db, target):
+    src = make_db('CREATE TABLE t ("Öl" INTEGER, "öl" INTEGER); INSERT INTO t VALUES (1, 2);')
+    res = run_cli("run", "--source", src, "--target", target)
+    assert res.code == 2
+    assert res.messages("failed") == [
+        (
+            "table 't': column 'Öl' and 'öl' differ only in case: with --identifiers lower "
+            "they count as one name (use --identifiers preserve to keep the case)"
+        )
+    ]
+    kept = run_cli("run", "--source", src, "--target", target, "--identifiers", "preserve")
+    assert kept.code == 0, kept.text
+    assert query(target, 'SELECT "Öl", "öl" FROM t') == [(1, 2)]
