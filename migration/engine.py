@@ -145,12 +145,14 @@ def describe_plan(plan: Plan, sources: list[Source], opts: Options, log: Reporte
             )
         stmt, notes = planmod.create_table(tp, sources[tp.sources[0]], namer)
         conn_free_ddl.append(_as_text(stmt) + ";")
-        conn_free_ddl.extend(_as_text(s.statement) + ";" for s in tp.post)
+        for s in tp.post:
+            conn_free_ddl.extend(_as_text(x) + ";" for x in (s.statement, s.validate) if x)
         lines.extend(f"  note: {n}" for n in notes)
         lines.append("")
     for name, target, query, error in plan.views:
         if query is not None:
-            conn_free_ddl.append(f'CREATE VIEW "{target}" AS {query};')
+            view = sql.SQL("CREATE VIEW {} AS {}").format(sql.Identifier(target), query)
+            conn_free_ddl.append(_as_text(view) + ";")
         else:
             plan.reported.append(f"view {name!r}: {error}: not carried over")
     lines.append("DDL:")

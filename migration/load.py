@@ -60,11 +60,21 @@ class LoadResult:
     source_sums: dict[tuple[str, int], verify.Sum] = field(default_factory=dict)
 
 
-def _savepoint(conn: psycopg.Connection, stmt: sql.Composed) -> psycopg.Error | None:
-    """Run `stmt` in a savepoint; return the error (the transaction stays usable) or None."""
+def execute_one(conn: psycopg.Connection, stmt: sql.Composed) -> None:
+    """Run ONE statement through the extended query protocol, whose Parse message refuses a
+    string holding two (psycopg sends text without parameters by the simple protocol, which
+    runs any number; asking for binary results forces the extended one)."""
+    conn.execute(stmt, binary=True)
+
+
+def _savepoint(conn: psycopg.Connection, *stmts: sql.Composed | None) -> psycopg.Error | None:
+    """Run each statement alone in one savepoint; return the error (the transaction stays
+    usable) or None."""
     try:
         with conn.transaction():
-            conn.execute(stmt)
+            for stmt in stmts:
+                if stmt is not None:
+                    execute_one(conn, stmt)
     except psycopg.Error as exc:
         return exc
     return None
@@ -417,7 +427,7 @@ def load_tables(
             tres.rows_written += n
             for step in tp.post:  # the key after the bulk load: one sorted build, not 1M inserts
                 if step.kind == "pkey":
-                    conn.execute(step.statement)
+                    execute_one(conn, step.statement)
             for idx in tp.sources[1:]:
                 merge_source(conn, tp, sources[idx], plan, result, policy, log, conflicts)
         except psycopg.IntegrityError as exc:  # NULL or duplicate primary keys in the data
@@ -502,7 +512,7 @@ def post_steps(conn: psycopg.Connection, plan: Plan, result: LoadResult) -> None
             for step in tp.post:
                 if step.kind != kind:
                     continue
-                err = _savepoint(conn, step.statement)
+                err = _savepoint(conn, step.statement, step.validate)
                 if err is None:
                     continue
                 state = getattr(err, "sqlstate", None) or ""
@@ -557,7 +567,7 @@ def create_views(
                     conn, sql.SQL("DROP VIEW IF EXISTS {} CASCADE").format(sql.Identifier(target))
                 )
             err = _savepoint(
-                conn, sql.SQL("CREATE VIEW {} AS {}").format(sql.Identifier(target), sql.SQL(query))
+                conn, sql.SQL("CREATE VIEW {} AS {}").format(sql.Identifier(target), query)
             )
             if err is None:
                 pending.remove(item)
@@ -568,7 +578,7 @@ def create_views(
     for name, _target, query in pending:
         result.reported.append(
             f"view {name!r}: not carried over: PostgreSQL rejected the translation "
-            f"({errors[name]}); translated SQL: {query}"
+            f"({errors[name]}); translated SQL: {query.as_string(conn)}"
         )
     return created
 

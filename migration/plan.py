@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import apsw
 from psycopg import sql
 
-from migration import translate, typemap
+from migration import render, translate, typemap
 from migration.errors import Problem, SchemaError, UsageError
 from migration.model import Table, name_key
 from migration.source import Source, qi
@@ -61,6 +61,7 @@ class PostStep:
     statement: sql.Composed
     kind: str  # pkey (added right after the first COPY), unique, index, check, fk
     name: str = ""  # the relation it creates (indexes share the namespace with tables)
+    validate: sql.Composed | None = None  # run alone right after `statement` (NOT VALID ones)
 
 
 @dataclass
@@ -77,6 +78,7 @@ class TablePlan:
     post: list[PostStep] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     row_counts: dict[int, int] = field(default_factory=dict)
+    generated: dict[str, sql.Composable] = field(default_factory=dict)  # target column -> expr
 
     def copied(self) -> list[ColumnPlan]:
         """Columns written by COPY (generated ones are computed by PostgreSQL)."""
@@ -100,7 +102,7 @@ class Plan:
     """The whole migration, before anything is written."""
 
     tables: list[TablePlan]
-    views: list[tuple[str, str, str | None, str | None]]  # source name, target, pg sql, error
+    views: list[tuple[str, str, sql.Composable | None, str | None]]  # name, target, query, error
     reported: list[str]
     problems: list[Problem]
     problem_counts: dict[tuple[str, str, str], int]
@@ -272,15 +274,11 @@ def build(
                     "generated column expression not found: carried over as a plain column "
                     "with its values"
                 )
+        _translate_generated(tp, namer, reported)
         for cp in cols:
             tp.notes.extend(f"column {cp.source.name!r}: {n}" for n in cp.notes)
         plans.append(tp)
-    views: list[tuple[str, str, str | None, str | None]] = []
-    for v in first.schema.views:
-        try:
-            views.append((v.name, namer(v.name), translate.view_query(v.sql, namer), None))
-        except translate.TranslationError as exc:
-            views.append((v.name, namer(v.name), None, f"sqlglot could not translate it: {exc}"))
+    views = _views(first, namer, {tp.table.name.lower(): table_relation(tp) for tp in plans})
     for src in sources[1:]:
         for v in src.schema.views:
             if not any(name_key(v.name) == name_key(name) for name, *_ in views):
@@ -302,6 +300,62 @@ def build(
     ]
     _check_names(relations, "relation", namer)
     return plan
+
+
+def _translate_generated(tp: TablePlan, namer: Namer, reported: list[str]) -> None:
+    """Generated expressions through the allowlist; one that is not becomes a plain column
+    carrying the source's computed values (nothing is lost, the report says so)."""
+    rel = table_relation(tp)
+    for cp in tp.columns:
+        if not cp.source.generated or cp.plain:
+            continue
+        try:
+            tp.generated[cp.name] = translate.table_expression(
+                cp.source.generated_node, rel, tp.table.name, namer, immutable=True
+            )
+        except translate.TranslationError as exc:
+            cp.plain = True
+            reported.append(
+                f"table {tp.table.name!r}: generated column {cp.source.name!r} carried over as a "
+                f"plain column with its values: {exc}"
+            )
+
+
+def table_relation(tp: TablePlan) -> render.Relation:
+    """What an expression may reference of a table: its columns' target names and kinds."""
+    return render.Relation(
+        tp.target,
+        {c.source.name.lower(): (c.name, c.kind) for c in tp.columns},
+        [c.source.name for c in tp.columns],
+    )
+
+
+def _views(
+    first: Source, namer: Namer, relations: dict[str, render.Relation]
+) -> list[tuple[str, str, sql.Composable | None, str | None]]:
+    """Every view of the first source, translated over the migration's own relations (views
+    that use other views after them)."""
+    pending = list(first.schema.views)
+    done: dict[str, tuple[str, str, sql.Composable | None, str | None]] = {}
+    names = {v.name.lower() for v in pending}
+    while pending:
+        ready = [
+            v
+            for v in pending
+            if not (translate.view_references(v.sql) & (names - set(done) - {v.name.lower()}))
+        ] or pending[:1]
+        for v in ready:
+            pending.remove(v)
+            try:
+                query, cols = translate.view_query(v.sql, namer, relations)
+            except translate.TranslationError as exc:
+                done[v.name.lower()] = (v.name, namer(v.name), None, f"not translated: {exc}")
+                continue
+            relations[v.name.lower()] = render.Relation(
+                namer(v.name), {n.lower(): (namer(n), k) for n, k in cols}, [n for n, _ in cols]
+            )
+            done[v.name.lower()] = (v.name, namer(v.name), query, None)
+    return [done[v.name.lower()] for v in first.schema.views]
 
 
 def _same_shape(a: Table, b: Table, path: str) -> None:
@@ -354,9 +408,8 @@ def default_sql(col: ColumnPlan, src: Source) -> tuple[sql.Composable | None, st
         rendered = translate.expression(text, lambda n: n)
     except translate.TranslationError as exc:
         return None, f"default {text} could not be translated ({exc}): not carried over"
-    return sql.SQL(
-        f"({rendered})"
-    ), f"default {text} translated by sqlglot to {rendered}: review it"
+    shown = rendered.as_string(None)
+    return sql.SQL("({})").format(rendered), f"default {text} translated to {shown}: review it"
 
 
 def create_table(tp: TablePlan, src: Source, namer: Namer) -> tuple[sql.Composed, list[str]]:
@@ -366,12 +419,12 @@ def create_table(tp: TablePlan, src: Source, namer: Namer) -> tuple[sql.Composed
     for col in tp.columns:
         bits = [sql.Identifier(col.name), sql.SQL(col.pg_type)]
         if col.source.generated and not col.plain:
-            expr = translate.render(col.source.generated_node, namer)
-            bits.append(sql.SQL(f"GENERATED ALWAYS AS ({expr}) STORED"))
+            expr = tp.generated[col.name]
+            bits.append(sql.SQL("GENERATED ALWAYS AS ({}) STORED").format(expr))
             if col.source.hidden == 2:
                 notes.append(
                     f"column {col.source.name!r}: VIRTUAL generated column created as STORED "
-                    f"({expr})"
+                    f"({expr.as_string(None)})"
                 )
         else:
             if col.name == tp.identity:
@@ -415,12 +468,14 @@ def _post_steps(tp: TablePlan, plan: Plan, namer: Namer, by_name: dict[str, Tabl
                 "over"
             )
             continue
-        expr_parts: list[str] = []
-        predicate = None
+        expr_parts: list[sql.Composable] = []
+        predicate: sql.Composable | None = None
         # sqlglot only for partial or expression indexes: plain keys come from PRAGMA index_xinfo
         if ix.sql and (ix.partial or any(p.name is None for p in ix.columns)):
             try:
-                expr_parts, predicate = translate.index_parts(ix.sql, namer)
+                expr_parts, predicate = translate.index_parts(
+                    ix.sql, table_relation(tp), t.name, namer
+                )
             except translate.TranslationError as exc:
                 plan.reported.append(
                     f"index {ix.name!r} on {t.name!r}: could not be translated ({exc}): not "
@@ -437,7 +492,7 @@ def _post_steps(tp: TablePlan, plan: Plan, namer: Namer, by_name: dict[str, Tabl
                     )
                     keys = []
                     break
-                keys.append(sql.SQL(expr_parts[i]))
+                keys.append(expr_parts[i])
                 continue
             key: sql.Composable = sql.Identifier(namer(part.name))
             if part.collation.upper() == "NOCASE":
@@ -472,8 +527,8 @@ def _post_steps(tp: TablePlan, plan: Plan, namer: Namer, by_name: dict[str, Tabl
             ident,
             sql.SQL(", ").join(keys),
         )
-        if predicate:
-            stmt = sql.SQL("{} WHERE {}").format(stmt, sql.SQL(predicate))
+        if predicate is not None:
+            stmt = sql.SQL("{} WHERE {}").format(stmt, predicate)
         tp.post.append(PostStep(f"index {ix.name!r} on {t.name!r}", stmt, "index", name))
     for n, chk in enumerate(t.checks, 1):
         if chk.node is None:
@@ -482,7 +537,7 @@ def _post_steps(tp: TablePlan, plan: Plan, namer: Namer, by_name: dict[str, Tabl
             )
             continue
         try:
-            rendered = translate.render(chk.node, namer)
+            rendered = translate.table_expression(chk.node, table_relation(tp), t.name, namer)
         except translate.TranslationError as exc:
             plan.reported.append(
                 f"CHECK on {t.name!r} ({chk.source_sql}): not translatable ({exc}): not carried "
@@ -493,10 +548,13 @@ def _post_steps(tp: TablePlan, plan: Plan, namer: Namer, by_name: dict[str, Tabl
         tp.post.append(
             PostStep(
                 f"CHECK ({chk.source_sql}) on {t.name!r}",
-                sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} CHECK ({})").format(
-                    ident, sql.Identifier(name), sql.SQL(rendered)
+                sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} CHECK ({}) NOT VALID").format(
+                    ident, sql.Identifier(name), rendered
                 ),
                 "check",
+                validate=sql.SQL("ALTER TABLE {} VALIDATE CONSTRAINT {}").format(
+                    ident, sql.Identifier(name)
+                ),
             )
         )
     for fk in t.fks:
@@ -542,8 +600,9 @@ def _post_steps(tp: TablePlan, plan: Plan, namer: Namer, by_name: dict[str, Tabl
             PostStep(
                 f"foreign key {t.name}({', '.join(fk.columns)}) -> "
                 f"{fk.ref_table}({', '.join(ref_cols)})",
-                sql.SQL("{}; {}").format(stmt, validate),
+                stmt,
                 "fk",
+                validate=validate,
             )
         )
 

@@ -1,16 +1,24 @@
-"""SQLite SQL (views, CHECKs, generated columns, index predicates) to PostgreSQL, via sqlglot."""
+"""SQLite SQL (views, CHECKs, generated columns, index predicates, defaults) to PostgreSQL.
+
+sqlglot parses the source's text into a tree; `render` rebuilds it from an allowlist with
+psycopg composables (nothing of the source text is pasted into SQL)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
+from psycopg import sql
+
+from migration import render
+
 Rename = Callable[[str], str]
 # sqlglot is imported lazily: it costs ~0.1 s at start-up and most schemas never need it.
 
 
 class TranslationError(Exception):
-    """sqlglot could not parse or render a fragment; the caller reports the object by name."""
+    """A fragment could not be parsed, or holds something not on the allowlist; the caller
+    reports the object by name."""
 
 
 def _sqlglot() -> Any:
@@ -19,35 +27,49 @@ def _sqlglot() -> Any:
     return sqlglot
 
 
-def _rename_identifiers(node: Any, rename: Rename) -> Any:
+def _parse(text: str) -> Any:
+    sqlglot = _sqlglot()
+    try:
+        return sqlglot.parse_one(text, read="sqlite")
+    except sqlglot.errors.SqlglotError as exc:
+        raise TranslationError(f"could not be parsed: {_first(exc)}") from exc
+    except RecursionError as exc:
+        raise TranslationError("could not be parsed: nested too deeply") from exc
+
+
+def _first(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0][: render.NAME_SHOWN * 2] if lines else type(exc).__name__
+
+
+def table_expression(
+    node: Any, table: render.Relation, table_name: str, rename: Rename, immutable: bool = False
+) -> sql.Composable:
+    """A CHECK, generated column or index expression over one table's own columns."""
+    ctx = render.Context(rename, table=table, table_name=table_name, immutable=immutable)
+    try:
+        return render.expression(node, ctx).sql
+    except render.UnsupportedError as exc:
+        raise TranslationError(str(exc)) from exc
+    except RecursionError as exc:
+        raise TranslationError("expression nested too deeply") from exc
+
+
+def expression(text: str, rename: Rename) -> sql.Composable:
+    """A SQLite scalar expression that references no column (e.g. a DEFAULT) as PostgreSQL."""
+    node = _parse(f"SELECT {text}")
+    exp = _exp()
+    used = [k for k, v in node.args.items() if v] if isinstance(node, exp.Select) else []
+    if used != ["expressions"] or len(node.expressions) != 1:
+        raise TranslationError("not a single expression")
+    empty = render.Relation("", {})
+    return table_expression(node.expressions[0], empty, "", rename, immutable=True)
+
+
+def _exp() -> Any:
     from sqlglot import exp
 
-    def fix(n: Any) -> Any:
-        if isinstance(n, exp.Identifier):
-            return exp.Identifier(this=rename(str(n.this)), quoted=True)
-        return n
-
-    return node.transform(fix)
-
-
-def render(node: Any, rename: Rename) -> str:
-    """A parsed SQLite expression as PostgreSQL, every identifier quoted and renamed."""
-    sqlglot = _sqlglot()
-    try:
-        out: str = _rename_identifiers(node.copy(), rename).sql(dialect="postgres")
-    except (sqlglot.errors.SqlglotError, ValueError) as exc:
-        raise TranslationError(str(exc)) from exc
-    return out
-
-
-def expression(sql: str, rename: Rename) -> str:
-    """A SQLite scalar expression (e.g. an index predicate) as PostgreSQL."""
-    sqlglot = _sqlglot()
-    try:
-        node = sqlglot.parse_one(sql, read="sqlite")
-    except sqlglot.errors.SqlglotError as exc:
-        raise TranslationError(str(exc)) from exc
-    return render(node, rename)
+    return exp
 
 
 def parse_create_table(sql: str) -> Any:
@@ -59,32 +81,42 @@ def parse_create_table(sql: str) -> Any:
         return None
 
 
-def view_query(sql: str, rename: Rename) -> str:
-    """The SELECT of a SQLite `CREATE VIEW` statement, as PostgreSQL."""
-    sqlglot = _sqlglot()
-    from sqlglot import exp
-
-    try:
-        node = sqlglot.parse_one(sql, read="sqlite")
-    except sqlglot.errors.SqlglotError as exc:
-        raise TranslationError(str(exc)) from exc
+def view_query(
+    text: str, rename: Rename, relations: dict[str, render.Relation]
+) -> tuple[sql.Composable, list[tuple[str, str | None]]]:
+    """The SELECT of a SQLite `CREATE VIEW` as PostgreSQL, over `relations` only, and its
+    output columns (name, kind)."""
+    exp = _exp()
+    node = _parse(text)
     if not isinstance(node, exp.Create) or node.expression is None:
         raise TranslationError("not a CREATE VIEW ... AS SELECT statement")
-    query = node.expression
-    if not isinstance(query, exp.Query):
-        raise TranslationError("the view body is not a query")
-    return render(query, rename)
-
-
-def index_parts(sql: str, rename: Rename) -> tuple[list[str], str | None]:
-    """Key parts (columns or expressions, with DESC/COLLATE kept) and WHERE of a CREATE INDEX."""
-    sqlglot = _sqlglot()
-    from sqlglot import exp
-
+    if isinstance(node.this, exp.Schema):
+        raise TranslationError("a view with a column list")
+    ctx = render.Context(rename, relations=relations, queries=True)
     try:
-        node = sqlglot.parse_one(sql, read="sqlite")
-    except sqlglot.errors.SqlglotError as exc:
+        out, cols = render.query(node.expression, ctx, None)
+    except render.UnsupportedError as exc:
         raise TranslationError(str(exc)) from exc
+    except RecursionError as exc:
+        raise TranslationError("query nested too deeply") from exc
+    return out, [(name, t.kind) for name, t in cols]
+
+
+def view_references(text: str) -> set[str]:
+    """Lower-case names of every relation a view's text mentions (to order views)."""
+    try:
+        node = _parse(text)
+    except TranslationError:
+        return set()
+    return {t.name.lower() for t in node.find_all(_exp().Table)}
+
+
+def index_parts(
+    text: str, table: render.Relation, table_name: str, rename: Rename
+) -> tuple[list[sql.Composable], sql.Composable | None]:
+    """Key parts (columns or expressions, with DESC kept) and WHERE of a CREATE INDEX."""
+    exp = _exp()
+    node = _parse(text)
     index = node.this if isinstance(node, exp.Create) else None
     if not isinstance(index, exp.Index):
         raise TranslationError("not a CREATE INDEX statement")
@@ -92,17 +124,21 @@ def index_parts(sql: str, rename: Rename) -> tuple[list[str], str | None]:
     columns = params.args.get("columns") if params is not None else None
     if not columns:
         raise TranslationError("no indexed columns found")
-    parts = []
+    parts: list[sql.Composable] = []
     for part in columns:
         node_part = part.this if isinstance(part, exp.Ordered) else part
-        rendered = render(node_part, rename)
+        rendered = table_expression(node_part, table, table_name, rename, immutable=True)
         if not isinstance(node_part, exp.Column):
-            rendered = f"({rendered})"
+            rendered = sql.SQL("({})").format(rendered)
         if isinstance(part, exp.Ordered) and part.args.get("desc"):
-            rendered += " DESC"
+            rendered = sql.SQL("{} DESC").format(rendered)
         parts.append(rendered)
     where = params.args.get("where") if params is not None else None
-    predicate = render(where.this, rename) if where is not None else None
+    predicate = (
+        table_expression(where.this, table, table_name, rename, immutable=True)
+        if where is not None
+        else None
+    )
     return parts, predicate
 
 
