@@ -229,6 +229,7 @@ def _check_target_tables(
     conn: psycopg.Connection, plan: Plan, opts: Options, result: load.LoadResult
 ) -> None:
     busy = []
+    replaced: list[str] = []
     for tp in plan.tables:
         row = conn.execute(
             "SELECT c.relkind FROM pg_class c WHERE c.oid = to_regclass(%s)",
@@ -254,12 +255,13 @@ def _check_target_tables(
             result.reported.append(
                 f"table {tp.target}: existed in the target and was replaced (--replace)"
             )
-        conn.execute(sql.SQL("DROP TABLE {} CASCADE").format(sql.Identifier(tp.target)))
+        replaced.append(tp.target)
     if busy:
         raise TargetStateError(
             f"the target already has data in table(s) {', '.join(busy)}; nothing was changed "
             "(pass --replace to drop and reload them)"
         )
+    load.drop_tables(conn, replaced)
 
 
 def _write_record(

@@ -15,7 +15,13 @@ from psycopg import _copy_base, sql
 
 from migration import plan as planmod
 from migration import verify
-from migration.errors import ConflictError, DataProblemError, Problem, SourceTextError
+from migration.errors import (
+    ConflictError,
+    DataProblemError,
+    Problem,
+    SourceTextError,
+    TargetStateError,
+)
 from migration.log import Reporter
 from migration.model import name_key
 from migration.plan import Namer, Plan, TablePlan
@@ -103,6 +109,64 @@ def create_tables(
         if err is not None:
             raise err
         result.reported.extend(f"table {tp.table.name!r}: {n}" for n in notes)
+
+
+# What depends on a relation, and the relation that owns each dependent (a view's rule, another
+# table's foreign key, trigger, policy or default); NULL owner: a free-standing object such as a
+# function whose body uses the table. Dependencies on the table's row type count too.
+_DEPENDENTS = """
+SELECT DISTINCT CASE WHEN r.oid IS NULL THEN pg_describe_object(d.classid, d.objid, 0)
+                     ELSE pg_describe_object('pg_class'::regclass, r.ev_class, 0) END,
+       coalesce(r.ev_class, c.conrelid, t.tgrelid, p.polrelid, a.adrelid,
+                CASE WHEN d.classid = 'pg_class'::regclass THEN d.objid END)
+FROM pg_depend d
+LEFT JOIN pg_rewrite r ON d.classid = 'pg_rewrite'::regclass AND r.oid = d.objid
+LEFT JOIN pg_constraint c ON d.classid = 'pg_constraint'::regclass AND c.oid = d.objid
+LEFT JOIN pg_trigger t ON d.classid = 'pg_trigger'::regclass AND t.oid = d.objid
+LEFT JOIN pg_policy p ON d.classid = 'pg_policy'::regclass AND p.oid = d.objid
+LEFT JOIN pg_attrdef a ON d.classid = 'pg_attrdef'::regclass AND a.oid = d.objid
+WHERE d.deptype = 'n'
+  AND ((d.refclassid = 'pg_class'::regclass AND d.refobjid = %(rel)s)
+       OR (d.refclassid = 'pg_type'::regclass
+           AND d.refobjid = (SELECT reltype FROM pg_class WHERE oid = %(rel)s)))
+ORDER BY 1
+"""
+
+
+def drop_tables(conn: psycopg.Connection, tables: list[str]) -> None:
+    """Drop existing target tables the run replaces, never with CASCADE: if anything else in the
+    target depends on them (views, other tables' foreign keys, functions), refuse and name it."""
+    if not tables:
+        return
+    oids: dict[str, object] = {}
+    for name in tables:
+        row = conn.execute(
+            "SELECT to_regclass(%s)::oid", (sql.Identifier(name).as_string(conn),)
+        ).fetchone()
+        oids[name] = row[0] if row else None
+    blocking: list[str] = []
+    for name, oid in oids.items():
+        for what, owner in conn.execute(_DEPENDENTS, {"rel": oid}).fetchall():
+            if owner not in oids.values():
+                blocking.append(f"{what} (on table {name})")
+    if not blocking:
+        err = _savepoint(
+            conn,
+            sql.SQL("DROP TABLE {} RESTRICT").format(
+                sql.SQL(", ").join(map(sql.Identifier, tables))
+            ),
+        )
+        if err is None:
+            return
+        if not isinstance(err, psycopg.errors.DependentObjectsStillExist):
+            raise err
+        detail = err.diag.message_detail
+        blocking.append(_first_line(err) + (f" ({detail})" if detail else ""))
+    raise TargetStateError(
+        f"cannot replace table(s) {', '.join(tables)} in the target: objects the migration does "
+        f"not own depend on them: {'; '.join(blocking)}; nothing was changed (drop or alter "
+        "those objects first)"
+    )
 
 
 def _first_line(exc: BaseException) -> str:

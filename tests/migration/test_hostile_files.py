@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import psycopg
 import pytest
 
 from tests.migration.conftest import query, run_cli
@@ -193,3 +194,85 @@ def test_columns_differing_only_in_non_ascii_case_are_an_error_naming_both(make_
     kept = run_cli("run", "--source", src, "--target", target, "--identifiers", "preserve")
     assert kept.code == 0, kept.text
     assert query(target, 'SELECT "Öl", "öl" FROM t') == [(1, 2)]
+
+
+# -- point 3: never drop what the migration does not own --------------------------------------
+PETS = "CREATE TABLE pets (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO pets VALUES (1, 'rex');"
+
+
+def _prepare(url: str, statements: str) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(statements)
+
+
+def test_an_empty_target_table_with_a_dependent_view_is_refused_naming_the_view(make_db, target):
+    _prepare(
+        target,
+        "CREATE TABLE pets (id bigint PRIMARY KEY, name text);"
+        "CREATE VIEW pet_names AS SELECT name FROM pets",
+    )
+    before = snapshot(target)
+    res = run_cli("run", "--source", make_db(PETS), "--target", target)
+    assert res.code == 2
+    assert res.messages("failed") == [
+        (
+            "cannot replace table(s) pets in the target: objects the migration does not own "
+            "depend on them: view pet_names (on table pets); nothing was changed (drop or alter "
+            "those objects first)"
+        )
+    ]
+    assert_unchanged(target, before)
+    assert query(target, "SELECT count(*) FROM pet_names") == [(0,)]
+
+
+def test_replace_is_refused_when_another_tables_foreign_key_points_at_it(make_db, target):
+    _prepare(
+        target,
+        "CREATE TABLE pets (id bigint PRIMARY KEY, name text); INSERT INTO pets VALUES (7, 'x');"
+        "CREATE TABLE vet_visits (pet_id bigint CONSTRAINT visit_pet REFERENCES pets (id))",
+    )
+    before = snapshot(target)
+    res = run_cli("run", "--source", make_db(PETS), "--target", target, "--replace")
+    assert res.code == 2
+    assert res.messages("failed") == [
+        (
+            "cannot replace table(s) pets in the target: objects the migration does not own "
+            "depend on them: constraint visit_pet on table vet_visits (on table pets); nothing was "
+            "changed (drop or alter those objects first)"
+        )
+    ]
+    assert_unchanged(target, before)
+    assert query(target, "SELECT id, name FROM pets") == [(7, "x")]
+
+
+def test_replace_refuses_a_function_using_the_tables_row_type(make_db, target):
+    _prepare(
+        target,
+        "CREATE TABLE pets (id bigint PRIMARY KEY, name text);"
+        "CREATE FUNCTION pet_label(p pets) RETURNS text LANGUAGE sql AS 'SELECT p.name'",
+    )
+    before = snapshot(target)
+    res = run_cli("run", "--source", make_db(PETS), "--target", target)
+    assert res.code == 2
+    assert "function pet_label(pets) (on table pets)" in res.messages("failed")[0]
+    assert_unchanged(target, before)
+
+
+def test_empty_tables_that_reference_each_other_are_replaced_together(make_db, target):
+    _prepare(
+        target,
+        "CREATE TABLE owners (id bigint PRIMARY KEY);"
+        "CREATE TABLE pets (id bigint PRIMARY KEY, owner_id bigint REFERENCES owners (id),"
+        " parent_id bigint REFERENCES pets (id));"
+        "CREATE INDEX pets_owner ON pets (owner_id)",
+    )
+    src = make_db(
+        "CREATE TABLE owners (id INTEGER PRIMARY KEY, name TEXT);"
+        "CREATE TABLE pets (id INTEGER PRIMARY KEY, owner_id INTEGER REFERENCES owners(id));"
+        "INSERT INTO owners VALUES (1, 'ann'); INSERT INTO pets VALUES (1, 1);"
+    )
+    res = run_cli("run", "--source", src, "--target", target, "--verify")
+    assert res.code == 0, res.text
+    assert query(target, "SELECT o.name FROM pets p JOIN owners o ON o.id = p.owner_id") == [
+        ("ann",)
+    ]
