@@ -17,7 +17,7 @@ import psycopg
 from migration import engine
 from migration.errors import MigrationError, UsageError
 from migration.log import Reporter
-from migration.redact import url_password
+from migration.redact import target_secrets
 
 EXIT_OK, EXIT_DATA, EXIT_USAGE = 0, 1, 2
 
@@ -61,7 +61,12 @@ def _parser() -> argparse.ArgumentParser:
     def target(sp: argparse.ArgumentParser) -> None:
         where = sp.add_mutually_exclusive_group()
         where.add_argument(
-            "--target", default=None, metavar="URL", help="PostgreSQL URL (default: $DATABASE_URL)"
+            "--target",
+            default=None,
+            metavar="URL",
+            help="PostgreSQL URL (default: $DATABASE_URL). A password given here is visible to "
+            "other users in ps: keep it out of the command line with $DATABASE_URL, "
+            "--target-file, or a URL without it plus libpq's PGPASSFILE (or ~/.pgpass)",
         )
         where.add_argument(
             "--target-file",
@@ -139,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         Reporter(fmt, ()).event("failed", str(exc), level="error", exit_code=exc.exit_code)
         return exc.exit_code
     target = target or getattr(args, "target", None) or os.environ.get("DATABASE_URL")
-    secrets = tuple(s for s in (url_password(target) if target else None,) if s)
+    secrets = target_secrets(target)
     log = Reporter(fmt, secrets)
     opts = engine.Options(
         sources=args.source,

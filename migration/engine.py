@@ -28,7 +28,7 @@ from migration.errors import (
 from migration.log import Reporter
 from migration.model import name_key
 from migration.plan import Namer, Plan, TablePlan
-from migration.redact import redact, url_password
+from migration.redact import redact, show_target, target_secrets
 from migration.source import Source
 
 RECORD_SCHEMA = "petstore_migration"
@@ -75,17 +75,18 @@ def connect(url: str | None) -> psycopg.Connection:
     """Connect to the target; errors become TargetConnectionError with the password masked."""
     if not url:
         raise UsageError("no target: pass --target URL or set DATABASE_URL")
-    secret = url_password(url)
+    secrets = target_secrets(url)
     try:
         conn = psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_S, autocommit=False)
     except psycopg.OperationalError as exc:
         raise TargetConnectionError(
-            f"cannot connect to the target {redact(url)}: "
-            f"{redact(str(exc).strip(), (secret,) if secret else ())}"
+            f"cannot connect to the target {show_target(url)}: {redact(str(exc).strip(), secrets)}"
         ) from exc
     except psycopg.ProgrammingError as exc:
         raise UsageError(
-            f"invalid target URL {redact(url)}: {redact(str(exc), (secret,) if secret else ())}"
+            f"invalid target URL {show_target(url)}: {redact(str(exc).strip(), secrets)} "
+            "(expected postgresql://USER@HOST:PORT/DATABASE, a password after USER: "
+            "percent-encoded, or key=value pairs)"
         ) from exc
     conn.execute("SET DateStyle = 'ISO, YMD'; SET TimeZone = 'UTC'; SET extra_float_digits = 3")
     return conn

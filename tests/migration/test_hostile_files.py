@@ -3,12 +3,16 @@ and the target unchanged apart from the migrated tables (catalog snapshot before
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import psycopg
 import pytest
+from psycopg import sql
 
-from tests.migration.conftest import query, run_cli
+from tests.migration.conftest import query, run_cli, run_subprocess
 
 pytestmark = pytest.mark.db
 
@@ -276,3 +280,100 @@ def test_empty_tables_that_reference_each_other_are_replaced_together(make_db, t
     assert query(target, "SELECT o.name FROM pets p JOIN owners o ON o.id = p.owner_id") == [
         ("ann",)
     ]
+
+
+# -- point 6: the password never printed, in any form ----------------------------------------
+SIMPLE = "RawPassw0rdXyz"
+ODD = "Hu nter2@Pa:ss/Wo%rd'q"  # every character a URL or conninfo string must escape
+ODD_ENC = quote(ODD, safe="")
+DOWN = "127.0.0.1:1"  # nothing listens on port 1: libpq fails to connect, quickly
+
+
+def _forms() -> list[tuple[str, str, tuple[str, ...]]]:
+    return [
+        ("url", f"postgresql://app:{SIMPLE}@{DOWN}/db", (SIMPLE,)),
+        ("url-encoded", f"postgresql://app:{ODD_ENC}@{DOWN}/db", (ODD, ODD_ENC)),
+        ("no-scheme", f"app:{SIMPLE}@{DOWN}/db", (SIMPLE,)),
+        ("one-slash", f"postgresql:/app:{SIMPLE}@{DOWN}/db", (SIMPLE,)),
+        ("bad-escape", f"postgresql://app:{SIMPLE}%zz@{DOWN}/db", (SIMPLE,)),
+        ("unknown-param", f"postgresql://app:{ODD_ENC}@{DOWN}/db?foo=bar", (ODD, ODD_ENC)),
+        ("bad-port", f"postgresql://app:{SIMPLE}@127.0.0.1:notaport/db", (SIMPLE,)),
+        ("raw-specials", f"postgresql://app:{SIMPLE}@x/y@{DOWN}/db", (SIMPLE,)),
+        ("query-password", f"postgresql://app@{DOWN}/db?password={ODD_ENC}", (ODD, ODD_ENC)),
+        ("conninfo", f"host=127.0.0.1 port=1 user=app password={SIMPLE} dbname=db", (SIMPLE,)),
+        (
+            "conninfo-quoted",
+            "host=127.0.0.1 port=1 user=app password='" + ODD.replace("'", "\\'") + "' dbname=db",
+            (ODD,),
+        ),
+        ("conninfo-typo", f"host=127.0.0.1 port=1 pasword={SIMPLE} dbname=db", (SIMPLE,)),
+    ]
+
+
+def _leaks(text: str, secrets: tuple[str, ...]) -> list[str]:
+    return [s for s in secrets if s in text]
+
+
+@pytest.mark.parametrize(("form", "url", "secrets"), _forms(), ids=[f[0] for f in _forms()])
+@pytest.mark.parametrize("via", ["--target", "DATABASE_URL"])
+def test_the_password_is_masked_in_every_form_of_target(make_db, form, url, secrets, via):
+    src = make_db(PETS)
+    args = ["run", "--source", src, "--log-format", "text"]
+    res = run_subprocess(
+        *([*args, "--target", url] if via == "--target" else args),
+        env={"DATABASE_URL": url} if via == "DATABASE_URL" else {"DATABASE_URL": ""},
+        timeout=60,
+    )
+    assert res.code == 2, res.text
+    assert _leaks(res.text, secrets) == [], res.text
+    assert "Traceback" not in res.text
+    failed = [line for line in res.err.splitlines() if line.startswith("error: ")]
+    assert len(failed) == 1, res.text
+
+
+@pytest.fixture
+def odd_role(target: str) -> Iterator[str]:
+    """A login role whose password needs every kind of escaping; owns public in `target`."""
+    role = f"odd_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(target, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
+                sql.Identifier(role), sql.Literal(ODD)
+            )
+        )
+        conn.execute(sql.SQL("GRANT CREATE ON SCHEMA public TO {}").format(sql.Identifier(role)))
+        conn.execute(
+            sql.SQL("GRANT CREATE ON DATABASE {} TO {}").format(
+                sql.Identifier(urlsplit(target).path.lstrip("/")), sql.Identifier(role)
+            )
+        )
+    parts = urlsplit(target)
+    yield urlunsplit(parts._replace(netloc=f"{role}:{ODD_ENC}@{parts.hostname}:{parts.port}"))
+    with psycopg.connect(target, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
+        conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+
+
+def test_a_run_never_prints_or_records_the_password(make_db, target, odd_role):
+    src = make_db(PETS)
+    res = run_subprocess("run", "--source", src, "--target", odd_role, "--verify")
+    assert res.code == 0, res.text
+    assert _leaks(res.text, (ODD, ODD_ENC)) == []
+    record = query(target, "SELECT summary::text FROM petstore_migration.runs")
+    assert len(record) == 1
+    assert _leaks(str(record), (ODD, ODD_ENC)) == []
+    wrong = odd_role.replace(ODD_ENC, quote(ODD + "x", safe=""))
+    bad = run_subprocess("verify", "--source", src, "--target", wrong, "--log-format", "text")
+    assert bad.code == 2
+    assert "password authentication failed" in bad.err
+    assert _leaks(bad.text, (ODD, ODD_ENC, ODD + "x", quote(ODD + "x", safe=""))) == []
+
+
+def test_target_help_says_how_to_keep_the_password_out_of_ps():
+    res = run_subprocess("run", "--help")
+    assert res.code == 0
+    text = " ".join(res.out.split())
+    assert "visible to other users in ps" in text
+    assert "DATABASE_URL" in text
+    assert "--target-file" in text
+    assert "PGPASSFILE" in text
