@@ -43,10 +43,15 @@ class Problem:
     reason: str
 
     def describe(self) -> str:
-        """One line naming the file, table, row, column and value."""
+        """One line naming the file, table, row, column and value (each once)."""
+        row = "" if self.rowid in ("-", "", None) else f" row {self.rowid}"
+        value = (
+            ""
+            if not self.value or f"value {self.value}" in self.reason
+            else f" (value {self.value})"
+        )
         return (
-            f"{self.source}: table {self.table!r} row {self.rowid} column {self.column!r}: "
-            f"{self.reason} (value {self.value})"
+            f"{self.source}: table {self.table!r}{row} column {self.column!r}: {self.reason}{value}"
         )
 
 
