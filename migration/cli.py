@@ -79,6 +79,12 @@ def _parser() -> argparse.ArgumentParser:
         "plan", help="show types, DDL and every value that does not fit; writes nothing"
     )
     common(sp)
+    sp.add_argument(
+        "--on-conflict",
+        choices=("refuse", "renumber"),
+        default="refuse",
+        help="predict `run --on-conflict` (default refuse)",
+    )
     sp = sub.add_parser("run", help="migrate in one transaction")
     common(sp)
     target(sp)

@@ -10,12 +10,12 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import psycopg
 from psycopg import sql
 
-from migration import __version__, load, verify
+from migration import __version__, load, preflight, verify
 from migration import plan as planmod
 from migration.errors import (
     DataProblemError,
@@ -190,11 +190,14 @@ def _as_text(stmt: sql.Composable) -> str:
 
 
 def cmd_plan(opts: Options, log: Reporter) -> int:
-    """`plan`: read, decide, list problems; writes nothing. Exit 1 if values do not fit."""
+    """`plan`: the complete dry run; writes nothing. Exit 1 when `run` would refuse (values
+    that do not fit, conflicting or clashing rows across sources, NULL keys, orphan keys)."""
     with open_sources(opts.sources, log) as sources:
         plan = make_plan(sources, opts, log, every=True)
         describe_plan(plan, sources, opts, log)
-        for p in plan.problems:
+        found = preflight.check(plan, sources, opts.on_conflict)
+        describe_findings(found, log)
+        for p in [*plan.problems, *found.problems]:
             log.data(
                 "problem",
                 p.describe(),
@@ -206,7 +209,35 @@ def cmd_plan(opts: Options, log: Reporter) -> int:
                 value=p.value,
                 reason=p.reason,
             )
-        return 1 if plan.problems else 0
+        total = sum(plan.problem_counts.values()) + sum(found.counts.values())
+        verdict = (
+            f"run would refuse: {total} problem(s); nothing would be written (exit 1)"
+            if total
+            else "run would proceed: nothing found that it would refuse"
+        )
+        log.event("plan", verdict, level="error" if total else "info", problems=total)
+        return 1 if total else 0
+
+
+def describe_findings(found: preflight.Findings, log: Reporter) -> None:
+    """The rows `run` would refuse beyond single values (text; JSON gets `problem` events)."""
+    lines = []
+    if found.problems:
+        lines.append(f"Rows that run would refuse ({sum(found.counts.values())}):")
+        lines.extend("  " + p.describe() for p in found.problems)
+        for (table, what), count in found.counts.items():
+            if count > preflight.LISTED_PER_CHECK:
+                lines.append(
+                    f"  ... table {table}: {count - preflight.LISTED_PER_CHECK} more ({what})"
+                )
+    else:
+        lines.append(
+            "No conflicting rows across sources, UNIQUE clashes, NULL keys or orphan foreign keys."
+        )
+    for d in found.decisions:
+        lines.append(f"  decision: {d}")
+        log.data("decision", d)
+    log.text("\n".join(lines))
 
 
 # -- target state and the record ------------------------------------------------------------
@@ -492,6 +523,9 @@ def cmd_run(opts: Options, log: Reporter) -> int:
             except load.LoadValueError as exc:
                 conn.rollback()
                 failure = exc
+            except DataProblemError as exc:
+                conn.rollback()
+                _raise_all_problems(plan, sources, opts, log, exc)
             if isinstance(failure.cause, psycopg.errors.StringDataRightTruncation):
                 log.event(
                     "replan",
@@ -505,18 +539,26 @@ def cmd_run(opts: Options, log: Reporter) -> int:
                 except load.LoadValueError as exc:
                     conn.rollback()
                     failure = exc
+                except DataProblemError as exc:
+                    conn.rollback()
+                    _raise_all_problems(plan, sources, opts, log, exc)
             log.event(
                 "diagnose",
                 f"a value was rejected while loading ({failure}); the transaction was rolled back; "
                 "finding every such value",
                 level="warning",
             )
-            planmod.diagnose(plan, sources, every=True)  # every table: the complete list, like plan
-            if plan.problems:
-                raise _problem_error(plan) from failure
-            raise DataProblemError(
-                f"loading failed and nothing was written: {failure}"
-            ) from failure
+            try:
+                _raise_all_problems(
+                    plan,
+                    sources,
+                    opts,
+                    log,
+                    DataProblemError(f"loading failed and nothing was written: {failure}"),
+                    announced=True,
+                )
+            except DataProblemError as exc:
+                raise exc from failure
 
 
 def _checked_plan(sources: list[Source], opts: Options, log: Reporter, optimistic: bool) -> Plan:
@@ -528,8 +570,64 @@ def _checked_plan(sources: list[Source], opts: Options, log: Reporter, optimisti
             level = "warning" if "widened" in note else "info"
             log.event("note", f"{tp.table.name}: {note}", level=level, table=tp.table.name)
     if plan.problems:
-        raise _problem_error(plan)
+        _raise_all_problems(plan, sources, opts, log, _problem_error(plan), subset=True)
     return plan
+
+
+def _raise_all_problems(
+    plan: Plan,
+    sources: list[Source],
+    opts: Options,
+    log: Reporter,
+    failure: DataProblemError,
+    announced: bool = False,
+    subset: bool = False,
+) -> NoReturn:
+    """`run` refuses: raise one error listing everything `plan` would (every column's values,
+    rows across sources), not only what stopped it, so one fix round is enough.
+
+    The failure's own problems stay as they are (what the load saw, e.g. a CHECK violation),
+    unless `subset` says they are a part of what the full diagnosis lists (flagged columns)."""
+    if isinstance(failure, VerificationError):
+        raise failure
+    if not announced:
+        log.event(
+            "diagnose",
+            f"refusing ({failure}); listing every problem, as plan does",
+            level="warning",
+        )
+    plan.problems.clear()
+    plan.problem_counts.clear()
+    planmod.diagnose(plan, sources, every=True)
+    found = preflight.check(plan, sources, opts.on_conflict)
+    kept = [] if subset else failure.problems
+    named = {(p.source, p.table, p.column) for p in kept}
+    named |= {(s, t, c) for s in opts.sources for (src, t, c) in named if src == "target"}
+    seen = {p.describe() for p in kept}
+    extra = [  # what the failure names already (same file or the target, table, column) is not
+        p
+        for p in [*plan.problems, *found.problems]
+        if p.describe() not in seen and (p.source, p.table, p.column) not in named
+    ]
+    if not extra and not subset:
+        raise failure
+    values = sum(plan.problem_counts.values())
+    values_listed = values and (subset or any(p in extra for p in plan.problems))
+    own = kept or not (subset or values_listed)  # the failure's text explains something
+    parts = [str(failure).removesuffix("; nothing was written")] if own else []
+    hints = []
+    if values_listed:
+        parts.append(
+            f"{values} value(s) in {len(plan.problem_counts)} column(s) do not fit their target "
+            "type"
+        )
+        hints.append("fix the source, or choose a type with --cast table.column=type")
+    if any(p in extra for p in found.problems):
+        parts.append(f"{sum(found.counts.values())} row(s) conflict across sources or break a key")
+        if any(what == "conflict" for _table, what in found.counts):
+            hints.append("--on-conflict renumber gives the later file's conflicting rows new keys")
+    hint = f" ({'; '.join(hints)})" if hints else ""
+    raise DataProblemError("; ".join(parts) + f"; nothing was written{hint}", [*kept, *extra])
 
 
 def _run_once(
@@ -591,7 +689,9 @@ def _report_run(result: load.LoadResult, plan: Plan, views: list[str], log: Repo
         t = result.tables.get(tp.target, load.TableResult())
         extra = []
         if any(s.rows for s in t.skipped.values()):
-            extra.append(f"{sum(s.rows for s in t.skipped.values())} duplicate rows stored once")
+            extra.append(
+                _rows(sum(s.rows for s in t.skipped.values()), "duplicate") + " stored once"
+            )
         if t.renumbered:
             extra.append(f"{sum(t.renumbered.values())} rows renumbered")
         lines.append(f"{tp.target:<32} {t.rows_written:>12,}  {'; '.join(extra)}")
@@ -688,3 +788,9 @@ def _what_changed(check: TableCheck, recorded: verify.Sum | None) -> str:
             f"then, {check.source.rows} now), the target did not"
         )
     return f"{now}; both changed since the migration ({recorded.rows} rows then)"
+
+
+def _rows(count: int, what: str = "") -> str:
+    """`1 duplicate row`, `2 duplicate rows`: a count with its noun in the right number."""
+    noun = f"{what} row" if what else "row"
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"

@@ -1,0 +1,274 @@
+"""What `run` would refuse beyond single values, found by reading the sources only (no target).
+
+`plan` uses it to be a complete dry run, and `run` to list every problem at once when it
+refuses: rows with the same key but different content in several sources, values that several
+sources' rows share under a UNIQUE constraint, NULL primary keys, and foreign keys whose parent
+row exists in no source. Each check streams every source's rows sorted by SQLite itself and
+merges the streams (`heapq.merge`), so memory stays bounded by a batch per source, whatever the
+table's size.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import itertools
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+from migration.errors import Problem, SourceTextError
+from migration.plan import Plan, TablePlan
+from migration.source import Source, qi
+from migration.typemap import ColumnPlan, show
+
+LISTED_PER_CHECK = 50  # rows listed per table and check in a report; the count is always exact
+BATCH_ROWS = 5_000
+_CLASS = {type(None): 0, int: 1, float: 1, str: 2, bytes: 3}  # SQLite's order of storage classes
+
+SortKey = tuple[tuple[int, object], ...]
+# (sort key, source index, key values, the row's canonical text, its primary key's text)
+Row = tuple[SortKey, int, tuple[object, ...], str, str]
+
+
+@dataclass
+class Findings:
+    """Problems `run` would refuse, and what it would decide (renumbered keys) instead."""
+
+    problems: list[Problem] = field(default_factory=list)
+    decisions: list[str] = field(default_factory=list)
+    counts: dict[tuple[str, str], int] = field(default_factory=dict)  # (table, check) -> rows
+
+    def add(self, check: str, problem: Problem) -> None:
+        key = (problem.table, check)
+        self.counts[key] = self.counts.get(key, 0) + 1
+        if self.counts[key] <= LISTED_PER_CHECK:
+            self.problems.append(problem)
+
+
+def _order(values: Iterable[object]) -> SortKey:
+    """A sort key equal to SQLite's BINARY order (NULL < numbers < text < blob)."""
+    out: list[tuple[int, object]] = []
+    for v in values:
+        if isinstance(v, str):
+            out.append((2, v.encode("utf-8", "surrogatepass")))
+        else:
+            out.append((_CLASS.get(type(v), 3), v))
+    return tuple(out)
+
+
+def _canon(col: ColumnPlan, value: object) -> str:
+    """A value as the target will hold it (a bad value, already reported, as its repr)."""
+    try:
+        return col.canon(col.check(value))
+    except Exception:  # noqa: BLE001 - any value a check refuses is reported by diagnose
+        return f"?{value!r}"
+
+
+def _stream(src: Source, tp: TablePlan, keys: list[str], where: str = "") -> Iterator[Row]:
+    """One source's rows in SQLite's key order, the copied columns converted as the load
+    converts them."""
+    st = src.schema.table(tp.table.name)
+    cols = tp.copied()
+    key_sql = ", ".join(qi(st.column(k).name) for k in keys)
+    order = ", ".join(f"{qi(st.column(k).name)} COLLATE BINARY" for k in keys)
+    select = ", ".join(
+        c.select.replace(qi(c.source.name), qi(st.column(c.source.name).name)) for c in cols
+    )
+    pk_pos = [i for i, c in enumerate(cols) if c.source.name in tp.table.pk]
+    query = f"SELECT {key_sql}, {select} FROM {qi(st.name)} {where} ORDER BY {order}"  # noqa: S608 - identifiers quoted by qi(); read-only SQLite source
+    n = len(keys)
+    for batch in src.batches(query, BATCH_ROWS):
+        for row in batch:
+            key = tuple(row[:n])
+            texts = [_canon(c, v) for c, v in zip(cols, row[n:], strict=True)]
+            yield (
+                _order(key),
+                src.index,
+                key,
+                "\x1f".join(texts),
+                "\x1f".join(texts[i] for i in pk_pos),
+            )
+
+
+def _merged(
+    sources: list[Source], tp: TablePlan, keys: list[str], where: str = ""
+) -> Iterator[list[Row]]:
+    """Rows of every source holding the table, grouped by equal key, earlier sources first."""
+    streams = [_stream(sources[i], tp, keys, where) for i in tp.sources]
+    merged = heapq.merge(*streams, key=lambda r: (r[0], r[1]))
+    for _key, group in itertools.groupby(merged, key=lambda r: r[0]):
+        yield list(group)
+
+
+def _int_key(tp: TablePlan) -> bool:
+    if len(tp.pk) != 1:
+        return False
+    return next(c for c in tp.columns if c.name == tp.pk[0]).kind == "int"
+
+
+def key_conflicts(plan: Plan, sources: list[Source], policy: str, found: Findings) -> None:
+    """Rows whose key an earlier source holds with different content (merge_source's test)."""
+    for tp in plan.tables:
+        if len(tp.sources) < 2 or not tp.table.pk:
+            continue
+        renumber = policy == "renumber" and (tp.identity is not None or _int_key(tp))
+        renumbered: dict[int, int] = {}
+        for group in _merged(sources, tp, tp.table.pk, _not_null(sources, tp, tp.table.pk)):
+            _sortkey, first_idx, key, first_row, _pk = group[0]
+            for _s, idx, _k, row, _p in group[1:]:
+                if idx == first_idx or row == first_row:
+                    continue
+                if renumber:
+                    renumbered[idx] = renumbered.get(idx, 0) + 1
+                    continue
+                why = "" if policy == "refuse" else " (renumbering needs a single integer key)"
+                found.add(
+                    "conflict",
+                    Problem(
+                        sources[idx].path,
+                        tp.table.name,
+                        ",".join(map(str, key)),
+                        ",".join(tp.pk),
+                        show(key[0] if len(key) == 1 else key),
+                        f"same key as an earlier source, different content{why}",
+                    ),
+                )
+        for idx, count in renumbered.items():
+            found.decisions.append(
+                f"{sources[idx].path}: table {tp.table.name!r}: {count} row(s) share a key with "
+                "an earlier source but differ: they will get new keys (--on-conflict renumber)"
+            )
+
+
+def _not_null(sources: list[Source], tp: TablePlan, cols: list[str]) -> str:
+    st = sources[tp.sources[0]].schema.table(tp.table.name)
+    return "WHERE " + " AND ".join(f"{qi(st.column(c).name)} IS NOT NULL" for c in cols)
+
+
+def null_keys(plan: Plan, sources: list[Source], found: Findings) -> None:
+    """Rows with NULL in a primary key column (SQLite allows it outside INTEGER PRIMARY KEY)."""
+    for tp in plan.tables:
+        if not tp.table.pk or tp.table.rowid_alias or tp.table.without_rowid:
+            continue
+        for idx in tp.sources:
+            st = sources[idx].schema.table(tp.table.name)
+            nulls = " OR ".join(f"{qi(st.column(c).name)} IS NULL" for c in tp.table.pk)
+            query = f"SELECT rowid FROM {qi(st.name)} WHERE {nulls} ORDER BY rowid"  # noqa: S608 - identifiers quoted by qi(); read-only SQLite source
+            for batch in sources[idx].batches(query, BATCH_ROWS):
+                for (rowid,) in batch:
+                    found.add(
+                        "null key",
+                        Problem(
+                            sources[idx].path,
+                            tp.table.name,
+                            rowid,
+                            ",".join(tp.table.pk),
+                            "None",
+                            "NULL in the primary key (PostgreSQL keys are NOT NULL)",
+                        ),
+                    )
+
+
+def _unique_sets(tp: TablePlan) -> list[list[str]]:
+    """UNIQUE constraints and unique indexes over plain columns compared byte for byte."""
+    out: list[list[str]] = []
+    for ix in tp.table.indexes:
+        if not ix.unique or ix.partial or any(p.name is None for p in ix.columns):
+            continue
+        if any(p.collation.upper() != "BINARY" for p in ix.columns):
+            continue
+        out.append([str(p.name) for p in ix.columns])
+    return out
+
+
+def unique_clashes(plan: Plan, sources: list[Source], policy: str, found: Findings) -> None:
+    """Values of a UNIQUE key that rows of several sources share (each file alone is unique)."""
+    for tp in plan.tables:
+        if len(tp.sources) < 2:
+            continue
+        # refuse: rows with one primary key are one row (stored once, or a conflict reported
+        # above); renumber (or no key): every distinct row is stored.
+        by_pk = bool(tp.table.pk) and policy == "refuse"
+        for cols in _unique_sets(tp):
+            for group in _merged(sources, tp, cols, _not_null(sources, tp, cols)):
+                rows = {(g[4] if by_pk else g[3]) for g in group}
+                if len(rows) < 2 or len({g[1] for g in group}) < 2:
+                    continue
+                _s, _i, key, _r, _p = group[0]
+                files = sorted({sources[g[1]].path for g in group})
+                found.add(
+                    "unique",
+                    Problem(
+                        files[-1],
+                        tp.table.name,
+                        "-",
+                        ",".join(cols),
+                        show(key[0] if len(key) == 1 else key),
+                        f"UNIQUE ({', '.join(cols)}): {len(rows)} different rows in "
+                        f"{', '.join(files)} share this value",
+                    ),
+                )
+
+
+def orphans(plan: Plan, sources: list[Source], found: Findings) -> None:
+    """Foreign key values whose parent row is in no source (PostgreSQL validates every FK)."""
+    by_name = {p.table.name.lower(): p for p in plan.tables}
+    for tp in plan.tables:
+        for fk in tp.table.fks:
+            parent = by_name.get(fk.ref_table.lower())
+            ref = (fk.ref_columns or (parent.table.pk if parent else None)) if parent else None
+            if parent is None or not ref or len(ref) != len(fk.columns):
+                continue  # reported by the plan as not carried over
+            children = _merged(sources, tp, fk.columns, _not_null(sources, tp, fk.columns))
+            parents = (
+                g[0][0] for g in _merged(sources, parent, ref, _not_null(sources, parent, ref))
+            )
+            _anti_join(children, parents, tp, fk.columns, fk.ref_table, sources, found)
+
+
+def _anti_join(
+    children: Iterator[list[Row]],
+    parents: Iterator[SortKey],
+    tp: TablePlan,
+    cols: list[str],
+    ref_table: str,
+    sources: list[Source],
+    found: Findings,
+) -> None:
+    current = next(parents, None)
+    for group in children:
+        key = group[0][0]
+        while current is not None and current < key:
+            current = next(parents, None)
+        if current == key:
+            continue
+        values = group[0][2]
+        for idx in sorted({g[1] for g in group}):
+            found.add(
+                "orphan",
+                Problem(
+                    sources[idx].path,
+                    tp.table.name,
+                    "-",
+                    ",".join(cols),
+                    show(values[0] if len(values) == 1 else values),
+                    f"foreign key to {ref_table}: no such row in any source "
+                    f"({sum(1 for g in group if g[1] == idx)} row(s))",
+                ),
+            )
+
+
+def check(plan: Plan, sources: list[Source], policy: str) -> Findings:
+    """Every cross-row problem `run` would refuse; a table whose text cannot be decoded is left
+    to `diagnose`, which names each such row."""
+    found = Findings()
+    steps: list[Callable[[], None]] = [
+        lambda: key_conflicts(plan, sources, policy, found),
+        lambda: null_keys(plan, sources, found),
+        lambda: unique_clashes(plan, sources, policy, found),
+        lambda: orphans(plan, sources, found),
+    ]
+    for step in steps:
+        with contextlib.suppress(SourceTextError):
+            step()
+    return found
