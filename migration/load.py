@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import collections
+import functools
 import itertools
 import os
+import struct
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,7 +27,7 @@ from migration.errors import (
 from migration.log import Reporter
 from migration.model import name_key
 from migration.plan import Namer, Plan, TablePlan
-from migration.source import Source, qi
+from migration.source import Large, Source, qi
 from migration.typemap import ValueProblem, show
 
 BATCH_ROWS = 5_000  # rows per source batch: large enough to amortise, small for flat memory
@@ -185,11 +187,13 @@ def copy_rows(
     """Stream one source's table into `dest` with binary COPY; returns the row count."""
     st = src.schema.table(tp.table.name)
     cols = tp.copied()
-    select = ", ".join(
-        c.select.replace(qi(c.source.name), qi(st.column(c.source.name).name)) for c in cols
-    )
-    query = f"SELECT {select} FROM {qi(st.name)}"  # noqa: S608 - identifiers quoted by qi(); read-only SQLite source
+    exprs = [c.select.replace(qi(c.source.name), qi(st.column(c.source.name).name)) for c in cols]
     convs = [(i, c.check) for i, c in enumerate(cols) if c.convert_on_load or c.needs_diagnosis]
+    converted = {i for i, _ in convs}
+    streamable = [
+        None if i in converted else verify.streamable_column(c, st.column(c.source.name).name)
+        for i, c in enumerate(cols)
+    ]
     target = sql.Identifier("pg_temp", dest) if temp else sql.Identifier(dest)
     stmt = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
         target, sql.SQL(", ").join(sql.Identifier(c.name) for c in cols)
@@ -202,7 +206,7 @@ def copy_rows(
         with conn.cursor() as cur, cur.copy(stmt) as copy:
             copy.set_types([c.copy_type for c in cols])
             writer = _RowWriter(copy)
-            for batch in src.batches(query, BATCH_ROWS):
+            for batch in src.table_batches(st.name, exprs, streamable, BATCH_ROWS):
                 rows: Iterable[Sequence[object]] = batch
                 if convs or hasher is not None:
                     columns = list(zip(*batch, strict=True))
@@ -212,7 +216,10 @@ def copy_rows(
                         rows = zip(*columns, strict=True)
                     if hasher is not None:
                         hasher.add(columns)
-                writer.write(rows)
+                if len(batch) == 1 and has_large(batch[0]):
+                    writer.write_streamed(next(iter(rows)))
+                else:
+                    writer.write(rows)
                 done += len(batch)
                 log.progress(label, done, total)
                 if pause and done >= pause:
@@ -235,13 +242,50 @@ def copy_rows(
     return done
 
 
+# What psycopg's private batch encoder must produce for PROBE_ROW (an int8, a text, a bytea, a
+# NULL): a field count, then per field a 4-byte length (-1: NULL) and the value's bytes.
+PROBE_TYPES = ("int8", "text", "bytea", "text")
+PROBE_ROW = (1, "a", b"\x00", None)
+PROBE_BYTES = bytes.fromhex("000400000008000000000000000100000001610000000100")
+PROBE_BYTES += bytes.fromhex("ffffffff")
+COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # binary COPY header: flags 0, no extension
+COPY_TRAILER = b"\xff\xff"
+
+
+@functools.cache
+def fast_copy_encoder(internals: tuple[str, ...]) -> Callable[..., object] | None:
+    """psycopg's private batch encoder, if this psycopg's internals still behave as the fast
+    path expects (checked once per process: names, header, trailer, and the bytes of a probe
+    row); else None, and the public `Copy.write_row` is used. A psycopg upgrade that changes
+    them costs speed, never a run (it must not look like bad data)."""
+    try:
+        if not all(hasattr(_copy_base, n) for n in internals):
+            return None
+        encode = getattr(_copy_base, internals[0])
+        if (
+            getattr(_copy_base, internals[1]) != COPY_SIGNATURE
+            or getattr(_copy_base, internals[2]) != COPY_TRAILER
+        ):
+            return None
+        tx = psycopg.adapt.Transformer()
+        tx.set_dumper_types(
+            [psycopg.adapters.types[name].oid for name in PROBE_TYPES], psycopg.pq.Format.BINARY
+        )
+        out = bytearray()
+        encode(PROBE_ROW, tx, out)
+    except Exception:  # noqa: BLE001 - any mismatch of private internals means: not usable
+        return None
+    return encode if bytes(out) == PROBE_BYTES else None
+
+
 class _RowWriter:
     """Binary COPY rows, encoded by psycopg's C row formatter straight into one buffer.
 
     `Copy.write_row` costs two Python calls per row on top of the C encoder; mapping the
     encoder over a whole batch does the same work without them (about a fifth of the load's
     time on the pets table). The stream is psycopg's own format: its signature, the C-encoded
-    rows, its trailer. If the pinned psycopg ever lacks these internals, `write_row` is used.
+    rows, its trailer. If the pinned psycopg's internals do not pass `fast_copy_encoder`'s
+    check, `write_row` is used.
     """
 
     FLUSH_BYTES = 1 << 19  # hand libpq ~512 KB at a time: few calls, bounded memory
@@ -249,11 +293,14 @@ class _RowWriter:
 
     def __init__(self, copy: psycopg.Copy) -> None:
         self.copy = copy
-        self.fast = all(hasattr(_copy_base, n) for n in self.INTERNALS)
-        self.buffer = bytearray(_copy_base._binary_signature) if self.fast else bytearray()
-        if self.fast:
-            self.encode = _copy_base.format_row_binary
-            self.transformer = itertools.repeat(copy.formatter.transformer)
+        encode = fast_copy_encoder(self.INTERNALS)
+        tx = getattr(getattr(copy, "formatter", None), "transformer", None)
+        self.fast = encode is not None and tx is not None
+        self.buffer = bytearray(COPY_SIGNATURE) if self.fast else bytearray()
+        if encode is not None and tx is not None:
+            self.encode = encode
+            self.tx = tx
+            self.transformer = itertools.repeat(tx)
 
     def write(self, rows: Iterable[Sequence[object]]) -> None:
         if not self.fast:
@@ -267,10 +314,37 @@ class _RowWriter:
             self.copy.write(self.buffer)
             self.buffer = bytearray()
 
+    def write_streamed(self, row: Sequence[object]) -> None:
+        """A row holding `Large` values: its other fields encoded as usual; each large value's
+        length, then its pieces, go straight to the COPY (never held whole)."""
+        if not self.fast:  # the public API needs the whole value
+            self.copy.write_row([v.value() if isinstance(v, Large) else v for v in row])
+            return
+        placeholders = [("" if v.text else b"") if isinstance(v, Large) else v for v in row]
+        encoded = bytearray()
+        self.encode(placeholders, self.tx, encoded)
+        self.copy.write(self.buffer)
+        pos = start = 2  # after the field count
+        self.copy.write(encoded[:2])
+        for value in row:
+            (length,) = struct.unpack_from(">i", encoded, pos)
+            if isinstance(value, Large):
+                self.copy.write(encoded[start:pos] + struct.pack(">i", value.size))
+                for piece in value.chunks():
+                    self.copy.write(piece)
+                start = pos + 4  # the placeholder is empty
+            pos += 4 + max(length, 0)
+        self.buffer = bytearray(encoded[start:])
+
     def close(self) -> None:
         if self.fast:
-            self.buffer += _copy_base._binary_trailer
+            self.buffer += COPY_TRAILER
             self.copy.write(self.buffer)
+
+
+def has_large(row: Sequence[object]) -> bool:
+    """A row from `Source.table_batches` holding a value to stream (alone in its batch)."""
+    return any(isinstance(v, Large) for v in row)
 
 
 def _remap_sql(

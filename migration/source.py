@@ -8,11 +8,13 @@ cost (see docs/benchmark.md).
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import itertools
 import os
 import re
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
@@ -38,6 +40,16 @@ BUSY_TIMEOUT_S = float(os.environ.get("MIGRATION_SQLITE_BUSY_TIMEOUT_S", "5"))
 SQLITE_HEADER = b"SQLite format 3\x00"
 _AUTOINCREMENT = re.compile(r"\bAUTOINCREMENT\b", re.IGNORECASE)
 _NEEDS_PARSE = re.compile(r"\b(CHECK|AS|COLLATE)\b", re.IGNORECASE)  # else sqlglot is not needed
+MB = 1 << 20
+# One batch holds at most this many bytes of values (SQLite's record sizes): memory is bounded
+# by the data, not by the row count (5,000 rows of 150 KB would be 750 MB in one batch).
+BATCH_BYTES = 8 * MB
+# A TEXT or BLOB value larger than this is never held whole: it is read in STREAM_CHUNK pieces
+# through SQLite's incremental blob I/O (copied and hashed piece by piece).
+STREAM_BYTES = 4 * MB
+STREAM_CHUNK = 1 * MB
+SQLITE_MAX_COLUMNS = 2000  # SQLITE_MAX_COLUMN of apsw's SQLite: result columns of one query
+_ROWID_NAMES = ("rowid", "_rowid_", "oid")  # a table's own column may shadow one or two of them
 
 
 def qi(name: str) -> str:
@@ -54,6 +66,7 @@ class Source:
         self.label = path
         self.immutable = False
         self._log = log
+        self._payloads: dict[str, int | None] = {}
         self.conn = self._open()
         self.schema = self._read_schema()
 
@@ -334,3 +347,146 @@ class Source:
         propagate (the caller reports them)."""
         row = self.conn.execute(sql).fetchone()
         return None if row is None else row[0]
+
+    # -- batches sized in bytes, large values streamed ---------------------------------------
+    def max_payload(self, table: str) -> int | None:
+        """The largest record of `table` in bytes (SQLite's dbstat: page headers only, no value
+        is read); None if SQLite cannot tell."""
+        if table not in self._payloads:
+            try:
+                row = self.conn.execute(
+                    "SELECT mx_payload FROM dbstat('main', 1) WHERE name = ?", (table,)
+                ).fetchone()
+            except apsw.Error:
+                row = None
+            self._payloads[table] = int(str(row[0])) if row and row[0] is not None else None
+        return self._payloads[table]
+
+    def table_batches(
+        self,
+        table: str,
+        exprs: list[str],
+        streamable: list[tuple[str, str] | None],
+        limit: int,
+    ) -> Iterator[list[tuple[object, ...]]]:
+        """Rows of `SELECT exprs FROM table` in lists of at most `limit` rows and, beyond the
+        first row, at most BATCH_BYTES of values.
+
+        `streamable[i]` is (column, 'text' or 'blob') when `exprs[i]` is that stored column
+        as is: a value of that storage class above STREAM_BYTES comes as a `Large` (read in
+        pieces by its consumer), in a batch of its own. Tables whose largest record fits
+        `limit` times in BATCH_BYTES (known from dbstat) are read in fixed-size batches at C
+        speed; others are measured row by row (SQLite's octet_length reads no value)."""
+        top = self.max_payload(table)
+        if top is not None and top * limit <= BATCH_BYTES and top <= STREAM_BYTES:
+            yield from self.batches(f"SELECT {', '.join(exprs)} FROM {qi(table)}", limit)  # noqa: S608 - identifiers quoted by qi(); read-only SQLite source
+            return
+        query, streams = self._measured_query(table, exprs, streamable)
+        width = len(exprs)
+        with self._reading("read failed"):
+            batch: list[tuple[object, ...]] = []
+            used = 0
+            for row in self.conn.execute(query):
+                sizes = row[width + 2 :]
+                if streams and any(n is not None for n in sizes):
+                    if batch:
+                        yield batch
+                        batch, used = [], 0
+                    yield [self._with_large(table, row, width, streams)]
+                    continue
+                size = int(row[width])
+                if batch and (used + size > BATCH_BYTES or len(batch) >= limit):
+                    yield batch
+                    batch, used = [], 0
+                batch.append(row[:width])
+                used += size
+            if batch:
+                yield batch
+
+    def _measured_query(
+        self, table: str, exprs: list[str], streamable: list[tuple[str, str] | None]
+    ) -> tuple[str, list[tuple[int, str, str]]]:
+        """The SELECT with each row's size, its rowid and, per streamable column, the size of
+        a value too large to read whole (which the value's own column then leaves NULL)."""
+        streams = [(i, s[0], s[1]) for i, s in enumerate(streamable) if s is not None]
+        names = {c.name.lower() for c in self.schema.table(table).columns}
+        rowid = next((r for r in _ROWID_NAMES if r not in names), None)
+        text_ok = self._utf8()
+        streams = [(i, c, k) for i, c, k in streams if k == "blob" or text_ok]
+        if rowid is None or self.schema.table(table).without_rowid:
+            streams = []
+        if len(exprs) + 2 + len(streams) > SQLITE_MAX_COLUMNS:
+            streams = []  # too wide to flag each value: rows are still batched by size
+        cols = list(exprs)
+        flags = []
+        for i, name, kind in streams:
+            big = f"typeof({qi(name)}) = '{kind}' AND octet_length({qi(name)}) > {STREAM_BYTES}"
+            cols[i] = f"CASE WHEN {big} THEN NULL ELSE {exprs[i]} END"
+            flags.append(f"CASE WHEN {big} THEN octet_length({qi(name)}) END")
+        size = balanced_sum([f"coalesce(octet_length({c}), 0)" for c in cols])
+        extra = [size, rowid or "NULL", *flags]
+        return f"SELECT {', '.join(cols + extra)} FROM {qi(table)}", streams  # noqa: S608 - identifiers quoted by qi(); read-only SQLite source
+
+    def _with_large(
+        self, table: str, row: tuple[object, ...], width: int, streams: list[tuple[int, str, str]]
+    ) -> tuple[object, ...]:
+        values = list(row[:width])
+        rowid = int(row[width + 1])  # type: ignore[call-overload]
+        for (i, column, kind), size in zip(streams, row[width + 2 :], strict=True):
+            if size is not None:
+                values[i] = Large(self, table, column, rowid, int(size), kind == "text")  # type: ignore[call-overload]
+        return tuple(values)
+
+    def _utf8(self) -> bool:
+        """TEXT is stored as UTF-8 (then a streamed value's bytes are what PostgreSQL takes)."""
+        row = self.conn.execute("PRAGMA encoding").fetchone()
+        return bool(row and str(row[0]).upper() == "UTF-8")
+
+
+def balanced_sum(terms: list[str]) -> str:
+    """`a + b + ...` as a balanced tree: SQLite refuses expressions deeper than 1,000 levels,
+    which a chain over a wide table's columns would be."""
+    if len(terms) <= 2:
+        return " + ".join(terms) or "0"
+    half = len(terms) // 2
+    return f"({balanced_sum(terms[:half])}) + ({balanced_sum(terms[half:])})"
+
+
+@dataclass(frozen=True)
+class Large:
+    """A TEXT or BLOB value too large to hold whole, read in pieces with apsw's incremental
+    blob I/O (`Connection.blob_open`) inside the source's read snapshot."""
+
+    source: Source
+    table: str
+    column: str
+    rowid: int
+    size: int  # bytes (UTF-8 for TEXT)
+    text: bool
+
+    def chunks(self, size: int = STREAM_CHUNK) -> Iterator[bytes]:
+        """The value's bytes, `size` at a time."""
+        src = self.source
+        with src._reading("read failed"):
+            blob = src.conn.blob_open("main", self.table, self.column, self.rowid, False)
+            try:
+                for offset in range(0, self.size, size):
+                    yield blob.read(min(size, self.size - offset))
+            finally:
+                blob.close()
+
+    def chars(self) -> int:
+        """A TEXT value's length in characters (as SQLite's and PostgreSQL's length()); invalid
+        UTF-8 raises SourceTextError, as reading it whole would."""
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        with self.source._reading("read failed"):
+            total = sum(len(decoder.decode(piece)) for piece in self.chunks())
+            return total + len(decoder.decode(b"", final=True))
+
+    def value(self) -> str | bytes:
+        """The whole value (for paths that cannot stream: psycopg's public write_row)."""
+        data = b"".join(self.chunks())
+        if not self.text:
+            return data
+        with self.source._reading("read failed"):
+            return data.decode("utf-8")

@@ -24,7 +24,7 @@ from psycopg import sql
 
 from migration import typemap
 from migration.plan import TablePlan
-from migration.source import Source, qi
+from migration.source import Large, Source, qi
 from migration.typemap import ColumnPlan
 
 SEP = "\x1f"
@@ -37,6 +37,10 @@ _SUMS = (
     " coalesce(sum(({b} << 120)::bit(8)::int), 0)"
 )
 BATCH_ROWS = 10_000
+# PostgreSQL passes at most 100 arguments to a function (FUNC_MAX_ARGS): a wide row's
+# renderings are joined in groups of this many, then the groups (concat_ws skips no value:
+# every rendering is non-NULL, so nesting gives the same text).
+CONCAT_ARGS = 90
 GATHER_ROW_COST = "0.01"  # parallel_tuple_cost while hashing a target table (default 0.1)
 try:  # CPython's own MD5 takes ~40 % less time per short row than OpenSSL's behind hashlib
     _md5 = importlib.import_module("_md5").md5
@@ -84,8 +88,15 @@ def pg_canon(col: ColumnPlan, alias: str | None = None) -> sql.Composable:
 
 def pg_row_text(cols: list[ColumnPlan], alias: str | None = None) -> sql.Composable:
     """The canonical row: the columns' renderings joined with SEP (`Hasher.texts` in Python)."""
+    return _concat_ws([pg_canon(c, alias) for c in cols])
+
+
+def _concat_ws(parts: list[sql.Composable]) -> sql.Composable:
+    """concat_ws(SEP, parts...), nested in groups when there are more than CONCAT_ARGS."""
+    while len(parts) > CONCAT_ARGS:
+        parts = [_concat_ws(parts[i : i + CONCAT_ARGS]) for i in range(0, len(parts), CONCAT_ARGS)]
     return sql.SQL("concat_ws({sep}, {parts})").format(
-        sep=sql.Literal(SEP), parts=sql.SQL(", ").join(pg_canon(c, alias) for c in cols)
+        sep=sql.Literal(SEP), parts=sql.SQL(", ").join(parts)
     )
 
 
@@ -157,16 +168,17 @@ def source_columns(
     (and foreign keys renumbered by `remap`)."""
     st = src.schema.table(tp.table.name)
     cols = tp.columns
-    select = ", ".join(
-        c.select.replace(qi(c.source.name), qi(st.column(c.source.name).name)) for c in cols
-    )
     # The same conversions as the load: checks only where the load applies them.
     checks = [
         c.check if c.convert_on_load or c.needs_diagnosis or c.source.generated else None
         for c in cols
     ]
-    query = f"SELECT {select} FROM {qi(st.name)}"  # noqa: S608 - identifiers quoted by qi(); read-only SQLite source
-    for batch in src.batches(query, BATCH_ROWS):
+    exprs = [c.select.replace(qi(c.source.name), qi(st.column(c.source.name).name)) for c in cols]
+    streamable = [
+        streamable_column(c, st.column(c.source.name).name) if f is None else None
+        for c, f in zip(cols, checks, strict=True)
+    ]
+    for batch in src.table_batches(st.name, exprs, streamable, BATCH_ROWS):
         columns: list[list[object]] = [
             list(map(f, col)) if f is not None else list(col)
             for f, col in zip(checks, zip(*batch, strict=True), strict=True)
@@ -174,6 +186,14 @@ def source_columns(
         if remap is not None:
             remap(columns)
         yield columns
+
+
+def streamable_column(col: ColumnPlan, name: str) -> tuple[str, str] | None:
+    """(source column, storage class) when the column's large values may be streamed: a stored
+    text or bytea column selected as is (no conversion needs the whole value)."""
+    if col.source.generated or col.select != qi(col.source.name):
+        return None
+    return {"text": (name, "text"), "bytea": (name, "blob")}.get(col.kind)
 
 
 class Hasher:
@@ -191,6 +211,7 @@ class Hasher:
             (c.kind, _STREAMS.get(c.kind) or _per_value(c.canon), SEP if i else "")
             for i, c in enumerate(tp.columns)
         ]
+        self.canons = [c.canon for c in tp.columns]
         self.total = Sum()
 
     def add(self, columns: list[list[object]] | list[tuple[object, ...]]) -> None:
@@ -199,12 +220,33 @@ class Hasher:
         A value of another type than its column's kind (text in a REAL column, say) raises
         TypeError, as binary COPY's dumpers do, so the load diagnoses it the same way."""
         n = self._rows(columns)
+        if n == 1 and any(isinstance(col[0], Large) for col in columns):
+            self.total = self.total + Sum(1, self._streamed([col[0] for col in columns]))
+            return
         try:
             texts = self.texts(columns)
             acc = sum(map(int.from_bytes, map(_digest, map(_md5, map(str.encode, texts)))))
         except (struct.error, AttributeError, ValueError) as exc:
             raise TypeError(f"a value does not match its column's type: {exc}") from exc
         self.total = self.total + Sum(n, acc)
+
+    def _streamed(self, row: list[object]) -> int:
+        """One row's hash, fed piece by piece: its large values are never held whole."""
+        md5 = _md5()
+        for (_kind, _streams, lead), canon, value in zip(
+            self.columns, self.canons, row, strict=True
+        ):
+            md5.update(lead.encode())
+            if not isinstance(value, Large):
+                md5.update(canon(value).encode())
+            elif value.text:
+                md5.update(f"{value.chars()}:".encode())
+                for piece in value.chunks():
+                    md5.update(piece)  # UTF-8 already: the text's encoding
+            else:
+                for piece in value.chunks():
+                    md5.update(piece.hex().encode())
+        return int.from_bytes(md5.digest())
 
     def texts(self, columns: list[list[object]] | list[tuple[object, ...]]) -> Iterator[str]:
         """The canonical text of each row of a batch (`pg_row_text` in PostgreSQL)."""
