@@ -1,0 +1,1 @@
+"""The library's catalog: publishers, books, genres, loans."""
