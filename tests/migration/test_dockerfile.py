@@ -99,7 +99,7 @@ def instructions() -> list[Instruction]:
     return parse(DOCKERFILE.read_text())
 
 
-def test_base_images_are_slim_python_pinned_to_an_exact_version(
+def test_base_images_are_slim_python_pinned_to_an_exact_version_and_digest(
     instructions: list[Instruction],
 ) -> None:
     args = global_args(instructions)
@@ -115,10 +115,14 @@ def test_base_images_are_slim_python_pinned_to_an_exact_version(
         if len(words) == 3 and words[1].upper() == "AS":
             stage_names.add(words[2])
     assert images, "no FROM resolved to an image"
+    # One base for both stages, pinned by tag and digest (the multi-platform index's).
+    assert len(set(images)) == 1, images
     for image in images:
         assert re.fullmatch(
-            r"python:3\.1[1-3]\.\d+-slim-(bookworm|trixie)(@sha256:[0-9a-f]{64})?", image
+            r"python:3\.1[1-3]\.\d+-slim-(bookworm|trixie)@sha256:[0-9a-f]{64}", image
         ), image
+    labels = " ".join(ins.args for ins in instructions if ins.keyword == "LABEL")
+    assert f'org.opencontainers.image.base.digest="{images[0].split("@")[1]}"' in labels
 
 
 def test_no_latest_tag_anywhere() -> None:
