@@ -6,6 +6,7 @@ Identifiers go through `psycopg.sql.Identifier`; constants (defaults) through `s
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 from dataclasses import dataclass, field
 
@@ -15,7 +16,7 @@ from psycopg import sql
 from migration import render, translate, typemap
 from migration.errors import Problem, SchemaError, UsageError
 from migration.model import Table, name_key
-from migration.source import Source, qi
+from migration.source import SQLITE_MAX_COLUMNS, Source, qi
 from migration.typemap import ColumnPlan, Kind, ValueProblem
 
 _CONSTANT = re.compile(
@@ -612,10 +613,12 @@ def diagnose(
 ) -> None:
     """Find, in Python, every value that does not fit (in flagged columns, or all with `every`)."""
     for tp in tables if tables is not None else plan.tables:
-        cols = [c for c in tp.columns if every or c.needs_diagnosis]
-        if not cols:
-            continue
-        for idx in tp.sources:
+        flagged = [c for c in tp.columns if every or c.needs_diagnosis]
+        # two result columns per checked column: a wide table is checked in groups of columns
+        # (SQLite returns at most SQLITE_MAX_COLUMNS per query)
+        per = (SQLITE_MAX_COLUMNS - 1) // 2
+        groups = [flagged[i : i + per] for i in range(0, len(flagged), per)]
+        for idx, cols in itertools.product(tp.sources, groups):
             src = sources[idx]
             st = src.schema.table(tp.table.name)
             # TEXT comes as raw bytes, so that invalid UTF-8 is found and named, not raised.
