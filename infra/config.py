@@ -21,7 +21,12 @@ import pulumi
 from infra.tags import PROJECT
 
 NAMESPACE = PROJECT
+# A stack of this name is production whatever its config says (a name can only make rules
+# stricter); every other stack is production when ``environment`` says so.
 PRODUCTION_STACKS = frozenset({"prod"})
+ENVIRONMENTS = ("development", "production")
+# AWS requires maxAllocatedStorage to be at least 10% above allocatedStorage.
+MIN_AUTOSCALING_HEADROOM = 1.1
 
 # Engine majors RDS for PostgreSQL offers in standard support; 13 and older are past it (paid
 # Extended Support only), so they are refused rather than silently enrolled.
@@ -50,6 +55,8 @@ PI_RETENTION_DAYS = (7, *(31 * m for m in range(1, 24)), 731)
 PI_ADVANCED_MIN_RETENTION = 465  # Database Insights advanced mode needs 15 months
 DATABASE_INSIGHTS_MODES = ("standard", "advanced")
 ON_CONFLICT_CHOICES = ("fail", "renumber")
+# CloudWatch Logs retention values (days) that AWS accepts.
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827)
 # Master names RDS for PostgreSQL reserves or that a platform team should never use.
 RESERVED_USERNAMES = frozenset({"postgres", "rdsadmin", "rdsrepladmin", "rds_superuser", "admin"})
 
@@ -72,6 +79,11 @@ _IMAGE = re.compile(
 _SQLITE_FILE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+){0,2}$")
+# A migration revision names the Job (petstore-migration-<revision>): a short DNS label part.
+_REVISION = re.compile(r"^[a-z0-9]([-a-z0-9]{0,30}[a-z0-9])?$")
+# The kubeconfig context the provider must use, e.g. an EKS cluster ARN (aws eks
+# update-kubeconfig names contexts so) or any other explicit context name.
+_KUBE_CONTEXT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/@-]{0,252}$")
 
 DEFAULT_CLUSTER_OUTPUTS = {
     "vpcId": "vpcId",
@@ -135,6 +147,8 @@ class DatabaseConfig:
     ca_cert_identifier: str
     create_kms_key: bool
     apply_immediately: bool
+    blue_green_update: bool
+    log_retention_days: int
 
     @property
     def parameter_group_family(self) -> str:
@@ -152,6 +166,7 @@ class CredentialsConfig:
     """The master password and the Secrets Manager secret."""
 
     password_version: int
+    app_password_version: int
     secret_recovery_window_days: int
 
 
@@ -167,12 +182,16 @@ class KubernetesConfig:
     """The app's namespace, Secret, Deployment and the migration Job."""
 
     kubeconfig: pulumi.Output[str] | None = field(compare=False)
+    kube_context: str
     namespace: str
     create_namespace: bool
     app_secret_name: str
     app_deployment: str | None
     app_ca_bundle_path: str | None
     migration_image: str
+    migration_revision: str
+    app_image: str | None
+    app_schema_command: tuple[str, ...]
     sqlite_pvc_name: str
     sqlite_files: tuple[str, ...]
     on_conflict: str
@@ -182,7 +201,7 @@ class KubernetesConfig:
 
     @property
     def migration_image_tag(self) -> str | None:
-        """The image's tag, if it has one (used as the ``app.kubernetes.io/version`` label)."""
+        """The image's tag, if it has one (informational: the Job is named by the revision)."""
         match = _IMAGE.match(self.migration_image)
         return match.group("tag") if match else None
 
@@ -194,6 +213,7 @@ class StackConfig:
     project: str
     stack: str
     region: str
+    environment: str
     network: NetworkConfig
     database: DatabaseConfig
     credentials: CredentialsConfig
@@ -202,8 +222,8 @@ class StackConfig:
 
     @property
     def production(self) -> bool:
-        """Whether production-only rules apply (Multi-AZ, CMK, deletion protection...)."""
-        return self.stack in PRODUCTION_STACKS
+        """Whether production-only rules apply (Multi-AZ, CMK, deletion protection, protect)."""
+        return self.environment == "production"
 
 
 _T = TypeVar("_T")
@@ -457,11 +477,11 @@ def _parse_database(r: _Reader, stack: str, production: bool) -> DatabaseConfig:
 
     allocated = r.integer("allocatedStorageGib", GP3_MIN_GIB, GP3_MIN_GIB, GP3_MAX_GIB)
     max_allocated = r.integer("maxAllocatedStorageGib", 100, GP3_MIN_GIB, GP3_MAX_GIB)
-    if max_allocated <= allocated:
+    if max_allocated < allocated * MIN_AUTOSCALING_HEADROOM:
         r.fail(
             "maxAllocatedStorageGib",
-            f"expected more than allocatedStorageGib ({allocated}) so storage can autoscale, "
-            f"got {max_allocated}",
+            f"expected at least {MIN_AUTOSCALING_HEADROOM}x allocatedStorageGib ({allocated}) so "
+            f"storage can autoscale (AWS requires 10% more), got {max_allocated}",
         )
     iops = r.optional_int("storageIops", *GP3_IOPS_RANGE)
     throughput = r.optional_int("storageThroughputMibps", *GP3_THROUGHPUT_RANGE)
@@ -514,6 +534,8 @@ def _parse_database(r: _Reader, stack: str, production: bool) -> DatabaseConfig:
     ca = r.one_of("caCertIdentifier", "rds-ca-rsa2048-g1", CURRENT_CA_IDENTIFIERS, str)
     create_kms_key = r.boolean("createKmsKey", False)
     apply_immediately = r.boolean("applyImmediately", False)
+    blue_green = r.boolean("blueGreenUpdate", production)
+    log_retention = r.one_of("logRetentionDays", 365 if production else 30, LOG_RETENTION_DAYS, int)
 
     if production:
         for key, ok in (
@@ -553,6 +575,8 @@ def _parse_database(r: _Reader, stack: str, production: bool) -> DatabaseConfig:
         ca_cert_identifier=ca,
         create_kms_key=create_kms_key,
         apply_immediately=apply_immediately,
+        blue_green_update=blue_green,
+        log_retention_days=log_retention,
     )
 
 
@@ -569,7 +593,27 @@ def _parse_credentials(r: _Reader, stack: str, production: bool) -> CredentialsC
             "secretRecoveryWindowDays",
             f"expected 7-30 in stack {stack!r} (production), got 0 (no recovery)",
         )
-    return CredentialsConfig(password_version=version, secret_recovery_window_days=window)
+    app_version = r.integer("appPasswordVersion", 1, 1, 1_000_000)
+    return CredentialsConfig(
+        password_version=version,
+        app_password_version=app_version,
+        secret_recovery_window_days=window,
+    )
+
+
+def _digest_image(r: _Reader, key: str, *, required: bool) -> str | None:
+    """An image reference pinned by digest (``repo[:tag]@sha256:<64 hex>``): a tag can be
+    moved to other content, a digest cannot."""
+    expected = (
+        "a full image reference pinned by digest, e.g. "
+        "123456789012.dkr.ecr.eu-west-1.amazonaws.com/petstore-migration@sha256:<64 hex>"
+    )
+    image = r.required(key, _IMAGE, expected) if required else r.string(key, None, _IMAGE, expected)
+    match = _IMAGE.match(image or "")
+    if image and match and not match.group("digest"):
+        r.fail(key, f"expected an image pinned by digest (@sha256:...), got {image!r}")
+        return None
+    return image or None
 
 
 def _parse_kubernetes(r: _Reader, kubeconfig: pulumi.Output[str] | None) -> KubernetesConfig:
@@ -585,20 +629,44 @@ def _parse_kubernetes(r: _Reader, kubeconfig: pulumi.Output[str] | None) -> Kube
         re.compile(r"^/[^\s?&#%]+$"),
         "an absolute path inside the app container, without spaces or ?&#%",
     )
-    image = r.required(
-        "migrationImage",
-        _IMAGE,
-        "a full image reference with a tag or digest, e.g. "
-        "123456789012.dkr.ecr.eu-west-1.amazonaws.com/petstore-migration:<git-sha>",
+    image = _digest_image(r, "migrationImage", required=True) or ""
+    revision = r.string(
+        "migrationRevision",
+        None,
+        _REVISION,
+        "a short lowercase name for this migration, e.g. 2026-12-cutover (letters, digits, "
+        "hyphens; at most 32)",
     )
-    match = _IMAGE.match(image)
-    if match and not match.group("tag") and not match.group("digest"):
+    run_migration = r.boolean("runMigration", True)
+    if run_migration and revision is None and "migrationRevision" not in r.failed:
         r.fail(
-            "migrationImage", f"expected a tag or digest (never an implicit latest), got {image!r}"
+            "migrationRevision",
+            "required while runMigration is true: the migration's identity (the Job is named "
+            "after it; a new image alone never re-runs it)",
         )
-    elif match and match.group("tag") == "latest" and not match.group("digest"):
+    app_image = _digest_image(r, "appImage", required=False)
+    command = r.string_list(
+        "appSchemaCommand",
+        (),
+        re.compile(r"^\S(.*\S)?$"),
+        "command words, e.g. [alembic, upgrade, head]",
+    )
+    if command and app_image is None and "appImage" not in r.failed:
+        r.fail("appImage", "required with appSchemaCommand: the app's image, by digest")
+    if app_image is not None and not command and "appSchemaCommand" not in r.failed:
+        r.fail("appSchemaCommand", "required with appImage: the app's schema command")
+    context = r.string(
+        "kubeContext",
+        None,
+        _KUBE_CONTEXT,
+        "the kubeconfig context of this environment's cluster, e.g. "
+        "arn:aws:eks:eu-west-1:123456789012:cluster/petstore-prod",
+    )
+    if context is None and "kubeContext" not in r.failed:
         r.fail(
-            "migrationImage", f"expected an immutable tag or digest, not 'latest', got {image!r}"
+            "kubeContext",
+            "required: the kubeconfig context of this environment's cluster (never the ambient "
+            "current context)",
         )
     pvc = r.required(
         "sqlitePvcName", _DNS_SUBDOMAIN, "the PersistentVolumeClaim holding the SQLite files"
@@ -609,7 +677,7 @@ def _parse_kubernetes(r: _Reader, kubeconfig: pulumi.Output[str] | None) -> Kube
     if not files and "sqliteFiles" not in r.failed:
         r.fail("sqliteFiles", "expected at least one SQLite file, got []")
     on_conflict = r.one_of("migrationOnConflict", "fail", ON_CONFLICT_CHOICES, str)
-    cutover = r.boolean("cutover", True)
+    cutover = r.boolean("cutover", False)
     sqlite_url = r.string(
         "sqliteDatabaseUrl", None, re.compile(r"^sqlite(\+\w+)?:///\S+$"), "a sqlite:/// URL"
     )
@@ -620,16 +688,20 @@ def _parse_kubernetes(r: _Reader, kubeconfig: pulumi.Output[str] | None) -> Kube
         )
     return KubernetesConfig(
         kubeconfig=kubeconfig,
+        kube_context=context or "",
         namespace=namespace or "petstore",
         create_namespace=r.boolean("createNamespace", True),
         app_secret_name=secret_name or "petstore-db",
         app_deployment=deployment,
         app_ca_bundle_path=ca_bundle,
         migration_image=image,
+        migration_revision=revision or "",
+        app_image=app_image,
+        app_schema_command=command,
         sqlite_pvc_name=pvc,
         sqlite_files=files,
         on_conflict=on_conflict,
-        run_migration=r.boolean("runMigration", True),
+        run_migration=run_migration,
         cutover=cutover,
         sqlite_database_url=sqlite_url,
     )
@@ -648,7 +720,8 @@ def parse_config(
     Raises ConfigError listing every problem.
     """
     r = _Reader(raw)
-    production = stack in PRODUCTION_STACKS
+    environment = _parse_environment(r, stack)
+    production = environment == "production"
     if not region:
         r.problems.append("aws:region: required (e.g. eu-west-1)")
     network = _parse_network(r)
@@ -666,6 +739,7 @@ def parse_config(
         project=project,
         stack=stack,
         region=region or "",
+        environment=environment,
         network=network,
         database=database,
         credentials=credentials,
@@ -674,9 +748,20 @@ def parse_config(
     )
 
 
+def _parse_environment(r: _Reader, stack: str) -> str:
+    """``development`` or ``production``; production-only rules follow this key, and a stack
+    named like a production stack must say production (a name can only add rules)."""
+    environment = r.one_of("environment", "development", ENVIRONMENTS, str)
+    if stack in PRODUCTION_STACKS and environment != "production":
+        r.fail("environment", f"must be production in stack {stack!r}, got {environment!r}")
+        return "production"
+    return environment
+
+
 def known_keys() -> frozenset[str]:
     """Every ``petstore-rds:`` key the program reads (without the namespace)."""
     r = _Reader({})
+    _parse_environment(r, "known-keys")
     _parse_network(r)
     _parse_database(r, "known-keys", production=False)
     _parse_credentials(r, "known-keys", production=False)

@@ -44,6 +44,7 @@ class DatabaseSecretArgs:
     dbname: str
     kms_key_arn: pulumi.Input[str] | None
     recovery_window_days: int
+    production: bool
     tags: Mapping[str, str]
 
 
@@ -81,6 +82,69 @@ def rds_secret_payload(
         "dbname": dbname,
         "dbInstanceIdentifier": identifier,
     }
+
+
+# The database roles (see migration/roles.py, which the roles Job runs as the master user).
+OWNER_ROLE = (
+    "petstore_owner"  # owns the app's schema; the migration and schema command log in as it
+)
+APP_GROUP_ROLE = "petstore_app"  # NOLOGIN: rows-only privileges on the app's schema
+APP_LOGINS = ("petstore_app_a", "petstore_app_b")  # the app alternates between these two
+APP_SCHEMA = "public"
+
+
+def app_login_versions(app_password_version: int) -> dict[str, int]:
+    """The password version of each app login for ``appPasswordVersion`` N: login a holds the
+    latest odd version <= N, login b the latest even one (0: its first password). Bumping N
+    changes exactly the login the app is NOT using, which then becomes the active one."""
+    odd = app_password_version if app_password_version % 2 else app_password_version - 1
+    even = app_password_version - 1 if app_password_version % 2 else app_password_version
+    return {APP_LOGINS[0]: odd, APP_LOGINS[1]: even}
+
+
+def active_app_login(app_password_version: int) -> str:
+    """The login the app's Secret names for ``appPasswordVersion`` N (a when odd, b when even)."""
+    return APP_LOGINS[0] if app_password_version % 2 else APP_LOGINS[1]
+
+
+class RolePasswords(pulumi.ComponentResource):
+    """Random passwords of the owner role (rotates with ``passwordVersion``) and of the two app
+    logins (each with its own version, see ``app_login_versions``)."""
+
+    owner: pulumi.Output[str]
+    app: dict[str, pulumi.Output[str]]
+
+    def __init__(
+        self,
+        name: str,
+        owner_version: int,
+        app_password_version: int,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("petstore-rds:credentials:RolePasswords", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.owner = _random_password(f"{name}-owner", owner_version, child)
+        self.app = {
+            login: _random_password(f"{name}-{login}", version, child)
+            for login, version in app_login_versions(app_password_version).items()
+        }
+        self.register_outputs({"owner": self.owner, **self.app})
+
+
+def _random_password(name: str, version: int, opts: pulumi.ResourceOptions) -> pulumi.Output[str]:
+    password = random.RandomPassword(
+        name,
+        length=PASSWORD_LENGTH,
+        special=True,
+        override_special=PASSWORD_SPECIALS,
+        min_lower=2,
+        min_upper=2,
+        min_numeric=2,
+        min_special=1,
+        keepers={"version": str(version)},
+        opts=opts,
+    )
+    return pulumi.Output.secret(password.result)
 
 
 class MasterPassword(pulumi.ComponentResource):
@@ -130,7 +194,11 @@ class DatabaseSecret(pulumi.ComponentResource):
             kms_key_id=args.kms_key_arn or AWS_MANAGED_SECRETS_KEY,
             recovery_window_in_days=args.recovery_window_days,
             tags=with_name(dict(args.tags), f"{name}-secret"),
-            opts=child,
+            # Production: neither `pulumi destroy` nor a replacement deletes it.
+            opts=pulumi.ResourceOptions.merge(
+                child,
+                pulumi.ResourceOptions(protect=args.production, retain_on_delete=args.production),
+            ),
         )
         payload = pulumi.Output.all(args.host, args.port, args.password, args.identifier).apply(
             lambda a: json.dumps(

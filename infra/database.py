@@ -15,13 +15,17 @@ from infra.config import DatabaseConfig
 from infra.tags import with_name
 
 ENGINE = "postgres"
-# Never enrol the instance in paid RDS Extended Support when its major leaves standard support:
-# the create/upgrade fails instead, and a person decides.
+# Never enrol the instance in paid RDS Extended Support. With it disabled, RDS itself upgrades
+# the instance to the next major version at the end of the major's standard support (AWS
+# announces the date months ahead): plan the major upgrade (blue/green) before that date.
 ENGINE_LIFECYCLE_SUPPORT = "open-source-rds-extended-support-disabled"
 STORAGE_TYPE = "gp3"
 CLOUDWATCH_LOG_EXPORTS = ("postgresql", "upgrade")
 KMS_DELETION_WINDOW_DAYS = 30  # the longest AWS allows: a scheduled key deletion can be cancelled
 ENHANCED_MONITORING_POLICY = "service-role/AmazonRDSEnhancedMonitoringRole"
+# Blue/green deployments of RDS for PostgreSQL replicate logically: the parameter group must
+# turn it on (static: takes effect at the next reboot, so it is set from the first create).
+LOGICAL_REPLICATION_PARAMETER = ("rds.logical_replication", ("1", "pending-reboot"))
 
 # Parameter-group settings (name -> (value, apply method)); units in the comments.
 PARAMETERS: dict[str, tuple[str, str]] = {
@@ -44,17 +48,92 @@ class DatabaseArgs:
     subnet_group_name: pulumi.Input[str]
     security_group_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
     password: pulumi.Input[str]
+    password_version: int
     account_id: pulumi.Input[str]
     partition: pulumi.Input[str]
+    region: str
+    production: bool
     tags: Mapping[str, str]
 
 
-def parameter_group_parameters() -> list[dict[str, str]]:
+def parameter_group_parameters(blue_green: bool = False) -> list[dict[str, str]]:
     """The parameter group's parameters, in the provider's shape, sorted by name."""
+    table = dict(PARAMETERS)
+    if blue_green:
+        table[LOGICAL_REPLICATION_PARAMETER[0]] = LOGICAL_REPLICATION_PARAMETER[1]
     return [
         {"name": name, "value": value, "apply_method": method}
-        for name, (value, method) in sorted(PARAMETERS.items())
+        for name, (value, method) in sorted(table.items())
     ]
+
+
+def log_group_names(identifier: str) -> list[str]:
+    """The CloudWatch log groups RDS writes the exported logs to (created by the stack first,
+    so they get a retention and a key instead of RDS's never-expiring, unkeyed default)."""
+    return [f"/aws/rds/instance/{identifier}/{log}" for log in CLOUDWATCH_LOG_EXPORTS]
+
+
+def database_key_policy(account_id: str, partition: str, region: str, identifier: str) -> str:
+    """The database CMK's explicit key policy: the account administers it (IAM policies decide
+    who else); RDS, Secrets Manager and Performance Insights use it only through their own
+    service in this account and region; CloudWatch Logs only for this instance's log groups."""
+    root = f"arn:{partition}:iam::{account_id}:root"
+    log_groups = (
+        f"arn:{partition}:logs:{region}:{account_id}:log-group:/aws/rds/instance/{identifier}/*"
+    )
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "AccountAdministers",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": root},
+                    "Action": "kms:*",
+                    "Resource": "*",
+                },
+                {
+                    "Sid": "UseThroughRdsAndSecretsManager",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": "*"},
+                    "Action": [
+                        "kms:Encrypt",
+                        "kms:Decrypt",
+                        "kms:ReEncrypt*",
+                        "kms:GenerateDataKey*",
+                        "kms:CreateGrant",
+                        "kms:ListGrants",
+                        "kms:DescribeKey",
+                    ],
+                    "Resource": "*",
+                    "Condition": {
+                        "StringEquals": {
+                            "kms:CallerAccount": account_id,
+                            "kms:ViaService": [
+                                f"rds.{region}.amazonaws.com",
+                                f"secretsmanager.{region}.amazonaws.com",
+                            ],
+                        }
+                    },
+                },
+                {
+                    "Sid": "CloudWatchLogsForThisInstance",
+                    "Effect": "Allow",
+                    "Principal": {"Service": f"logs.{region}.amazonaws.com"},
+                    "Action": [
+                        "kms:Encrypt*",
+                        "kms:Decrypt*",
+                        "kms:ReEncrypt*",
+                        "kms:GenerateDataKey*",
+                        "kms:Describe*",
+                    ],
+                    "Resource": "*",
+                    "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": log_groups}},
+                },
+            ],
+        },
+        sort_keys=True,
+    )
 
 
 def monitoring_assume_role_policy(account_id: str) -> str:
@@ -104,16 +183,25 @@ class Database(pulumi.ComponentResource):
         tags = dict(args.tags)
         child = pulumi.ResourceOptions(parent=self)
 
+        # Production: `pulumi destroy` or a replacement cannot delete the instance, its key or
+        # its secret (protect), and removing them from the program leaves them in AWS
+        # (retain_on_delete).
+        guarded = pulumi.ResourceOptions.merge(
+            child, pulumi.ResourceOptions(protect=args.production, retain_on_delete=args.production)
+        )
         self.kms_key_arn = None
         if cfg.create_kms_key:
             key = aws.kms.Key(
                 f"{name}-key",
                 description=f"Encrypts the {cfg.identifier} database, its snapshots, "
-                "Performance Insights data and its credentials secret",
+                "Performance Insights data, its log groups and its credentials secret",
                 enable_key_rotation=True,
                 deletion_window_in_days=KMS_DELETION_WINDOW_DAYS,
+                policy=pulumi.Output.all(args.account_id, args.partition).apply(
+                    lambda a: database_key_policy(a[0], a[1], args.region, cfg.identifier)
+                ),
                 tags=with_name(tags, f"{name}-key"),
-                opts=child,
+                opts=guarded,
             )
             aws.kms.Alias(
                 f"{name}-key-alias",
@@ -123,15 +211,36 @@ class Database(pulumi.ComponentResource):
             )
             self.kms_key_arn = key.arn
 
+        # Created before the instance, so RDS writes into them rather than creating its own.
+        log_groups = [
+            aws.cloudwatch.LogGroup(
+                f"{name}-log-{log_name.rsplit('/', 1)[1]}",
+                name=log_name,
+                retention_in_days=cfg.log_retention_days,
+                kms_key_id=self.kms_key_arn,
+                tags=with_name(tags, log_name),
+                opts=child,
+            )
+            for log_name in log_group_names(cfg.identifier)
+        ]
+
+        # One group per engine major, kept (retain_on_delete) when the next major's group
+        # replaces it: the instance still uses the old one until its upgrade completes, and
+        # AWS refuses to delete a group in use (InvalidDBParameterGroupState). The runbook
+        # deletes the old group once the instance reports the new one.
         parameter_group = aws.rds.ParameterGroup(
-            f"{name}-params",
+            f"{name}-params-pg{cfg.engine_major_version}",
+            name_prefix=f"{cfg.identifier}-pg{cfg.engine_major_version}-",
             family=cfg.parameter_group_family,
             description=f"{cfg.identifier}: TLS only, slow-query/connection/lock-wait logging",
             parameters=[
-                aws.rds.ParameterGroupParameterArgs(**p) for p in parameter_group_parameters()
+                aws.rds.ParameterGroupParameterArgs(**p)
+                for p in parameter_group_parameters(cfg.blue_green_update)
             ],
-            tags=with_name(tags, f"{name}-params"),
-            opts=child,
+            tags=with_name(tags, f"{name}-params-pg{cfg.engine_major_version}"),
+            opts=pulumi.ResourceOptions.merge(
+                child, pulumi.ResourceOptions(retain_on_delete=True, delete_before_replace=False)
+            ),
         )
 
         monitoring_role_arn: pulumi.Output[str] | None = None
@@ -187,14 +296,19 @@ class Database(pulumi.ComponentResource):
             kms_key_id=self.kms_key_arn,
             db_name=cfg.db_name,
             username=cfg.master_username,
-            password=pulumi.Output.secret(args.password),
+            # Write-only: sent to RDS, never stored in the instance's state; bump the version
+            # (passwordVersion) to send a new one.
+            password_wo=pulumi.Output.secret(args.password),
+            password_wo_version=args.password_version,
             port=cfg.port,
             db_subnet_group_name=args.subnet_group_name,
             vpc_security_group_ids=args.security_group_ids,
             parameter_group_name=parameter_group.name,
             publicly_accessible=False,
             network_type="IPV4",
-            iam_database_authentication_enabled=True,
+            # No IAM database authentication: the app uses password logins it can rotate
+            # without failed connections (docs/architecture.md, "Database roles").
+            iam_database_authentication_enabled=False,
             ca_cert_identifier=cfg.ca_cert_identifier,
             enabled_cloudwatch_logs_exports=list(CLOUDWATCH_LOG_EXPORTS),
             performance_insights_enabled=True,
@@ -213,8 +327,13 @@ class Database(pulumi.ComponentResource):
             final_snapshot_identifier=final_snapshot,
             delete_automated_backups=not cfg.final_snapshot,
             apply_immediately=cfg.apply_immediately,
+            # A major upgrade (or class/parameter change) runs as an RDS blue/green deployment:
+            # the green copy is upgraded and switched over in about a minute.
+            blue_green_update=aws.rds.InstanceBlueGreenUpdateArgs(enabled=cfg.blue_green_update),
             tags=with_name(tags, cfg.identifier),
-            opts=child,
+            opts=pulumi.ResourceOptions.merge(
+                guarded, pulumi.ResourceOptions(depends_on=log_groups)
+            ),
         )
         self.address = self.instance.address
         self.endpoint = self.instance.endpoint

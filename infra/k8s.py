@@ -12,13 +12,22 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from infra.config import KubernetesConfig
-from infra.credentials import SSLMODE_REQUIRE, SSLMODE_VERIFY_FULL, database_url
+from infra.credentials import (
+    APP_GROUP_ROLE,
+    APP_LOGINS,
+    APP_SCHEMA,
+    OWNER_ROLE,
+    SSLMODE_REQUIRE,
+    SSLMODE_VERIFY_FULL,
+    active_app_login,
+    database_url,
+)
 
 # The migration image bakes the RDS CA bundle here and points PGSSLROOTCERT at it.
 RDS_CA_BUNDLE_PATH = "/opt/rds/global-bundle.pem"
@@ -35,6 +44,10 @@ EXIT_DATA_PROBLEMS = 1  # the migration CLI's exit code for data problems: retry
 ACTIVE_DEADLINE_SECONDS = 3600
 # Pulumi waits for Job completion; give it the deadline plus scheduling and image-pull slack.
 JOB_AWAIT_TIMEOUT = "70m"
+ROLES_DEADLINE_SECONDS = 600  # a handful of statements; ten minutes bounds a hung connection
+# What a Job may not change after creation (Kubernetes refuses template edits anyway): ignoring
+# the spec keeps a new image from replacing (re-running) a completed Job; its name is its identity.
+JOB_IGNORED_PATHS = ("spec",)
 TMP_SIZE_LIMIT = "1Gi"  # scratch space for Python and libpq; the data itself is streamed
 MIGRATION_RESOURCES = {
     "requests": {"cpu": "250m", "memory": "256Mi"},
@@ -44,56 +57,89 @@ RESTART_ANNOTATION = "petstore-rds/database-cutover"
 REPLACE_UNREADY = "pulumi.com/replaceUnready"
 PATCH_FORCE = "pulumi.com/patchForce"
 JOB_NAME_SUFFIX = "migration"
+# Credentials reach the Jobs as files of a read-only Secret volume, never as env or argv.
+SECRET_MOUNT_PATH = "/var/run/secrets/petstore-db"  # noqa: S105 - a path
+TARGET_URL_KEY = "target-url"  # the owner role's URL for the migration (verify-full)
+APP_SCHEMA_URL_KEY = "app-schema-url"  # the same login for the app's schema command
+ROLES_SPEC_KEY = "roles.json"  # the roles Job's spec, with the master login
+SECRET_FILE_MODE = 0o400  # read-only for the Jobs' user
+APP_SCHEMA_CONTAINER = "app-schema"
+ROLES_CONTAINER = "roles"
+ROLES_COMMAND = ("python", "-m", "migration.roles", "--spec-file")
+DNS_PORT = 53
+# Bumped when migration/roles.py's layout changes, so the roles Job runs again.
+ROLES_LAYOUT_VERSION = 1
+JOBS_PART_OF = "petstore-db-jobs"  # app.kubernetes.io/part-of of the Jobs' pods
+REVISION_LABEL = "petstore-rds/migration-revision"
 TARGET_POSTGRESQL = "postgresql"
 TARGET_SQLITE = "sqlite"
 
 
 @dataclass(frozen=True)
 class KubernetesWiringArgs:
-    """The validated Kubernetes settings and the database's connection parts."""
+    """The validated Kubernetes settings and the database's connection parts and credentials.
+
+    The master credentials reach only the roles Secret (read by the roles Job); the migration
+    Secret holds the owner role's; the app's Secret one of the two app logins'."""
 
     config: KubernetesConfig
     environment: str
     host: pulumi.Input[str]
     port: pulumi.Input[int]
     dbname: str
-    username: str
-    password: pulumi.Input[str]
+    master_username: str
+    master_password: pulumi.Input[str]
+    owner_password: pulumi.Input[str]
+    app_passwords: Mapping[str, pulumi.Input[str]]
     password_version: int
+    app_password_version: int
 
 
 def migration_args(files: Sequence[str], on_conflict: str) -> list[str]:
-    """The migration CLI's arguments: every SQLite source, verification, JSON logs."""
+    """The migration CLI's arguments: every SQLite source, the target from the mounted Secret
+    file (never argv or env), verification, JSON logs."""
     args = ["run"]
     for name in files:
         args += ["--source", f"{SQLITE_MOUNT_PATH}/{name}"]
+    args += ["--target-file", f"{SECRET_MOUNT_PATH}/{TARGET_URL_KEY}"]
     args += ["--verify", "--log-format", "json"]
     if on_conflict == "renumber":
         args += ["--on-conflict", "renumber"]
     return args
 
 
-def migration_job_env(migration_secret_name: str) -> list[k8s.core.v1.EnvVarArgs]:
-    """The Job's environment: the target from the migration Secret (never the app's)."""
-    return [
-        k8s.core.v1.EnvVarArgs(
-            name="DATABASE_URL",
-            value_from=k8s.core.v1.EnvVarSourceArgs(
-                secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(
-                    name=migration_secret_name, key="DATABASE_URL"
-                )
-            ),
-        ),
-        k8s.core.v1.EnvVarArgs(name="PYTHONDONTWRITEBYTECODE", value="1"),
-    ]
+def migration_job_env() -> list[k8s.core.v1.EnvVarArgs]:
+    """The Job's environment: no credentials (they are a mounted file), no bytecode writes."""
+    return [k8s.core.v1.EnvVarArgs(name="PYTHONDONTWRITEBYTECODE", value="1")]
+
+
+def migration_job_name(revision: str) -> str:
+    """The migration Job's name: the revision is its identity, never the image."""
+    return f"petstore-{JOB_NAME_SUFFIX}-{revision}"
+
+
+def roles_job_name(settings: Mapping[str, object]) -> str:
+    """The roles Job's name: a digest of what it converges (password versions, the roles'
+    layout), never a secret; a new name re-runs it, an unchanged one never does."""
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
+    return f"petstore-db-roles-{digest[:10]}"
 
 
 def migration_secret_data(
-    *, user: str, password: str, host: str, port: int, dbname: str
+    *,
+    user: str,
+    password: str,
+    host: str,
+    port: int,
+    dbname: str,
+    app_ca_bundle_path: str | None,
+    with_app_schema_url: bool,
 ) -> dict[str, str]:
-    """The migration Secret: a verify-full URL against the CA bundle baked into the image."""
-    return {
-        "DATABASE_URL": database_url(
+    """The migration Secret (mounted as files): the owner role's verify-full URL against the CA
+    bundle baked into the image, and for the app's schema command the same login with the TLS
+    the app's image supports."""
+    data = {
+        TARGET_URL_KEY: database_url(
             user=user,
             password=password,
             host=host,
@@ -102,6 +148,87 @@ def migration_secret_data(
             sslmode=SSLMODE_VERIFY_FULL,
             sslrootcert=RDS_CA_BUNDLE_PATH,
         )
+    }
+    if with_app_schema_url:
+        data[APP_SCHEMA_URL_KEY] = database_url(
+            user=user,
+            password=password,
+            host=host,
+            port=port,
+            dbname=dbname,
+            sslmode=SSLMODE_VERIFY_FULL if app_ca_bundle_path else SSLMODE_REQUIRE,
+            sslrootcert=app_ca_bundle_path,
+        )
+    return data
+
+
+def roles_spec(
+    *,
+    master_user: str,
+    master_password: str,
+    owner_password: str,
+    app_passwords: Mapping[str, str],
+    host: str,
+    port: int,
+    dbname: str,
+) -> str:
+    """The roles Job's spec (``migration.roles``), JSON; the only place the master login goes
+    in Kubernetes."""
+    return json.dumps(
+        {
+            "admin_url": database_url(
+                user=master_user,
+                password=master_password,
+                host=host,
+                port=port,
+                dbname=dbname,
+                sslmode=SSLMODE_VERIFY_FULL,
+                sslrootcert=RDS_CA_BUNDLE_PATH,
+            ),
+            "database": dbname,
+            "schema": APP_SCHEMA,
+            "owner": {"name": OWNER_ROLE, "password": owner_password},
+            "app_group": APP_GROUP_ROLE,
+            "app_users": [
+                {"name": login, "password": app_passwords[login]} for login in APP_LOGINS
+            ],
+        },
+        sort_keys=True,
+    )
+
+
+def app_schema_command(command: Sequence[str]) -> list[str]:
+    """The init container's command: the app's schema command with ``DATABASE_URL`` read from
+    the mounted Secret file at start (so it is in no pod spec, argv or ``kubectl describe``)."""
+    return [
+        "/bin/sh",
+        "-c",
+        'DATABASE_URL="$(cat "$DATABASE_URL_FILE")" && export DATABASE_URL && exec "$@"',
+        "app-schema",
+        *command,
+    ]
+
+
+def job_pod_selector(instance: str) -> dict[str, str]:
+    """The labels every pod of the roles and migration Jobs carries (and only theirs)."""
+    return {"app.kubernetes.io/instance": instance, "app.kubernetes.io/part-of": JOBS_PART_OF}
+
+
+def job_network_policy_spec(port: int, pod_labels: Mapping[str, str]) -> dict[str, Any]:
+    """Egress of the Jobs' pods: DNS and the database port only; no ingress at all."""
+    return {
+        "podSelector": {"matchLabels": dict(pod_labels)},
+        "policyTypes": ["Ingress", "Egress"],
+        "ingress": [],
+        "egress": [
+            {
+                "ports": [
+                    {"protocol": "UDP", "port": DNS_PORT},
+                    {"protocol": "TCP", "port": DNS_PORT},
+                ]
+            },
+            {"ports": [{"protocol": "TCP", "port": port}]},
+        ],
     }
 
 
@@ -168,13 +295,115 @@ def recommended_labels(
     return labels
 
 
+def _hardened_container(
+    name: str,
+    image: str,
+    command: Sequence[str],
+    args: Sequence[str] | None,
+    env: Sequence[k8s.core.v1.EnvVarArgs],
+    mounts: Sequence[k8s.core.v1.VolumeMountArgs],
+) -> k8s.core.v1.ContainerArgs:
+    """A container under the restricted profile: non-root, read-only root, no capabilities."""
+    return k8s.core.v1.ContainerArgs(
+        name=name,
+        image=image,
+        image_pull_policy="IfNotPresent",
+        command=list(command),
+        args=list(args) if args is not None else None,
+        env=list(env),
+        resources=k8s.core.v1.ResourceRequirementsArgs(
+            requests=MIGRATION_RESOURCES["requests"], limits=MIGRATION_RESOURCES["limits"]
+        ),
+        security_context=k8s.core.v1.SecurityContextArgs(
+            allow_privilege_escalation=False,
+            read_only_root_filesystem=True,
+            run_as_non_root=True,
+            capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
+            seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
+        ),
+        volume_mounts=list(mounts),
+    )
+
+
+def _secret_volume(name: str, secret_name: str) -> k8s.core.v1.VolumeArgs:
+    return k8s.core.v1.VolumeArgs(
+        name=name,
+        secret=k8s.core.v1.SecretVolumeSourceArgs(
+            secret_name=secret_name, default_mode=SECRET_FILE_MODE
+        ),
+    )
+
+
+def _pod_spec(
+    containers: Sequence[k8s.core.v1.ContainerArgs],
+    volumes: Sequence[k8s.core.v1.VolumeArgs],
+    init_containers: Sequence[k8s.core.v1.ContainerArgs] = (),
+) -> k8s.core.v1.PodSpecArgs:
+    return k8s.core.v1.PodSpecArgs(
+        restart_policy="Never",
+        automount_service_account_token=False,
+        security_context=k8s.core.v1.PodSecurityContextArgs(
+            run_as_non_root=True,
+            run_as_user=MIGRATION_UID,
+            run_as_group=MIGRATION_UID,
+            fs_group=MIGRATION_UID,  # the Secret files (mode 0400) belong to the Jobs' group
+            seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
+        ),
+        init_containers=list(init_containers) or None,
+        containers=list(containers),
+        volumes=list(volumes),
+    )
+
+
+def _failure_policy(container: str) -> k8s.batch.v1.PodFailurePolicyArgs:
+    return k8s.batch.v1.PodFailurePolicyArgs(
+        rules=[
+            k8s.batch.v1.PodFailurePolicyRuleArgs(
+                action="FailJob",
+                on_exit_codes=k8s.batch.v1.PodFailurePolicyOnExitCodesRequirementArgs(
+                    container_name=container, operator="In", values=[EXIT_DATA_PROBLEMS]
+                ),
+            ),
+            k8s.batch.v1.PodFailurePolicyRuleArgs(
+                action="Ignore",  # evictions/drains do not count against retries
+                on_pod_conditions=[
+                    k8s.batch.v1.PodFailurePolicyOnPodConditionsPatternArgs(
+                        type="DisruptionTarget", status="True"
+                    )
+                ],
+            ),
+        ]
+    )
+
+
+def _job_options(
+    child: pulumi.ResourceOptions, depends_on: Sequence[pulumi.Resource]
+) -> pulumi.ResourceOptions:
+    """Awaited Jobs whose identity is their name: the spec (image, template) is ignored after
+    creation, so a new image alone never replaces, i.e. never re-runs, a Job. A changed name
+    (a new revision, new password versions) replaces it: delete first, the name is fixed."""
+    return pulumi.ResourceOptions.merge(
+        child,
+        pulumi.ResourceOptions(
+            depends_on=list(depends_on),
+            ignore_changes=list(JOB_IGNORED_PATHS),
+            delete_before_replace=True,
+            custom_timeouts=pulumi.CustomTimeouts(
+                create=JOB_AWAIT_TIMEOUT, update=JOB_AWAIT_TIMEOUT
+            ),
+        ),
+    )
+
+
 class KubernetesWiring(pulumi.ComponentResource):
-    """Namespace, migration Secret, migration Job, app Secret and Deployment restart."""
+    """Provider pinned to the environment's cluster, namespace, NetworkPolicy, roles Secret and
+    Job, migration Secret and Job, app Secret and Deployment restart."""
 
     namespace: pulumi.Output[str]
     app_secret_name: pulumi.Output[str]
     migration_secret_name: pulumi.Output[str | None]  # None once runMigration is false
     job_name: pulumi.Output[str | None]
+    roles_job_name: pulumi.Output[str]
     database_target: str
 
     def __init__(
@@ -184,7 +413,8 @@ class KubernetesWiring(pulumi.ComponentResource):
         cfg = args.config
         provider = k8s.Provider(
             f"{name}-provider",
-            kubeconfig=cfg.kubeconfig,  # None: the ambient kubeconfig/context
+            kubeconfig=cfg.kubeconfig,  # None: the kubeconfig file, but never its current context
+            context=cfg.kube_context,  # the environment's cluster, explicitly
             # Update the Secrets in place: a replaced Secret would briefly not exist.
             enable_secret_mutable=True,
             opts=pulumi.ResourceOptions(parent=self),
@@ -210,24 +440,46 @@ class KubernetesWiring(pulumi.ComponentResource):
             )
             namespace = ns.metadata.apply(lambda m: m.name or cfg.namespace)
             namespace_deps.append(ns)
+        after_namespace = pulumi.ResourceOptions.merge(
+            child, pulumi.ResourceOptions(depends_on=namespace_deps)
+        )
 
-        parts = pulumi.Output.all(args.host, args.port, args.password)
-        job_deps: list[pulumi.Resource] = []
+        policy = k8s.networking.v1.NetworkPolicy(
+            f"{name}-jobs-egress",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name="petstore-db-jobs",
+                namespace=namespace,
+                labels=recommended_labels("petstore-migration", instance, "network-policy", None),
+            ),
+            spec=pulumi.Output.from_input(args.port).apply(
+                lambda port: cast(
+                    k8s.networking.v1.NetworkPolicySpecArgsDict,
+                    job_network_policy_spec(int(port), job_pod_selector(instance)),
+                )
+            ),
+            opts=after_namespace,
+        )
+
+        roles_job = self._roles(name, args, namespace, [policy, *namespace_deps], child)
+
+        job_deps: list[pulumi.Resource] = [roles_job]
         self.migration_secret_name = pulumi.Output.from_input(None)
         self.job_name = pulumi.Output.from_input(None)
         if cfg.run_migration:
             migration_secret, job = self._migration(
-                name, args, namespace, namespace_deps, parts, child
+                name, args, namespace, [roles_job, policy, *namespace_deps], child
             )
             job_deps.append(job)
             self.migration_secret_name = migration_secret.metadata.apply(lambda m: m.name)
             self.job_name = job.metadata.apply(lambda m: m.name)
 
+        login = active_app_login(args.app_password_version)
         if cfg.cutover:
             self.database_target = TARGET_POSTGRESQL
-            app_data = parts.apply(
+            app_parts = pulumi.Output.all(args.host, args.port, args.app_passwords[login])
+            app_data = app_parts.apply(
                 lambda p: app_secret_data(
-                    user=args.username,
+                    user=login,
                     password=p[2],
                     host=p[0],
                     port=int(p[1]),
@@ -242,9 +494,9 @@ class KubernetesWiring(pulumi.ComponentResource):
                         "host": p[0],
                         "port": int(p[1]),
                         "dbname": args.dbname,
-                        "user": args.username,
+                        "user": login,
                         "caBundle": cfg.app_ca_bundle_path,
-                        "passwordVersion": args.password_version,
+                        "passwordVersion": args.app_password_version,
                     },
                 )
             )
@@ -265,8 +517,9 @@ class KubernetesWiring(pulumi.ComponentResource):
             ),
             type="Opaque",
             string_data=secret_app_data,
-            # Cutover: the app's Secret changes only after the migration Job has completed.
-            # A rollback does not wait for the Job: a failing migration must not block it.
+            # Cutover: the app's Secret changes only after the roles Job set the login's
+            # password and the migration Job completed. A rollback waits for neither: a failing
+            # Job must not block it.
             opts=pulumi.ResourceOptions.merge(
                 child, pulumi.ResourceOptions(depends_on=job_deps if cfg.cutover else [])
             ),
@@ -295,13 +548,113 @@ class KubernetesWiring(pulumi.ComponentResource):
 
         self.namespace = pulumi.Output.from_input(namespace)
         self.app_secret_name = app_secret.metadata.apply(lambda m: m.name or cfg.app_secret_name)
+        self.roles_job_name = roles_job.metadata.apply(lambda m: m.name or "")
         self.register_outputs(
             {
                 "namespace": self.namespace,
                 "app_secret_name": self.app_secret_name,
                 "migration_secret_name": self.migration_secret_name,
                 "job_name": self.job_name,
+                "roles_job_name": self.roles_job_name,
             }
+        )
+
+    def _roles(
+        self,
+        name: str,
+        args: KubernetesWiringArgs,
+        namespace: pulumi.Input[str],
+        deps: list[pulumi.Resource],
+        child: pulumi.ResourceOptions,
+    ) -> k8s.batch.v1.Job:
+        """The roles Secret (the master login, nowhere else in Kubernetes) and the Job that
+        converges the owner role, the app group and the two app logins."""
+        cfg = args.config
+        instance = f"petstore-{args.environment}"
+        secret_name = f"{cfg.app_secret_name}-roles"
+        logins = list(APP_LOGINS)
+        parts = pulumi.Output.all(
+            args.host,
+            args.port,
+            args.master_password,
+            args.owner_password,
+            *(args.app_passwords[login] for login in logins),
+        )
+        spec: pulumi.Output[str] = pulumi.Output.secret(
+            parts.apply(
+                lambda p: roles_spec(
+                    master_user=args.master_username,
+                    master_password=p[2],
+                    owner_password=p[3],
+                    app_passwords=dict(zip(logins, p[4:], strict=True)),
+                    host=p[0],
+                    port=int(p[1]),
+                    dbname=args.dbname,
+                )
+            )
+        )
+        labels = {
+            **recommended_labels("petstore-db-roles", instance, "database-roles", None),
+            "app.kubernetes.io/part-of": JOBS_PART_OF,
+        }
+        secret = k8s.core.v1.Secret(
+            f"{name}-roles-secret",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=secret_name, namespace=namespace, labels=labels
+            ),
+            type="Opaque",
+            string_data=spec.apply(lambda text: {ROLES_SPEC_KEY: text}),
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=deps)),
+        )
+        job_name = roles_job_name(
+            {
+                "masterPasswordVersion": args.password_version,
+                "appPasswordVersion": args.app_password_version,
+                "layout": ROLES_LAYOUT_VERSION,
+            }
+        )
+        container = _hardened_container(
+            ROLES_CONTAINER,
+            cfg.migration_image,
+            [*ROLES_COMMAND, f"{SECRET_MOUNT_PATH}/{ROLES_SPEC_KEY}"],
+            None,
+            migration_job_env(),
+            [
+                k8s.core.v1.VolumeMountArgs(
+                    name="credentials", mount_path=SECRET_MOUNT_PATH, read_only=True
+                ),
+                k8s.core.v1.VolumeMountArgs(name="tmp", mount_path=TMP_MOUNT_PATH),
+            ],
+        )
+        return k8s.batch.v1.Job(
+            f"{name}-roles-job",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=job_name,
+                namespace=namespace,
+                labels=labels,
+                annotations={REPLACE_UNREADY: "true"},
+            ),
+            spec=k8s.batch.v1.JobSpecArgs(
+                backoff_limit=BACKOFF_LIMIT,
+                active_deadline_seconds=ROLES_DEADLINE_SECONDS,
+                pod_failure_policy=_failure_policy(ROLES_CONTAINER),
+                template=k8s.core.v1.PodTemplateSpecArgs(
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels),
+                    spec=_pod_spec(
+                        [container],
+                        [
+                            _secret_volume("credentials", secret_name),
+                            k8s.core.v1.VolumeArgs(
+                                name="tmp",
+                                empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(
+                                    size_limit=TMP_SIZE_LIMIT
+                                ),
+                            ),
+                        ],
+                    ),
+                ),
+            ),
+            opts=_job_options(child, [secret]),
         )
 
     def _migration(
@@ -309,49 +662,82 @@ class KubernetesWiring(pulumi.ComponentResource):
         name: str,
         args: KubernetesWiringArgs,
         namespace: pulumi.Input[str],
-        namespace_deps: list[pulumi.Resource],
-        parts: pulumi.Output[list[Any]],
+        deps: list[pulumi.Resource],
         child: pulumi.ResourceOptions,
     ) -> tuple[k8s.core.v1.Secret, k8s.batch.v1.Job]:
-        """The migration Secret and the Job that reads it (never the app's Secret)."""
+        """The migration Secret (the owner role's login, mounted as files) and the Job named
+        after ``migrationRevision``: optionally the app's schema command first (init
+        container, the app's image), then ``migration run --target-file``."""
         cfg = args.config
         instance = f"petstore-{args.environment}"
         migration_secret_name = f"{cfg.app_secret_name}-{JOB_NAME_SUFFIX}"
+        parts = pulumi.Output.all(args.host, args.port, args.owner_password)
         migration_data: pulumi.Output[dict[str, str]] = pulumi.Output.secret(
             parts.apply(
                 lambda p: migration_secret_data(
-                    user=args.username,
+                    user=OWNER_ROLE,
                     password=p[2],
                     host=p[0],
                     port=int(p[1]),
                     dbname=args.dbname,
+                    app_ca_bundle_path=cfg.app_ca_bundle_path,
+                    with_app_schema_url=bool(cfg.app_schema_command),
                 )
             )
         )
+        labels = {
+            **recommended_labels("petstore-migration", instance, "database-migration", None),
+            "app.kubernetes.io/part-of": JOBS_PART_OF,
+            REVISION_LABEL: cfg.migration_revision,
+        }
         migration_secret = k8s.core.v1.Secret(
             f"{name}-migration-secret",
             metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=migration_secret_name,
-                namespace=namespace,
-                labels=recommended_labels(
-                    "petstore-migration", instance, "database-migration", None
-                ),
+                name=migration_secret_name, namespace=namespace, labels=labels
             ),
             type="Opaque",
             string_data=migration_data,
-            opts=pulumi.ResourceOptions.merge(
-                child, pulumi.ResourceOptions(depends_on=namespace_deps)
-            ),
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=deps)),
         )
-
-        labels = recommended_labels(
-            "petstore-migration", instance, "database-migration", cfg.migration_image_tag
+        credentials = k8s.core.v1.VolumeMountArgs(
+            name="credentials", mount_path=SECRET_MOUNT_PATH, read_only=True
         )
-        job_name = f"petstore-{JOB_NAME_SUFFIX}"
+        tmp = k8s.core.v1.VolumeMountArgs(name="tmp", mount_path=TMP_MOUNT_PATH)
+        init_containers = []
+        if cfg.app_schema_command and cfg.app_image:
+            init_containers.append(
+                _hardened_container(
+                    APP_SCHEMA_CONTAINER,
+                    cfg.app_image,
+                    app_schema_command(cfg.app_schema_command),
+                    None,
+                    [
+                        k8s.core.v1.EnvVarArgs(
+                            name="DATABASE_URL_FILE",
+                            value=f"{SECRET_MOUNT_PATH}/{APP_SCHEMA_URL_KEY}",
+                        )
+                    ],
+                    [credentials, tmp],
+                )
+            )
+        container = _hardened_container(
+            MIGRATION_CONTAINER,
+            cfg.migration_image,
+            MIGRATION_COMMAND,
+            migration_args(cfg.sqlite_files, cfg.on_conflict),
+            migration_job_env(),
+            [
+                k8s.core.v1.VolumeMountArgs(
+                    name="sqlite", mount_path=SQLITE_MOUNT_PATH, read_only=True
+                ),
+                credentials,
+                tmp,
+            ],
+        )
         job = k8s.batch.v1.Job(
             f"{name}-migration-job",
             metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=job_name,
+                name=migration_job_name(cfg.migration_revision),
                 namespace=namespace,
                 labels=labels,
                 # A failed (unready) Job is replaced, i.e. re-run, by the next `pulumi up`.
@@ -363,75 +749,19 @@ class KubernetesWiring(pulumi.ComponentResource):
                 active_deadline_seconds=ACTIVE_DEADLINE_SECONDS,
                 # No ttl_seconds_after_finished: a Job deleted by the TTL controller would be
                 # re-created, i.e. the migration re-run, by the next `pulumi up`.
-                pod_failure_policy=k8s.batch.v1.PodFailurePolicyArgs(
-                    rules=[
-                        k8s.batch.v1.PodFailurePolicyRuleArgs(
-                            action="FailJob",
-                            on_exit_codes=k8s.batch.v1.PodFailurePolicyOnExitCodesRequirementArgs(
-                                container_name=MIGRATION_CONTAINER,
-                                operator="In",
-                                values=[EXIT_DATA_PROBLEMS],
-                            ),
-                        ),
-                        k8s.batch.v1.PodFailurePolicyRuleArgs(
-                            action="Ignore",  # evictions/drains do not count against retries
-                            on_pod_conditions=[
-                                k8s.batch.v1.PodFailurePolicyOnPodConditionsPatternArgs(
-                                    type="DisruptionTarget", status="True"
-                                )
-                            ],
-                        ),
-                    ]
-                ),
+                pod_failure_policy=_failure_policy(MIGRATION_CONTAINER),
                 template=k8s.core.v1.PodTemplateSpecArgs(
                     metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels),
-                    spec=k8s.core.v1.PodSpecArgs(
-                        restart_policy="Never",
-                        automount_service_account_token=False,
-                        security_context=k8s.core.v1.PodSecurityContextArgs(
-                            run_as_non_root=True,
-                            run_as_user=MIGRATION_UID,
-                            run_as_group=MIGRATION_UID,
-                            seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
-                        ),
-                        containers=[
-                            k8s.core.v1.ContainerArgs(
-                                name=MIGRATION_CONTAINER,
-                                image=cfg.migration_image,
-                                image_pull_policy="IfNotPresent",
-                                command=list(MIGRATION_COMMAND),
-                                args=migration_args(cfg.sqlite_files, cfg.on_conflict),
-                                env=migration_job_env(migration_secret_name),
-                                resources=k8s.core.v1.ResourceRequirementsArgs(
-                                    requests=MIGRATION_RESOURCES["requests"],
-                                    limits=MIGRATION_RESOURCES["limits"],
-                                ),
-                                security_context=k8s.core.v1.SecurityContextArgs(
-                                    allow_privilege_escalation=False,
-                                    read_only_root_filesystem=True,
-                                    run_as_non_root=True,
-                                    capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
-                                    seccomp_profile=k8s.core.v1.SeccompProfileArgs(
-                                        type="RuntimeDefault"
-                                    ),
-                                ),
-                                volume_mounts=[
-                                    k8s.core.v1.VolumeMountArgs(
-                                        name="sqlite", mount_path=SQLITE_MOUNT_PATH, read_only=True
-                                    ),
-                                    k8s.core.v1.VolumeMountArgs(
-                                        name="tmp", mount_path=TMP_MOUNT_PATH
-                                    ),
-                                ],
-                            )
-                        ],
-                        volumes=[
+                    spec=_pod_spec(
+                        [container],
+                        [
                             k8s.core.v1.VolumeArgs(
                                 name="sqlite",
                                 persistent_volume_claim=k8s.core.v1.PersistentVolumeClaimVolumeSourceArgs(
                                     claim_name=cfg.sqlite_pvc_name, read_only=True
                                 ),
                             ),
+                            _secret_volume("credentials", migration_secret_name),
                             k8s.core.v1.VolumeArgs(
                                 name="tmp",
                                 empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(
@@ -439,19 +769,10 @@ class KubernetesWiring(pulumi.ComponentResource):
                                 ),
                             ),
                         ],
+                        init_containers,
                     ),
                 ),
             ),
-            opts=pulumi.ResourceOptions.merge(
-                child,
-                pulumi.ResourceOptions(
-                    depends_on=[migration_secret],
-                    # The Job's template is immutable and its name fixed: replace = delete+create.
-                    delete_before_replace=True,
-                    custom_timeouts=pulumi.CustomTimeouts(
-                        create=JOB_AWAIT_TIMEOUT, update=JOB_AWAIT_TIMEOUT
-                    ),
-                ),
-            ),
+            opts=_job_options(child, [migration_secret]),
         )
         return migration_secret, job

@@ -12,6 +12,7 @@ from infra.credentials import (
     DatabaseSecretArgs,
     MasterPassword,
     MasterPasswordArgs,
+    RolePasswords,
 )
 from infra.database import Database, DatabaseArgs
 from infra.k8s import KubernetesWiring, KubernetesWiringArgs
@@ -43,6 +44,11 @@ def define_stack(config: StackConfig | None = None) -> dict[str, pulumi.Output[o
     password = MasterPassword(
         f"{name}-master-password", MasterPasswordArgs(version=cfg.credentials.password_version)
     )
+    role_passwords = RolePasswords(
+        f"{name}-role-passwords",
+        owner_version=cfg.credentials.password_version,
+        app_password_version=cfg.credentials.app_password_version,
+    )
     database = Database(
         name,
         DatabaseArgs(
@@ -50,8 +56,11 @@ def define_stack(config: StackConfig | None = None) -> dict[str, pulumi.Output[o
             subnet_group_name=network.subnet_group_name,
             security_group_ids=[network.security_group_id],
             password=password.result,
+            password_version=cfg.credentials.password_version,
             account_id=identity.account_id,
             partition=partition,
+            region=cfg.region,
+            production=cfg.production,
             tags=tags,
         ),
     )
@@ -66,6 +75,7 @@ def define_stack(config: StackConfig | None = None) -> dict[str, pulumi.Output[o
             dbname=db.db_name,
             kms_key_arn=database.kms_key_arn,
             recovery_window_days=cfg.credentials.secret_recovery_window_days,
+            production=cfg.production,
             tags=tags,
         ),
     )
@@ -89,9 +99,12 @@ def define_stack(config: StackConfig | None = None) -> dict[str, pulumi.Output[o
             host=database.address,
             port=database.port,
             dbname=db.db_name,
-            username=db.master_username,
-            password=password.result,
+            master_username=db.master_username,
+            master_password=password.result,
+            owner_password=role_passwords.owner,
+            app_passwords=role_passwords.app,
             password_version=cfg.credentials.password_version,
+            app_password_version=cfg.credentials.app_password_version,
         ),
     )
     return {
@@ -104,6 +117,7 @@ def define_stack(config: StackConfig | None = None) -> dict[str, pulumi.Output[o
         "kubernetesSecretName": wiring.app_secret_name,
         "migrationSecretName": wiring.migration_secret_name,
         "jobName": wiring.job_name,
+        "rolesJobName": wiring.roles_job_name,
         "databaseTarget": pulumi.Output.from_input(wiring.database_target),
         "alarmTopicArn": alarms.topic_arn,
     }

@@ -4,12 +4,15 @@ parameter-group settings, tested as plain functions (no Pulumi runtime)."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from typing import Any
 from urllib.parse import quote
 
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
-from infra import alarms, database, k8s
+from infra import alarms, credentials, database, k8s
 from infra.credentials import PASSWORD_SPECIALS, database_url, rds_secret_payload
 
 pytestmark = pytest.mark.infra
@@ -88,13 +91,15 @@ def test_rds_secret_payload_has_the_standard_rds_shape() -> None:
     }
 
 
-def test_migration_args_list_every_source_then_verify_and_json_logs() -> None:
+def test_migration_args_list_every_source_then_the_target_file_verify_and_json_logs() -> None:
     assert k8s.migration_args(["a.db", "b.db"], "fail") == [
         "run",
         "--source",
         "/data/sqlite/a.db",
         "--source",
         "/data/sqlite/b.db",
+        "--target-file",
+        "/var/run/secrets/petstore-db/target-url",
         "--verify",
         "--log-format",
         "json",
@@ -106,23 +111,155 @@ def test_migration_args_add_renumber_only_when_configured() -> None:
     assert "--on-conflict" not in k8s.migration_args(["a.db"], "fail")
 
 
-def test_migration_job_env_reads_the_migration_secret_and_disables_bytecode() -> None:
-    env = k8s.migration_job_env("petstore-db-migration")
+def test_migration_job_env_carries_no_credentials() -> None:
+    env = k8s.migration_job_env()
 
-    assert [e.name for e in env] == ["DATABASE_URL", "PYTHONDONTWRITEBYTECODE"]
-    ref = env[0].value_from.secret_key_ref  # type: ignore[union-attr]
-    assert (ref.name, ref.key) == ("petstore-db-migration", "DATABASE_URL")
-    assert env[1].value == "1"
+    assert [(e.name, e.value, e.value_from) for e in env] == [
+        ("PYTHONDONTWRITEBYTECODE", "1", None)
+    ]
 
 
 def test_migration_secret_verifies_the_server_against_the_baked_ca_bundle() -> None:
-    data = k8s.migration_secret_data(user="u", password="p w", host="h", port=5432, dbname="d")
+    data = k8s.migration_secret_data(
+        user="u",
+        password="p w",
+        host="h",
+        port=5432,
+        dbname="d",
+        app_ca_bundle_path=None,
+        with_app_schema_url=False,
+    )
 
     assert data == {
-        "DATABASE_URL": "postgresql://u:p%20w@h:5432/d?sslmode=verify-full"
+        "target-url": "postgresql://u:p%20w@h:5432/d?sslmode=verify-full"
         "&sslrootcert=/opt/rds/global-bundle.pem"
     }
     assert k8s.RDS_CA_BUNDLE_PATH == "/opt/rds/global-bundle.pem"
+
+
+@pytest.mark.parametrize(
+    ("ca_bundle", "query"),
+    [
+        (None, "sslmode=require"),
+        ("/etc/ssl/rds.pem", "sslmode=verify-full&sslrootcert=/etc/ssl/rds.pem"),
+    ],
+)
+def test_migration_secret_gives_the_app_schema_command_the_apps_tls(
+    ca_bundle: str | None, query: str
+) -> None:
+    data = k8s.migration_secret_data(
+        user="u",
+        password="p",
+        host="h",
+        port=5432,
+        dbname="d",
+        app_ca_bundle_path=ca_bundle,
+        with_app_schema_url=True,
+    )
+
+    assert data["app-schema-url"] == f"postgresql://u:p@h:5432/d?{query}"
+    assert data["target-url"].endswith("sslrootcert=/opt/rds/global-bundle.pem")
+
+
+def test_migration_job_name_is_the_revision_and_never_the_image() -> None:
+    assert k8s.migration_job_name("cutover-1") == "petstore-migration-cutover-1"
+    assert len(k8s.migration_job_name("a" * 32)) <= 63  # a DNS label
+
+
+def test_roles_job_name_changes_with_any_setting_and_only_then() -> None:
+    base = {"masterPasswordVersion": 1, "appPasswordVersion": 1, "layout": 1}
+    name = k8s.roles_job_name(base)
+
+    assert name == k8s.roles_job_name(dict(reversed(list(base.items()))))
+    assert name.startswith("petstore-db-roles-")
+    assert len(name) == len("petstore-db-roles-") + 10
+    for key in base:
+        assert k8s.roles_job_name({**base, key: 2}) != name, key
+
+
+def test_roles_spec_holds_the_master_login_and_every_role() -> None:
+    spec = json.loads(
+        k8s.roles_spec(
+            master_user="admin",
+            master_password="m/p",
+            owner_password="o",
+            app_passwords={"petstore_app_a": "a", "petstore_app_b": "b"},
+            host="h",
+            port=5432,
+            dbname="petstore",
+        )
+    )
+
+    assert spec == {
+        "admin_url": "postgresql://admin:m%2Fp@h:5432/petstore?sslmode=verify-full"
+        "&sslrootcert=/opt/rds/global-bundle.pem",
+        "database": "petstore",
+        "schema": "public",
+        "owner": {"name": "petstore_owner", "password": "o"},
+        "app_group": "petstore_app",
+        "app_users": [
+            {"name": "petstore_app_a", "password": "a"},
+            {"name": "petstore_app_b", "password": "b"},
+        ],
+    }
+
+
+def test_app_schema_command_reads_the_url_from_the_mounted_file_and_execs_the_command(
+    tmp_path: Any,
+) -> None:
+    command = k8s.app_schema_command(
+        ["python", "-c", "import os; print(os.environ['DATABASE_URL'])"]
+    )
+    url_file = tmp_path / "app-schema-url"
+    url_file.write_text("postgresql://u:p@h/d", encoding="utf-8")
+
+    assert command[:2] == ["/bin/sh", "-c"]
+    done = subprocess.run(
+        [*command[:3], command[3], sys.executable, *command[5:]],
+        env={"DATABASE_URL_FILE": str(url_file), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout == "postgresql://u:p@h/d\n"
+
+
+def test_job_network_policy_allows_dns_and_the_database_port_only() -> None:
+    spec = k8s.job_network_policy_spec(6432, k8s.job_pod_selector("petstore-dev"))
+
+    assert spec == {
+        "podSelector": {
+            "matchLabels": {
+                "app.kubernetes.io/instance": "petstore-dev",
+                "app.kubernetes.io/part-of": "petstore-db-jobs",
+            }
+        },
+        "policyTypes": ["Ingress", "Egress"],
+        "ingress": [],
+        "egress": [
+            {"ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]},
+            {"ports": [{"protocol": "TCP", "port": 6432}]},
+        ],
+    }
+
+
+@pytest.mark.parametrize(
+    ("version", "active", "versions"),
+    [
+        (1, "petstore_app_a", {"petstore_app_a": 1, "petstore_app_b": 0}),
+        (2, "petstore_app_b", {"petstore_app_a": 1, "petstore_app_b": 2}),
+        (3, "petstore_app_a", {"petstore_app_a": 3, "petstore_app_b": 2}),
+        (10, "petstore_app_b", {"petstore_app_a": 9, "petstore_app_b": 10}),
+    ],
+)
+def test_each_app_password_bump_changes_only_the_login_the_app_is_about_to_use(
+    version: int, active: str, versions: dict[str, int]
+) -> None:
+    assert credentials.active_app_login(version) == active
+    assert credentials.app_login_versions(version) == versions
+    previous = credentials.app_login_versions(version - 1)
+    changed = [login for login in versions if versions[login] != previous[login]]
+    assert changed == [active]
 
 
 def test_app_secret_requires_tls_by_default() -> None:

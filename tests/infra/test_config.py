@@ -48,7 +48,16 @@ def test_dev_stack_file_parses_to_a_small_single_az_database() -> None:
     assert db.parameter_group_family == "postgres17"
     assert db.burstable
     assert cfg.kubernetes.sqlite_files == ("petstore.db",)
-    assert cfg.kubernetes.migration_image_tag == "0.1.0"
+    assert cfg.kubernetes.migration_image_tag is None  # pinned by digest only
+    assert cfg.kubernetes.migration_image.endswith(
+        "@sha256:4f6c1a9e2b7d3c5e8f0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f6a"
+    )
+    assert cfg.kubernetes.migration_revision == "cutover-1"
+    assert cfg.kubernetes.kube_context == "arn:aws:eks:eu-west-1:123456789012:cluster/petstore-dev"
+    # Before the cutover (runbook step 4): the Job runs, the app stays on SQLite.
+    assert (cfg.kubernetes.run_migration, cfg.kubernetes.cutover) == (True, False)
+    assert cfg.environment == "development"
+    assert (db.blue_green_update, db.log_retention_days) == (False, 30)
 
 
 def test_prod_stack_file_parses_to_a_protected_multi_az_database() -> None:
@@ -70,6 +79,10 @@ def test_prod_stack_file_parses_to_a_protected_multi_az_database() -> None:
     assert cfg.credentials.secret_recovery_window_days == 30
     assert cfg.kubernetes.app_deployment == "petstore"
     assert cfg.kubernetes.on_conflict == "renumber"
+    assert cfg.environment == "production"
+    assert (cfg.kubernetes.run_migration, cfg.kubernetes.cutover) == (True, False)
+    assert cfg.kubernetes.kube_context == "arn:aws:eks:eu-west-1:123456789012:cluster/petstore-prod"
+    assert (db.blue_green_update, db.log_retention_days) == (True, 365)
 
 
 def test_defaults_apply_to_keys_left_out() -> None:
@@ -78,7 +91,10 @@ def test_defaults_apply_to_keys_left_out() -> None:
         "privateSubnetIds": '["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"]',
         "clusterSecurityGroupIds": '["sg-0123456789abcdef0"]',
         "migrationImage": "registry.example/petstore-migration@sha256:" + "a" * 64,
+        "migrationRevision": "r1",
+        "kubeContext": "staging-cluster",
         "sqlitePvcName": "data",
+        "sqliteDatabaseUrl": "sqlite:////data/petstore.db",
     }
     cfg = parse_config(raw, project="petstore-rds", stack="staging", region="eu-west-1")
 
@@ -88,8 +104,10 @@ def test_defaults_apply_to_keys_left_out() -> None:
     assert cfg.database.monitoring_interval_seconds == 60
     assert cfg.database.ca_cert_identifier == "rds-ca-rsa2048-g1"
     assert cfg.credentials.password_version == 1
-    assert cfg.kubernetes.cutover is True
+    assert cfg.kubernetes.cutover is False  # never switch the app by default
     assert cfg.kubernetes.migration_image_tag is None
+    assert not cfg.production
+    assert cfg.environment == "development"
 
 
 # (stack, overrides, key named in the error, a fragment of the expected message)
@@ -113,6 +131,14 @@ BAD_CONFIGS = [
     ),
     ("dev", {"allocatedStorageGib": 10}, "allocatedStorageGib", "expected an integer 20-65536"),
     ("dev", {"maxAllocatedStorageGib": 20}, "maxAllocatedStorageGib", "so storage can autoscale"),
+    # AWS wants 10% more: 21 GiB over 20 is not enough, 22 is.
+    ("dev", {"maxAllocatedStorageGib": 21}, "maxAllocatedStorageGib", "at least 1.1x"),
+    (
+        "prod",
+        {"maxAllocatedStorageGib": 109},
+        "maxAllocatedStorageGib",
+        "at least 1.1x allocatedStorageGib (100)",
+    ),
     ("dev", {"backupRetentionDays": 36}, "backupRetentionDays", "expected an integer 0-35, got 36"),
     ("dev", {"backupRetentionDays": -1}, "backupRetentionDays", "expected an integer 0-35, got -1"),
     ("prod", {"backupRetentionDays": 3}, "backupRetentionDays", "at least 7"),
@@ -162,9 +188,19 @@ BAD_CONFIGS = [
     ("prod", {"secretRecoveryWindowDays": 0}, "secretRecoveryWindowDays", "expected 7-30"),
     ("dev", {"alarmEmails": ["oncall"]}, "alarmEmails", "e-mail addresses"),
     ("dev", {"migrationImage": None}, "migrationImage", "required"),
-    ("dev", {"migrationImage": "petstore-migration"}, "migrationImage", "a tag or digest"),
-    ("dev", {"migrationImage": "repo/petstore-migration:latest"}, "migrationImage", "not 'latest'"),
+    ("dev", {"migrationImage": "petstore-migration"}, "migrationImage", "pinned by digest"),
+    ("dev", {"migrationImage": "repo/petstore-migration:latest"}, "migrationImage", "by digest"),
+    ("dev", {"migrationImage": "repo/petstore-migration:3f1c2ab"}, "migrationImage", "by digest"),
     ("dev", {"migrationImage": "Repo With Spaces:1"}, "migrationImage", "a full image reference"),
+    ("dev", {"migrationRevision": None}, "migrationRevision", "required while runMigration"),
+    ("dev", {"migrationRevision": "Cutover_1"}, "migrationRevision", "a short lowercase name"),
+    ("dev", {"kubeContext": None}, "kubeContext", "never the ambient current context"),
+    ("dev", {"appSchemaCommand": ["alembic", "upgrade", "head"]}, "appImage", "by digest"),
+    ("dev", {"appImage": "repo/app@sha256:" + "b" * 64}, "appSchemaCommand", "required with"),
+    ("dev", {"appImage": "repo/app:1.2", "appSchemaCommand": ["x"]}, "appImage", "by digest"),
+    ("prod", {"environment": "development"}, "environment", "must be production in stack"),
+    ("dev", {"environment": "prod"}, "environment", "one of development, production"),
+    ("dev", {"logRetentionDays": 2}, "logRetentionDays", "one of 1, 3, 5"),
     ("dev", {"sqlitePvcName": None}, "sqlitePvcName", "required"),
     ("dev", {"sqliteFiles": ["../etc/passwd"]}, "sqliteFiles", "invalid item(s) ['../etc/passwd']"),
     ("dev", {"sqliteFiles": []}, "sqliteFiles", "at least one SQLite file"),

@@ -1,6 +1,7 @@
-"""The master password stays secret end to end: every input that carries it (or anything built
-from it) is a secret on the wire, its outputs come back secret, and no stack output or
-non-secret input contains it in any form."""
+"""Every password stays secret end to end: every input that carries it (or anything built from
+it) is a secret on the wire, its outputs come back secret, and no stack output or non-secret
+input contains it in any form. The master password reaches only the instance (write-only), the
+Secrets Manager secret and the roles Secret, never the app's or the migration's Secret."""
 
 from __future__ import annotations
 
@@ -20,8 +21,11 @@ def run(request: pytest.FixtureRequest) -> StackRun:
     return run_stack(request.param)
 
 
-def _password(run: StackRun) -> str:
-    return str(run.one("random:index/randomPassword:RandomPassword").outputs["result"])
+PASSWORD = "random:index/randomPassword:RandomPassword"
+
+
+def _password(run: StackRun, which: str = "master-password") -> str:
+    return str(run.one(PASSWORD, which).outputs["result"])
 
 
 def _leaves(value: Any, path: str = "") -> list[tuple[str, str]]:
@@ -41,10 +45,13 @@ def _forms(password: str) -> list[str]:
 
 
 def test_the_password_is_generated_secret(run: StackRun) -> None:
-    pw = run.one("random:index/randomPassword:RandomPassword")
+    passwords = run.of_type(PASSWORD)
 
-    assert pw.secret_outputs >= {"result", "bcryptHash"}
-    assert len(_password(run)) == 32
+    assert len(passwords) == 4
+    for pw in passwords:
+        assert pw.secret_outputs >= {"result", "bcryptHash"}
+        assert len(pw.outputs["result"]) == 32
+    assert len({pw.outputs["result"] for pw in passwords}) == 4
 
 
 def test_every_input_holding_the_password_is_secret(run: StackRun) -> None:
@@ -58,14 +65,31 @@ def test_every_input_holding_the_password_is_secret(run: StackRun) -> None:
     holders = {k: sorted(v) for k, v in holders.items()}
 
     assert holders == {
-        "aws:rds/instance:Instance": ["password"],
+        "aws:rds/instance:Instance": ["passwordWo"],
         "aws:secretsmanager/secretVersion:SecretVersion": ["secretString"],
-        "kubernetes:core/v1:Secret": [
-            "stringData.DATABASE_URL",  # the migration Secret
-            "stringData.DATABASE_URL",  # the app's Secret
-            "stringData.DB_PASSWORD",
-        ],
+        "kubernetes:core/v1:Secret": ["stringData.roles.json"],  # the roles Secret only
     }
+
+
+@pytest.mark.parametrize(
+    ("which", "expected"),
+    [
+        ("owner", ["stringData.roles.json", "stringData.target-url"]),
+        ("petstore_app_a", ["stringData.roles.json"]),  # before cutover: not yet in the app's
+        ("petstore_app_b", ["stringData.roles.json"]),
+    ],
+)
+def test_every_input_holding_a_role_password_is_secret(
+    run: StackRun, which: str, expected: list[str]
+) -> None:
+    password = _password(run, which)
+    holders = []
+    for res in run.resources:
+        for path, value in _leaves(res.inputs):
+            if any(form in value for form in _forms(password)):
+                assert _covered(path, res.secret_inputs), f"{res.name}.{path} is not secret"
+                holders.append(path)
+    assert sorted(holders) == expected
 
 
 def test_every_output_the_program_sees_holding_the_password_is_secret(run: StackRun) -> None:
@@ -78,10 +102,10 @@ def test_every_output_the_program_sees_holding_the_password_is_secret(run: Stack
                 holders.append((res.type_, attr))
 
     assert sorted(holders) == [
-        ("aws:rds/instance:Instance", "password"),
+        # The mocks echo every input; the real provider keeps no value of a write-only input.
+        ("aws:rds/instance:Instance", "password_wo"),
         ("aws:secretsmanager/secretVersion:SecretVersion", "secret_string"),
-        ("kubernetes:core/v1:Secret", "string_data"),
-        ("kubernetes:core/v1:Secret", "string_data"),
+        ("kubernetes:core/v1:Secret", "string_data"),  # the roles Secret
         ("petstore-rds:credentials:MasterPassword", "result"),
         ("random:index/randomPassword:RandomPassword", "result"),
     ]
@@ -106,8 +130,9 @@ def test_outputs_derived_from_the_password_come_back_secret(run: StackRun) -> No
 
     stack = run.stack
     assert secret_outputs == {
-        f"petstore-{stack}-instance": ["password"],
+        f"petstore-{stack}-instance": ["passwordWo"],
         f"petstore-{stack}-credentials-version": ["secretString"],
+        f"petstore-{stack}-k8s-roles-secret": ["data", "stringData"],
         f"petstore-{stack}-k8s-migration-secret": ["data", "stringData"],
         f"petstore-{stack}-k8s-app-secret": ["data", "stringData"],
     }
@@ -117,7 +142,8 @@ def test_no_stack_output_contains_the_password(run: StackRun) -> None:
     exported = json.dumps(run.outputs)
 
     assert run.outputs  # the exports were resolved
-    assert not any(form in exported for form in _forms(_password(run)))
+    for pw in run.of_type(PASSWORD):
+        assert not any(form in exported for form in _forms(pw.outputs["result"]))
     assert run.secret_outputs == frozenset()  # nothing secret is exported at all
 
 
@@ -127,7 +153,13 @@ def test_rotation_changes_the_password_everywhere_at_once() -> None:
     old, new = _password(before), _password(after)
 
     assert old != new
-    for res in _secret_holders(after):
+    holders = [
+        after.one("aws:rds/instance:Instance"),
+        after.one("aws:secretsmanager/secretVersion:SecretVersion"),
+        after.one("kubernetes:core/v1:Secret", "roles-secret"),
+    ]
+    for res in holders:
         text = json.dumps(res.inputs)
         assert new in text, res.name
         assert old not in text, res.name
+    assert after.one("aws:rds/instance:Instance").inputs["passwordWoVersion"] == 2

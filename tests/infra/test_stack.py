@@ -52,8 +52,10 @@ def test_dev_registers_exactly_these_resources(dev: StackRun) -> None:
     assert _custom_types(dev) == {
         "aws:rds/subnetGroup:SubnetGroup": 1,
         SG: 1,
-        "random:index/randomPassword:RandomPassword": 1,
+        # master, owner, app login a, app login b
+        "random:index/randomPassword:RandomPassword": 4,
         "aws:rds/parameterGroup:ParameterGroup": 1,
+        "aws:cloudwatch/logGroup:LogGroup": 2,  # postgresql and upgrade logs
         "aws:iam/role:Role": 1,
         "aws:iam/rolePolicyAttachment:RolePolicyAttachment": 1,
         INSTANCE: 1,
@@ -65,8 +67,9 @@ def test_dev_registers_exactly_these_resources(dev: StackRun) -> None:
         "aws:rds/eventSubscription:EventSubscription": 1,
         "pulumi:providers:kubernetes": 1,
         "kubernetes:core/v1:Namespace": 1,
-        "kubernetes:core/v1:Secret": 2,
-        "kubernetes:batch/v1:Job": 1,
+        "kubernetes:networking.k8s.io/v1:NetworkPolicy": 1,
+        "kubernetes:core/v1:Secret": 3,  # roles, migration, app
+        "kubernetes:batch/v1:Job": 2,  # roles, migration
     }
 
 
@@ -75,11 +78,12 @@ def test_prod_registers_exactly_these_resources(prod: StackRun) -> None:
         "pulumi:pulumi:StackReference": 1,
         "aws:rds/subnetGroup:SubnetGroup": 1,
         SG: 1,
-        "random:index/randomPassword:RandomPassword": 1,
+        "random:index/randomPassword:RandomPassword": 4,
         "random:index/randomId:RandomId": 1,  # the final snapshot's unique suffix
         "aws:kms/key:Key": 2,  # the database's CMK and the alarm topic's key
         "aws:kms/alias:Alias": 1,
         "aws:rds/parameterGroup:ParameterGroup": 1,
+        "aws:cloudwatch/logGroup:LogGroup": 2,
         "aws:iam/role:Role": 1,
         "aws:iam/rolePolicyAttachment:RolePolicyAttachment": 1,
         INSTANCE: 1,
@@ -90,8 +94,9 @@ def test_prod_registers_exactly_these_resources(prod: StackRun) -> None:
         ALARM: 7,
         "aws:rds/eventSubscription:EventSubscription": 1,
         "pulumi:providers:kubernetes": 1,
-        "kubernetes:core/v1:Secret": 2,
-        "kubernetes:batch/v1:Job": 1,
+        "kubernetes:networking.k8s.io/v1:NetworkPolicy": 1,
+        "kubernetes:core/v1:Secret": 3,
+        "kubernetes:batch/v1:Job": 2,
         "kubernetes:apps/v1:DeploymentPatch": 1,
     }
 
@@ -104,6 +109,7 @@ def test_components_use_petstore_tokens_and_every_resource_has_a_component_paren
         "petstore-rds:network:Network",
         "petstore-rds:database:Database",
         "petstore-rds:credentials:MasterPassword",
+        "petstore-rds:credentials:RolePasswords",
         "petstore-rds:credentials:DatabaseSecret",
         "petstore-rds:alarms:Alarms",
         "petstore-rds:k8s:KubernetesWiring",
@@ -142,6 +148,12 @@ def _instance(run: StackRun) -> RegisteredResource:
     return run.one(INSTANCE)
 
 
+def _master_password(run: StackRun) -> str:
+    return str(
+        run.one("random:index/randomPassword:RandomPassword", "master-password").outputs["result"]
+    )
+
+
 COMMON_INSTANCE_INPUTS: dict[str, Any] = {
     "engine": "postgres",
     "engineVersion": "17",
@@ -153,7 +165,7 @@ COMMON_INSTANCE_INPUTS: dict[str, Any] = {
     "port": 5432,
     "publiclyAccessible": False,
     "networkType": "IPV4",
-    "iamDatabaseAuthenticationEnabled": True,
+    "iamDatabaseAuthenticationEnabled": False,
     "caCertIdentifier": "rds-ca-rsa2048-g1",
     "enabledCloudwatchLogsExports": ["postgresql", "upgrade"],
     "performanceInsightsEnabled": True,
@@ -179,6 +191,7 @@ INSTANCE_INPUTS: dict[str, dict[str, Any]] = {
         "databaseInsightsMode": "standard",
         "performanceInsightsRetentionPeriod": 7,
         "applyImmediately": True,
+        "blueGreenUpdate": {"enabled": False},
     },
     "prod": {
         "identifier": "petstore-prod",
@@ -194,6 +207,7 @@ INSTANCE_INPUTS: dict[str, dict[str, Any]] = {
         "databaseInsightsMode": "advanced",
         "performanceInsightsRetentionPeriod": 465,
         "applyImmediately": False,
+        "blueGreenUpdate": {"enabled": True},
     },
 }
 
@@ -391,7 +405,7 @@ def test_secrets_manager_secret_holds_the_rds_shape_from_the_instance_outputs(
     secret = run.one("aws:secretsmanager/secret:Secret")
     version = run.one("aws:secretsmanager/secretVersion:SecretVersion")
     instance = _instance(run)
-    password = run.one("random:index/randomPassword:RandomPassword").outputs["result"]
+    password = _master_password(run)
 
     assert secret.inputs["recoveryWindowInDays"] == {"dev": 7, "prod": 30}[run.stack]
     assert secret.inputs["namePrefix"] == f"petstore-{run.stack}-master-"
@@ -409,16 +423,16 @@ def test_secrets_manager_secret_holds_the_rds_shape_from_the_instance_outputs(
 
 
 def test_password_is_long_url_safe_and_rotates_with_its_version(run: StackRun) -> None:
-    pw = run.one("random:index/randomPassword:RandomPassword")
+    pw = run.one("random:index/randomPassword:RandomPassword", "master-password")
 
     assert pw.inputs["length"] == 32
     assert pw.inputs["special"] is True
     assert pw.inputs["overrideSpecial"] == "-_.~"
     assert pw.inputs["keepers"] == {"version": "1"}
     rotated = run_stack(run.stack, {"passwordVersion": 2})
-    assert rotated.one("random:index/randomPassword:RandomPassword").inputs["keepers"] == {
-        "version": "2"
-    }
+    assert rotated.one("random:index/randomPassword:RandomPassword", "master-password").inputs[
+        "keepers"
+    ] == {"version": "2"}
 
 
 EXPECTED_ALARMS = {
@@ -519,8 +533,9 @@ def test_stack_outputs_come_from_the_mocked_provider_outputs(run: StackRun) -> N
         "kubernetesNamespace": {"dev": "petstore-dev", "prod": "petstore"}[run.stack],
         "kubernetesSecretName": "petstore-db",
         "migrationSecretName": "petstore-db-migration",
-        "jobName": "petstore-migration",
-        "databaseTarget": "postgresql",
+        "jobName": "petstore-migration-cutover-1",
+        "rolesJobName": run.one("kubernetes:batch/v1:Job", "roles-job").inputs["metadata"]["name"],
+        "databaseTarget": "sqlite",  # the committed stacks describe the state before cutover
         "alarmTopicArn": run.one("aws:sns/topic:Topic").outputs["arn"],
     }
     assert instance.outputs["endpoint"] == run.outputs["endpoint"]

@@ -93,7 +93,7 @@ def test_the_running_pack_advertises_every_policy_as_mandatory(
     info = stub.GetAnalyzerInfo(empty_pb2.Empty(), timeout=RPC_TIMEOUT_S)
 
     assert info.name == "petstore-rds-baseline"
-    assert len(info.policies) == 27  # 15 RDS, 2 security-group, 2 Secrets Manager, 8 Kubernetes
+    assert len(info.policies) == 26  # 14 RDS, 2 security-group, 2 Secrets Manager, 8 Kubernetes
     assert {p.enforcementLevel for p in info.policies} == {proto.MANDATORY}
     assert "rds-2-no-public-access" in {p.name for p in info.policies}
 

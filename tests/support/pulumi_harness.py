@@ -88,6 +88,11 @@ class RegisteredResource:
     custom: bool = True
     delete_before_replace: bool = False
     custom_timeouts: dict[str, str] = field(default_factory=dict)
+    # Resource options as the engine receives them (protect, retainOnDelete, ignoreChanges...).
+    protect: bool = False
+    retain_on_delete: bool = False
+    ignore_changes: tuple[str, ...] = ()
+    replace_on_changes: tuple[str, ...] = ()
     id: str = ""  # the physical ID the mocks returned (e.g. sg-0123...)
     # The program's view: every Output attribute of the Python resource object (snake_case,
     # e.g. "string_data"), resolved, and which of those Outputs are secret (Output.is_secret()).
@@ -462,6 +467,10 @@ def _make_monitor_class() -> type:
                     custom=custom,
                     delete_before_replace=bool(getattr(request, "deleteBeforeReplace", False)),
                     custom_timeouts=timeouts,
+                    protect=bool(getattr(request, "protect", False)),
+                    retain_on_delete=bool(getattr(request, "retainOnDelete", False)),
+                    ignore_changes=tuple(getattr(request, "ignoreChanges", ())),
+                    replace_on_changes=tuple(getattr(request, "replaceOnChanges", ())),
                     id=rid,
                 )
             )
@@ -498,6 +507,16 @@ def _make_monitor_class() -> type:
 
 
 _MONITOR_CLASS: type | None = None
+
+
+def _plain_value(value: Any) -> Any:
+    """A resolved program value as plain dicts and lists: provider output types are dict
+    subclasses, and some (a field named ``items``) cannot be deep-copied as they are."""
+    if isinstance(value, Mapping):
+        return {k: _plain_value(v) for k, v in dict.items(value)}  # type: ignore[arg-type]
+    if isinstance(value, list | tuple):
+        return [_plain_value(v) for v in value]
+    return value
 
 
 def _execute(
@@ -564,7 +583,7 @@ def _execute_in_loop(
         values, secret = {}, set()
         for attr, value in vars(resource).items():
             if isinstance(value, pulumi.Output) and not attr.startswith("_") and attr != "urn":
-                values[attr] = _sync_await(value.future())
+                values[attr] = _plain_value(_sync_await(value.future()))
                 if _sync_await(value.is_secret()):
                     secret.add(attr)
         views[urn] = (values, frozenset(secret))
