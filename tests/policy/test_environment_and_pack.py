@@ -209,7 +209,8 @@ def test_every_policy_is_mandatory_uniquely_named_and_cites_its_control() -> Non
     assert sorted(s.control.removeprefix("Security Hub ") for s in rds) == sorted(
         ["RDS.2", "RDS.3", "RDS.5", "RDS.6", "RDS.8", "RDS.9, RDS.36", "RDS.11",
          "RDS.13", "RDS.17", "RDS.18", "RDS.20", "RDS.25"]
-    )  # fmt: skip  (RDS.10, IAM auth, is deliberately not required: see petstore_policy.rds)
+    )  # fmt: skip
+    # RDS.10 (IAM auth) is deliberately not required: see petstore_policy.rds
     for spec in rds:
         number = spec.control.removeprefix("Security Hub RDS.").split(",")[0]
         assert spec.name.startswith(f"rds-{number}-"), spec.name
