@@ -75,6 +75,45 @@ def _parser() -> argparse.ArgumentParser:
             help="a file holding the PostgreSQL URL (e.g. a mounted Secret; keeps it out of ps)",
         )
 
+    def schema(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument(
+            "--schema",
+            choices=("auto", "create", "existing"),
+            default="auto",
+            help="create the tables from the sources, load into the tables the app's migrations "
+            "created (existing), or auto (default): existing if every source table exists, "
+            "create if none does",
+        )
+        sp.add_argument(
+            "--map-column",
+            action="append",
+            default=[],
+            metavar="TABLE.SOURCE=COLUMN",
+            help="existing: load a source column into a target column of another name",
+        )
+        sp.add_argument(
+            "--ignore-column",
+            action="append",
+            default=[],
+            metavar="TABLE.COLUMN",
+            help="existing: do not load this source column / do not require this target column",
+        )
+        sp.add_argument(
+            "--keep-table",
+            action="append",
+            default=[],
+            metavar="TABLE",
+            help="existing: keep this table's target rows and skip the source's (e.g. "
+            "django_migrations, alembic_version)",
+        )
+        sp.add_argument(
+            "--source-timezone",
+            default="UTC",
+            metavar="ZONE",
+            help="existing: the zone naive SQLite datetimes are read in for timestamptz columns "
+            "(default UTC)",
+        )
+
     sp = sub.add_parser(
         "plan", help="show types, DDL and every value that does not fit; writes nothing"
     )
@@ -85,9 +124,12 @@ def _parser() -> argparse.ArgumentParser:
         default="refuse",
         help="predict `run --on-conflict` (default refuse)",
     )
+    target(sp)
+    schema(sp)
     sp = sub.add_parser("run", help="migrate in one transaction")
     common(sp)
     target(sp)
+    schema(sp)
     sp.add_argument(
         "--verify", action="store_true", help="verify counts and checksums before committing"
     )
@@ -105,6 +147,7 @@ def _parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("verify", help="compare sources and target per table")
     common(sp)
     target(sp)
+    schema(sp)
     sp = sub.add_parser("rehearse", help="run --verify into a throwaway embedded PostgreSQL")
     common(sp, sources_required=False)
     sp.add_argument(
@@ -166,6 +209,11 @@ def main(argv: list[str] | None = None) -> int:
         identifiers=args.identifiers,
         casts=args.cast,
         replace=getattr(args, "replace", False),
+        schema=getattr(args, "schema", "create"),
+        map_columns=getattr(args, "map_column", []),
+        ignore_columns=getattr(args, "ignore_column", []),
+        keep=getattr(args, "keep_table", None) or [],
+        source_timezone=getattr(args, "source_timezone", "UTC"),
     )
     try:
         if args.command == "plan":

@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 import psycopg
 from psycopg import sql
 
-from migration import __version__, load, preflight, verify
+from migration import __version__, existing, load, preflight, verify
 from migration import plan as planmod
 from migration.errors import (
     DataProblemError,
@@ -47,6 +47,11 @@ class Options:
     identifiers: str = "lower"
     casts: list[str] = field(default_factory=list)
     replace: bool = False
+    schema: str = "auto"  # auto, create, existing (see existing.py)
+    map_columns: list[str] = field(default_factory=list)
+    ignore_columns: list[str] = field(default_factory=list)
+    keep: list[str] = field(default_factory=list)
+    source_timezone: str = "UTC"
 
 
 @contextlib.contextmanager
@@ -193,6 +198,14 @@ def cmd_plan(opts: Options, log: Reporter) -> int:
     """`plan`: the complete dry run; writes nothing. Exit 1 when `run` would refuse (values
     that do not fit, conflicting or clashing rows across sources, NULL keys, orphan keys)."""
     with open_sources(opts.sources, log) as sources:
+        if opts.schema == "existing" or (opts.schema == "auto" and opts.target):
+            with contextlib.closing(connect(opts.target)) as conn:
+                if _mode(conn, sources, opts) == "existing":
+                    target_plan = existing.build(conn, sources, opts)
+                    planmod.diagnose(target_plan, sources, every=True)
+                    existing.describe(target_plan, sources, conn, log)
+                    conn.rollback()
+                    return _plan_problems(target_plan, log)
         plan = make_plan(sources, opts, log, every=True)
         describe_plan(plan, sources, opts, log)
         found = preflight.check(plan, sources, opts.on_conflict)
@@ -238,6 +251,30 @@ def describe_findings(found: preflight.Findings, log: Reporter) -> None:
         lines.append(f"  decision: {d}")
         log.data("decision", d)
     log.text("\n".join(lines))
+
+
+def _plan_problems(plan: Plan, log: Reporter) -> int:
+    """Every value that does not fit, as events; exit 1 if any."""
+    for p in plan.problems:
+        log.data(
+            "problem",
+            p.describe(),
+            level="error",
+            source=p.source,
+            table=p.table,
+            rowid=p.rowid,
+            column=p.column,
+            value=p.value,
+            reason=p.reason,
+        )
+    return 1 if plan.problems else 0
+
+
+def _mode(conn: psycopg.Connection, sources: list[Source], opts: Options) -> str:
+    """`--schema` resolved against the target (a completed run keeps the mode it used)."""
+    record = _last_record(conn)
+    recorded = str(record.get("schema", "create")) if record is not None else None
+    return existing.resolve(conn, sources, opts, recorded)
 
 
 # -- target state and the record ------------------------------------------------------------
@@ -480,10 +517,18 @@ def _load_mappings(conn: psycopg.Connection) -> dict[tuple[int, str], dict[int, 
 def cmd_verify(opts: Options, log: Reporter) -> int:
     """`verify`: compare sources and target per table; exit 1 on any difference."""
     with open_sources(opts.sources, log) as sources:
-        plan = make_plan(sources, opts, log, every=False)
-        if plan.problems:
-            raise _problem_error(plan)
+        if opts.schema == "create":
+            plan = make_plan(sources, opts, log, every=False)
         with contextlib.closing(connect(opts.target)) as conn:
+            if opts.schema != "create":
+                mode = _mode(conn, sources, opts)
+                plan = (
+                    existing.build(conn, sources, opts)
+                    if mode == "existing"
+                    else make_plan(sources, opts, log, every=False)
+                )
+            if plan.problems:
+                raise _problem_error(plan)
             record = _last_record(conn)
             skipped, _names = _recorded(record) if record else ({}, [])
             missing = [
@@ -516,6 +561,11 @@ def cmd_run(opts: Options, log: Reporter) -> int:
     if opts.on_conflict not in ("refuse", "renumber"):
         raise UsageError(f"--on-conflict {opts.on_conflict!r}: expected refuse or renumber")
     with open_sources(opts.sources, log) as sources:
+        if opts.schema != "create":
+            with contextlib.closing(connect(opts.target)) as conn:
+                if _mode(conn, sources, opts) == "existing":
+                    return _run_existing(conn, sources, opts, log)
+                conn.rollback()
         plan = _checked_plan(sources, opts, log, optimistic=True)
         with contextlib.closing(connect(opts.target)) as conn:
             try:
@@ -559,6 +609,36 @@ def cmd_run(opts: Options, log: Reporter) -> int:
                 )
             except DataProblemError as exc:
                 raise exc from failure
+
+
+def _run_existing(
+    conn: psycopg.Connection, sources: list[Source], opts: Options, log: Reporter
+) -> int:
+    """`run --schema existing`: one attempt; a value rejected while loading rolls it back and
+    every value of every table is then checked, so the report lists them all."""
+    plan = existing.build(conn, sources, opts)
+    log.event("schema", f"loading into the target's own schema ({len(plan.tables)} table(s))")
+    try:
+        return _run_once(conn, plan, sources, opts, log)
+    except load.LoadValueError as exc:
+        conn.rollback()
+        failure = exc
+    except DataProblemError as exc:
+        conn.rollback()
+        better = existing.constraint_error(exc)
+        if better is exc:
+            raise
+        raise better from exc
+    log.event(
+        "diagnose",
+        f"a value was rejected while loading ({failure}); the transaction was rolled back; "
+        "finding every such value",
+        level="warning",
+    )
+    planmod.diagnose(plan, sources, every=True)
+    if plan.problems:
+        raise _problem_error(plan) from failure
+    raise DataProblemError(f"loading failed and nothing was written: {failure}") from failure
 
 
 def _checked_plan(sources: list[Source], opts: Options, log: Reporter, optimistic: bool) -> Plan:
@@ -639,10 +719,16 @@ def _run_once(
     if record is not None:
         return _rerun(conn, plan, sources, record, log)
     result = load.LoadResult(reported=list(plan.reported))
-    _check_target_tables(conn, plan, opts, result)
     started = dt.datetime.now(dt.UTC)
-    load.create_tables(conn, plan, sources, Namer(opts.identifiers), result)
+    prepared = None
+    if isinstance(plan, existing.ExistingPlan):  # the app's schema: created by nothing here
+        prepared = existing.prepare(conn, plan, opts.replace, result.reported)
+    else:
+        _check_target_tables(conn, plan, opts, result)
+        load.create_tables(conn, plan, sources, Namer(opts.identifiers), result)
     load.load_tables(conn, plan, sources, result, opts.on_conflict, log, hash_sources=opts.verify)
+    if prepared is not None:
+        existing.finish(conn, plan, prepared, result.decisions)  # type: ignore[arg-type]
     load.post_steps(conn, plan, result)
     views = load.create_views(conn, plan, result, opts.replace)
     load.reset_sequences(conn, plan, result)
@@ -661,6 +747,7 @@ def _run_once(
         "sources": [s.path for s in sources],
         "source_names": _source_identity(sources),
         "identifiers": opts.identifiers,
+        "schema": "existing" if prepared is not None else "create",
         "on_conflict": opts.on_conflict,
         "views": views,
         "reported": result.reported,

@@ -81,9 +81,9 @@ _PG_CANON = {
 def pg_canon(col: ColumnPlan, alias: str | None = None) -> sql.Composable:
     """The SQL rendering of one column, matching `col.canon` in Python."""
     ident: sql.Composable = sql.Identifier(alias, col.name) if alias else sql.Identifier(col.name)
-    return sql.SQL("coalesce(" + _PG_CANON[col.kind] + ", {null})").format(
-        c=ident, null=sql.Literal("\\N")
-    )
+    # a column loaded into the app's own type brings its rendering (existing.TargetColumnPlan)
+    template = getattr(col, "pg_canon", None) or _PG_CANON[col.kind]
+    return sql.SQL("coalesce(" + template + ", {null})").format(c=ident, null=sql.Literal("\\N"))
 
 
 def pg_row_text(cols: list[ColumnPlan], alias: str | None = None) -> sql.Composable:

@@ -146,13 +146,16 @@ def test_run_against_target_migrated_from_other_sources_is_refused(make_db, targ
 
 
 def test_existing_nonempty_table_is_never_overwritten_without_replace(make_db, target):
+    # --schema create: the tool's own definitions (--schema existing keeps the app's)
     src = make_db(PETS, rows={INSERT: ROWS})
     query(target, "CREATE TABLE pets (id int, name text); INSERT INTO pets VALUES (99, 'app row')")
-    res = run_cli("run", "--source", src, "--target", target)
+    res = run_cli("run", "--source", src, "--target", target, "--schema", "create")
     assert res.code == 2
     assert "already has data in table(s) pets" in res.messages("failed")[0]
     assert query(target, "SELECT id, name FROM pets") == [(99, "app row")]
-    replaced = run_cli("run", "--source", src, "--target", target, "--replace")
+    replaced = run_cli(
+        "run", "--source", src, "--target", target, "--replace", "--schema", "create"
+    )
     assert replaced.code == 0, replaced.text
     assert query(target, "SELECT count(*) FROM pets") == [(3,)]
 
@@ -160,7 +163,7 @@ def test_existing_nonempty_table_is_never_overwritten_without_replace(make_db, t
 def test_existing_empty_table_is_replaced_and_reported(make_db, target):
     src = make_db(PETS, rows={INSERT: ROWS})
     query(target, "CREATE TABLE pets (id serial primary key)")
-    res = run_cli("run", "--source", src, "--target", target)
+    res = run_cli("run", "--source", src, "--target", target, "--schema", "create")
     assert res.code == 0, res.text
     assert any("already existed empty" in m for m in res.messages("reported"))
 

@@ -1,0 +1,527 @@
+"""`--schema existing`: load into the tables the app's own migrations created.
+
+The target's catalog is the contract: every source table must exist there; columns are
+matched by name under the identifier policy (or `--map-column`), every value is converted to
+the target column's type (`convert.py`) or refused, and the tool creates no table, column,
+index or constraint of its own and runs no text taken from a source. For speed, the loaded
+tables' secondary indexes and foreign keys are dropped before COPY and recreated after it
+from their own definitions (read from the target's catalog), in the same transaction; serial
+and identity sequences are moved past the loaded ids. Tables already holding rows are
+refused unless `--replace` (TRUNCATE, keeping the app's definitions) or `--keep TABLE` (the
+target's rows stay, the source's are not loaded).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import psycopg
+from psycopg import sql
+
+from migration import catalog, convert
+from migration import plan as planmod
+from migration.catalog import Rebuilt, TargetTable
+from migration.errors import DataProblemError, Problem, SchemaError, TargetStateError, UsageError
+from migration.model import Column, Table
+from migration.plan import Namer, Plan, TablePlan
+from migration.source import Source, qi
+from migration.typemap import ColumnPlan
+
+if TYPE_CHECKING:
+    from migration.engine import Options
+    from migration.log import Reporter
+
+MODES = ("auto", "create", "existing")
+
+
+class SchemaMismatchError(DataProblemError):
+    """Sources and the app's schema do not match (exit 1); every mismatch is listed."""
+
+
+@dataclass
+class TargetColumnPlan(ColumnPlan):
+    """A column loaded into the app's own column: the conversion comes from the target type."""
+
+    pg_canon: str | None = None  # verification's SQL rendering when the kind's does not fit
+
+
+@dataclass
+class ExistingPlan(Plan):
+    """A plan against the app's schema: the target tables and what is done around the load."""
+
+    targets: dict[str, TargetTable] = field(default_factory=dict)  # by TablePlan.target
+    kept: list[str] = field(default_factory=list)  # source tables whose target rows stay
+    filled_by_default: list[str] = field(default_factory=list)
+    sequences: dict[str, int] = field(default_factory=dict)  # table -> sqlite_sequence max
+
+
+@dataclass
+class Prepared:
+    """What `prepare` changed, so `finish` can put it back."""
+
+    rebuilt: list[Rebuilt] = field(default_factory=list)
+    truncated: list[str] = field(default_factory=list)
+
+
+# -- options -------------------------------------------------------------------------------
+def _pairs(items: list[str], flag: str, example: str) -> list[tuple[str, str, str]]:
+    out = []
+    for item in items:
+        left, eq, right = item.partition("=")
+        table, dot, column = left.rpartition(".")
+        if not dot or not table or not column or (flag == "--map-column") != bool(eq and right):
+            raise UsageError(f"{flag} {item!r}: expected {example}")
+        out.append((table.lower(), column, right))
+    return out
+
+
+def column_maps(opts: Options) -> tuple[dict[tuple[str, str], str], set[tuple[str, str]]]:
+    """`--map-column table.src=dst` and `--ignore-column table.col`, keyed by lower-case table
+    and source (or target) column names."""
+    maps = {
+        (t, c.lower()): dst
+        for t, c, dst in _pairs(opts.map_columns, "--map-column", "table.source_column=column")
+    }
+    ignored = {
+        (t, c.lower()) for t, c, _ in _pairs(opts.ignore_columns, "--ignore-column", "table.column")
+    }
+    return maps, ignored
+
+
+# -- deciding the mode -------------------------------------------------------------------
+def source_tables(sources: list[Source]) -> list[Table]:
+    """Every table of the sources once (first source's definition), parents before children."""
+    by_name: dict[str, Table] = {}
+    for src in sources:
+        for t in src.schema.tables:
+            by_name.setdefault(t.name.lower(), t)
+    return planmod._toposort(list(by_name.values()))
+
+
+def resolve(
+    conn: psycopg.Connection, sources: list[Source], opts: Options, recorded: str | None
+) -> str:
+    """`auto` becomes `existing` when every source table exists in the target, `create` when
+    none does; a mixed target is refused (exit 2) naming both lists. A target that already
+    holds a completed run keeps the mode that run used."""
+    if opts.schema != "auto":
+        return opts.schema
+    if recorded is not None:
+        return recorded
+    namer = Namer(opts.identifiers)
+    present: list[str] = []
+    absent: list[str] = []
+    for t in source_tables(sources):
+        (present if catalog.relation_kind(conn, namer(t.name)) else absent).append(namer(t.name))
+    if not present:
+        return "create"
+    if not absent:
+        return "existing"
+    raise TargetStateError(
+        f"--schema auto: the target has some of the source tables ({', '.join(present)}) but not "
+        f"others ({', '.join(absent)}); nothing was changed (run the app's migrations so that "
+        "every table exists and pass --schema existing, or use an empty target)"
+    )
+
+
+# -- planning ------------------------------------------------------------------------------
+def affinity(declared: str) -> str:
+    """SQLite's column affinity for a declared type (its documented rules, in order)."""
+    up = declared.upper()
+    if "INT" in up:
+        return "INTEGER"
+    if "CHAR" in up or "CLOB" in up or "TEXT" in up:
+        return "TEXT"
+    if "BLOB" in up or not up.strip():
+        return "BLOB"
+    if "REAL" in up or "FLOA" in up or "DOUB" in up:
+        return "REAL"
+    return "NUMERIC"
+
+
+def build(conn: psycopg.Connection, sources: list[Source], opts: Options) -> ExistingPlan:
+    """Match every source table and column to the app's schema; list every mismatch at once."""
+    namer = Namer(opts.identifiers)
+    try:
+        zone = convert.source_zone(opts.source_timezone)
+    except ValueError as exc:
+        raise UsageError(f"--source-timezone: {exc}") from None
+    maps, ignored = column_maps(opts)
+    kept = {k.lower() for k in opts.keep}
+    tables = source_tables(sources)
+    names = {t.name.lower() for t in tables}
+    for name in sorted(kept - names):
+        raise UsageError(f"--keep-table {name}: no such table in the sources")
+    for table_name, column in [*maps, *ignored]:
+        if table_name not in names:
+            raise UsageError(
+                f"--map-column/--ignore-column {table_name}.{column}: no table {table_name!r} in "
+                "the sources"
+            )
+    plan = ExistingPlan([], [], [], [], {}, [s.path for s in sources])
+    mismatches: list[Problem] = []
+    for t in tables:
+        for src in sources:
+            if any(x.name.lower() == t.name.lower() for x in src.schema.tables):
+                planmod._same_shape(t, src.schema.table(t.name), src.path)
+        target = catalog.find_table(conn, namer(t.name))
+        if target is None:
+            kind = catalog.relation_kind(conn, namer(t.name))
+            what = "no table" if kind is None else f"a relation of kind {kind!r}, not a table"
+            mismatches.append(
+                Problem(
+                    "target",
+                    t.name,
+                    "-",
+                    "*",
+                    namer(t.name),
+                    f"the target has {what} {namer(t.name)!r}",
+                )
+            )
+            continue
+        if t.name.lower() in kept:
+            plan.kept.append(target.name)
+            continue
+        tp = _table_plan(t, target, sources, namer, maps, ignored, zone, plan, mismatches)
+        if tp is not None:
+            plan.tables.append(tp)
+            plan.targets[tp.target] = target
+    for src in sources:
+        plan.reported.extend(f"{src.path}: {s}" for s in src.schema.skipped)
+        plan.reported.extend(
+            f"{src.path}: trigger {tr.name!r} on {tr.table!r}: not carried over (the app's schema "
+            "is the contract)"
+            for tr in src.schema.triggers
+        )
+        plan.reported.extend(
+            f"{src.path}: view {v.name!r}: not created (--schema existing creates nothing; the "
+            "app's migrations own its views)"
+            for v in src.schema.views
+        )
+    if mismatches:
+        raise SchemaMismatchError(
+            f"{len(mismatches)} mismatch(es) between the sources and the target's schema; nothing "
+            "was written (map columns with --map-column table.source_column=column, skip them "
+            "with --ignore-column table.column)",
+            mismatches,
+        )
+    return plan
+
+
+def _table_plan(
+    t: Table,
+    target: TargetTable,
+    sources: list[Source],
+    namer: Namer,
+    maps: dict[tuple[str, str], str],
+    ignored: set[tuple[str, str]],
+    zone: dt.tzinfo,
+    plan: ExistingPlan,
+    mismatches: list[Problem],
+) -> TablePlan | None:
+    key = t.name.lower()
+    cols: list[ColumnPlan] = []
+    used: set[str] = set()
+
+    def mismatch(column: str, value: str, reason: str) -> None:
+        mismatches.append(Problem("target", t.name, "-", column, value, reason))
+
+    for col in t.columns:
+        if (key, col.name.lower()) in ignored:
+            plan.reported.append(
+                f"table {t.name!r}: source column {col.name!r} ignored (--ignore-column): its "
+                "values are not carried over"
+            )
+            continue
+        name = maps.get((key, col.name.lower()), namer(col.name))
+        tc = target.column(name)
+        if tc is None:
+            mismatch(
+                col.name,
+                f"{target.name}.{name}",
+                f"source column {t.name}.{col.name} has no column {name!r} in target table "
+                f"{target.name} (--map-column {t.name}.{col.name}=COLUMN or --ignore-column "
+                f"{t.name}.{col.name})",
+            )
+            continue
+        if name in used:
+            mismatch(
+                col.name, name, f"two source columns map to target column {target.name}.{name}"
+            )
+            continue
+        used.add(name)
+        if tc.generated and not col.generated:
+            mismatch(
+                col.name,
+                f"{target.name}.{name}",
+                f"target column {target.name}.{name} is generated (PostgreSQL computes it) but "
+                f"source column {t.name}.{col.name} holds values (--ignore-column "
+                f"{t.name}.{col.name})",
+            )
+            continue
+        try:
+            conv = convert.converter(tc.type, zone)
+        except convert.Unsupported as exc:
+            mismatch(
+                col.name,
+                tc.type.shown,
+                f"target column {target.name}.{name} ({tc.type.shown}): {exc}; --ignore-column "
+                f"{t.name}.{col.name} leaves it to its default",
+            )
+            continue
+        cols.append(_column_plan(col, name, tc, conv))
+    for tc in target.columns:
+        if tc.name in used or (key, tc.name.lower()) in ignored:
+            continue
+        if tc.notnull and not tc.has_default and not tc.generated:
+            mismatch(
+                tc.name,
+                f"{target.name}.{tc.name}",
+                f"target column {target.name}.{tc.name} is NOT NULL without a default and no "
+                f"source column of {t.name} fills it (--map-column {t.name}.SOURCE={tc.name})",
+            )
+        elif not tc.generated:
+            plan.filled_by_default.append(f"{target.name}.{tc.name}")
+    if not cols:
+        return None if mismatches else _empty_table(t, target)
+    holders = [s.index for s in sources if any(x.name.lower() == key for x in s.schema.tables)]
+    tp = TablePlan(t, target.name, cols, holders)
+    mapped = {c.name for c in cols}
+    tp.pk = list(target.pk) if target.pk and set(target.pk) <= mapped else []
+    for idx in holders:
+        st = sources[idx].schema.table(t.name)
+        tp.row_counts[idx] = int(str(sources[idx].one(f"SELECT count(*) FROM {qi(st.name)}")[0]))  # noqa: S608 - quoted by qi(); read-only source
+        seq = sources[idx].schema.sequences.get(key, 0)
+        plan.sequences[tp.target] = max(plan.sequences.get(tp.target, 0), seq)
+    return tp
+
+
+def _empty_table(t: Table, target: TargetTable) -> TablePlan | None:
+    raise SchemaError(
+        f"table {t.name!r}: no source column is loaded into {target.name} (all ignored)"
+    )
+
+
+def _column_plan(
+    col: Column, name: str, tc: catalog.TargetColumn, conv: convert.Converter
+) -> TargetColumnPlan:
+    through = affinity(col.declared) in conv.passthrough and not col.generated
+    return TargetColumnPlan(
+        col,
+        name,
+        conv.kind,
+        tc.type.shown,
+        conv.copy_type,
+        conv.accepts,
+        conv.fn,
+        conv.canon,
+        qi(col.name),
+        convert_on_load=not through,
+        plain=col.generated and not tc.generated,
+        pg_canon=conv.pg_canon,
+    )
+
+
+# -- describing (plan) ---------------------------------------------------------------------
+def describe(
+    plan: ExistingPlan, sources: list[Source], conn: psycopg.Connection, log: Reporter
+) -> None:
+    """The plan in existing mode: each column's conversion, what is dropped and rebuilt."""
+    lines = [
+        f"Plan for {', '.join(plan.sources)} into the target's own schema (--schema existing)",
+        "",
+    ]
+    for tp in plan.tables:
+        counts = ", ".join(
+            f"{Path(sources[i].path).name}: {tp.row_counts.get(i, 0)}" for i in tp.sources
+        )
+        lines.append(f"table {tp.table.name} -> {tp.target}  ({counts} rows)")
+        for col in tp.columns:
+            how = "as stored (the server checks it)" if not col.convert_on_load else "converted"
+            lines.append(
+                f"  {col.source.name:<24} {col.source.declared or '(none)':<16} -> {col.name} "
+                f"{col.pg_type}: {col.reason}; {how}"
+            )
+            log.data(
+                "column",
+                f"{tp.table.name}.{col.source.name} -> {tp.target}.{col.name}: {col.pg_type}",
+                table=tp.table.name,
+                column=col.source.name,
+                target_column=col.name,
+                declared=col.source.declared,
+                type=col.pg_type,
+                reason=col.reason,
+            )
+        lines.append("")
+    oids = [t.oid for t in plan.targets.values()]
+    rebuilt = catalog.secondary_indexes(conn, oids) + catalog.foreign_keys(conn, oids)
+    if rebuilt:
+        lines.append("Dropped before the load and recreated after it (same definitions):")
+        lines.extend(f"  {r.kind} {r.name} on {r.table}: {r.definition}" for r in rebuilt)
+        lines.append("")
+    for name in plan.filled_by_default:
+        plan.reported.append(f"target column {name}: no source column; filled by its default")
+    for name in plan.kept:
+        plan.reported.append(
+            f"table {name}: kept as it is in the target (--keep-table); not loaded"
+        )
+    if plan.reported:
+        lines.append("Not carried over / changed (reported):")
+        lines.extend("  - " + r for r in plan.reported)
+        for r in plan.reported:
+            log.data("reported", r, level="warning")
+        lines.append("")
+    if plan.problems:
+        lines.append(f"Values that do not convert ({sum(plan.problem_counts.values())}):")
+        lines.extend("  " + p.describe() for p in plan.problems)
+    else:
+        lines.append("Every value converts exactly to its target column's type.")
+    log.text("\n".join(lines))
+
+
+# -- around the load -----------------------------------------------------------------------
+def prepare(
+    conn: psycopg.Connection, plan: ExistingPlan, replace: bool, reported: list[str]
+) -> Prepared:
+    """Refuse tables holding rows (or TRUNCATE them with --replace), then drop the loaded
+    tables' secondary indexes and foreign keys (recreated by `finish`)."""
+    state = Prepared()
+    loaded = {t.oid: t for t in plan.targets.values()}
+    busy = [t for t in loaded.values() if catalog.has_rows(conn, t)]
+    if busy and not replace:
+        raise TargetStateError(
+            f"target table(s) {', '.join(t.name for t in busy)} already hold rows; nothing was "
+            "changed (--replace empties them with TRUNCATE and loads the sources' rows, keeping "
+            "the app's definitions; --keep-table TABLE keeps a table's rows and skips the source's)"
+        )
+    if busy:
+        emptied = _truncate_set(conn, busy, loaded)
+        conn.execute(
+            sql.SQL("TRUNCATE {}").format(sql.SQL(", ").join(loaded[o].ident for o in emptied))
+        )
+        state.truncated = [loaded[o].name for o in emptied]
+        reported.append(f"table(s) {', '.join(state.truncated)}: emptied (--replace) and reloaded")
+    state.rebuilt = catalog.secondary_indexes(conn, list(loaded)) + catalog.foreign_keys(
+        conn, list(loaded)
+    )
+    for r in state.rebuilt:
+        if r.kind == "index":
+            conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(r.schema, r.name)))
+        else:
+            conn.execute(
+                sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(
+                    sql.Identifier(r.schema, r.relation), sql.Identifier(r.name)
+                )
+            )
+    return state
+
+
+def _truncate_set(
+    conn: psycopg.Connection, busy: list[TargetTable], loaded: dict[int, TargetTable]
+) -> list[int]:
+    """The busy tables plus every loaded table that references them (TRUNCATE needs them
+    together); a table outside the load that references one is refused, named."""
+    todo = [t.oid for t in busy]
+    out: list[int] = []
+    while todo:
+        oid = todo.pop()
+        if oid in out:
+            continue
+        out.append(oid)
+        for con, table, ref in catalog.referencing(conn, [oid]):
+            if ref not in loaded:
+                raise TargetStateError(
+                    f"--replace would empty {loaded[oid].name}, but table {table} (not a source "
+                    f"table) references it (foreign key {con}); nothing was changed (never "
+                    "emptying a table that is not a source table)"
+                )
+            todo.append(ref)
+    return out
+
+
+def finish(
+    conn: psycopg.Connection, plan: ExistingPlan, state: Prepared, decisions: list[str]
+) -> None:
+    """Recreate the dropped indexes and foreign keys from their definitions; move sequences."""
+    problems: list[Problem] = []
+    for r in state.rebuilt:
+        # the definitions come from the target's own catalog (pg_get_*def), never from a source
+        stmt: str | sql.Composed = r.definition
+        if r.kind == "fk":
+            stmt = sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} ").format(
+                sql.Identifier(r.schema, r.relation), sql.Identifier(r.name)
+            ) + sql.SQL(r.definition)
+        try:
+            with conn.transaction():
+                conn.execute(stmt)
+        except psycopg.IntegrityError as exc:
+            problems.append(Problem("target", r.table, "-", r.name, r.definition, _first_line(exc)))
+    if problems:
+        raise DataProblemError(
+            "the data breaks the app's constraints; nothing was written", problems
+        )
+    for tp in plan.tables:
+        _move_sequences(conn, plan.targets[tp.target], plan.sequences.get(tp.target, 0), decisions)
+
+
+def _move_sequences(
+    conn: psycopg.Connection, table: TargetTable, floor: int, decisions: list[str]
+) -> None:
+    """Serial and identity sequences continue after the largest loaded id (and, for the key,
+    after SQLite's AUTOINCREMENT high-water mark); never moved backwards."""
+    for column, schema, name in catalog.sequences(conn, table):
+        top = conn.execute(
+            sql.SQL("SELECT max({})::bigint FROM {}").format(sql.Identifier(column), table.ident)
+        ).fetchone()
+        want = max(
+            int(top[0]) if top and top[0] is not None else 0, floor if column in table.pk else 0
+        )
+        seq = sql.Identifier(schema, name)
+        state = conn.execute(
+            sql.SQL(
+                "SELECT s.last_value, s.is_called, q.seqincrement FROM {} s, pg_sequence q "
+                "WHERE q.seqrelid = %s::regclass"
+            ).format(seq),
+            (seq.as_string(conn),),
+        ).fetchone()
+        if state is None or want == 0:
+            continue
+        last, called, step = int(state[0]), bool(state[1]), int(state[2])
+        if step <= 0 or (called and last >= want):
+            continue
+        conn.execute("SELECT setval(%s::regclass, %s, true)", (seq.as_string(conn), want))
+        decisions.append(f"table {table.name}: {column} continues after {want} ({schema}.{name})")
+
+
+def constraint_error(exc: DataProblemError) -> DataProblemError:
+    """A constraint of the app's schema refused a row while loading (NOT NULL, CHECK, UNIQUE):
+    say which, on which table, with PostgreSQL's detail (the load's generic primary-key
+    message would mislead here). Other errors are returned unchanged."""
+    cause = exc.__cause__
+    if type(exc) is not DataProblemError or not isinstance(cause, psycopg.IntegrityError):
+        return exc
+    diag = cause.diag
+    table = diag.table_name or "?"
+    what = diag.constraint_name or (f"NOT NULL on {diag.column_name}" if diag.column_name else "")
+    return DataProblemError(
+        f"table {table}: the data breaks the app's constraint {what}: {_first_line(cause)}; "
+        "nothing was written",
+        [
+            Problem(
+                "target",
+                table,
+                "-",
+                diag.column_name or what or "-",
+                diag.message_detail or "-",
+                _first_line(cause),
+            )
+        ],
+    )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
