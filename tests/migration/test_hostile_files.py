@@ -216,7 +216,7 @@ def test_an_empty_target_table_with_a_dependent_view_is_refused_naming_the_view(
         "CREATE VIEW pet_names AS SELECT name FROM pets",
     )
     before = snapshot(target)
-    res = run_cli("run", "--source", make_db(PETS), "--target", target)
+    res = run_cli("run", "--source", make_db(PETS), "--target", target, "--schema", "create")
     assert res.code == 2
     assert res.messages("failed") == [
         (
@@ -236,7 +236,9 @@ def test_replace_is_refused_when_another_tables_foreign_key_points_at_it(make_db
         "CREATE TABLE vet_visits (pet_id bigint CONSTRAINT visit_pet REFERENCES pets (id))",
     )
     before = snapshot(target)
-    res = run_cli("run", "--source", make_db(PETS), "--target", target, "--replace")
+    res = run_cli(
+        "run", "--source", make_db(PETS), "--target", target, "--schema", "create", "--replace"
+    )
     assert res.code == 2
     assert res.messages("failed") == [
         (
@@ -256,7 +258,7 @@ def test_replace_refuses_a_function_using_the_tables_row_type(make_db, target):
         "CREATE FUNCTION pet_label(p pets) RETURNS text LANGUAGE sql AS 'SELECT p.name'",
     )
     before = snapshot(target)
-    res = run_cli("run", "--source", make_db(PETS), "--target", target)
+    res = run_cli("run", "--source", make_db(PETS), "--target", target, "--schema", "create")
     assert res.code == 2
     assert "function pet_label(pets) (on table pets)" in res.messages("failed")[0]
     assert_unchanged(target, before)
@@ -275,7 +277,7 @@ def test_empty_tables_that_reference_each_other_are_replaced_together(make_db, t
         "CREATE TABLE pets (id INTEGER PRIMARY KEY, owner_id INTEGER REFERENCES owners(id));"
         "INSERT INTO owners VALUES (1, 'ann'); INSERT INTO pets VALUES (1, 1);"
     )
-    res = run_cli("run", "--source", src, "--target", target, "--verify")
+    res = run_cli("run", "--source", src, "--target", target, "--schema", "create", "--verify")
     assert res.code == 0, res.text
     assert query(target, "SELECT o.name FROM pets p JOIN owners o ON o.id = p.owner_id") == [
         ("ann",)
