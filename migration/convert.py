@@ -660,6 +660,87 @@ def canon_bpchar(v: object) -> str:
     return NULL_CANON if v is None else canon_text(v.rstrip(" "))  # type: ignore[attr-defined]
 
 
+# -- arrays (from JSON text, as ORMs store a list on SQLite) ----------------------------------
+PG_EPOCH = dt.datetime(2000, 1, 1, tzinfo=UTC)  # PostgreSQL's binary date/time origin
+_ELEMENT_WIRE: dict[str, Callable[[object], bytes]] = {
+    "text": lambda v: v.encode(),  # type: ignore[attr-defined]
+    "int2": struct.Struct(">h").pack,
+    "int4": struct.Struct(">i").pack,
+    "int8": struct.Struct(">q").pack,
+    "float8": struct.Struct(">d").pack,
+    "float4": _pack4.pack,
+    "bool": lambda v: b"\x01" if v else b"\x00",
+    "uuid": lambda v: v.bytes,  # type: ignore[attr-defined]
+    "bytea": bytes,  # type: ignore[dict-item]
+    "date": lambda v: struct.pack(">i", (v - PG_EPOCH.date()).days),  # type: ignore[operator]
+    "timestamptz": lambda v: struct.pack(">q", (v - PG_EPOCH) // dt.timedelta(microseconds=1)),  # type: ignore[operator]
+    "timestamp": lambda v: struct.pack(
+        ">q",
+        (v - PG_EPOCH.replace(tzinfo=None)) // dt.timedelta(microseconds=1),  # type: ignore[operator]
+    ),
+}
+# element kinds whose send(recv(bytes)) gives the same bytes back (jsonb, numeric do not)
+_ARRAY_KINDS = {
+    "text",
+    "int",
+    "double",
+    "float4",
+    "bool",
+    "uuid",
+    "bytea",
+    "date",
+    "timestamptz",
+    "timestamp",
+    "interval",
+    "inet",
+    "cidr",
+}
+
+
+def _element_value(v: object) -> object:
+    """A JSON array element as SQLite would hold the scalar (a Decimal as an exact float)."""
+    if isinstance(v, Decimal):
+        f = float(v)
+        if Decimal(f) == v or repr(f) == str(v):
+            return f
+        raise ValueProblem(f"{v} is not exactly a double precision number")
+    if isinstance(v, bool):
+        return int(v)
+    return v
+
+
+def to_array(element: Converter, element_oid: int, shown: str) -> Fn:
+    """JSON array text (one dimension) as the array's binary format; a JSON null or a null
+    element is NULL (a PostgreSQL array has no JSON null)."""
+    wire = _ELEMENT_WIRE[element.copy_type]
+
+    def conv(v: object) -> object:
+        if v is None:
+            return None
+        try:
+            items = parse_json(v) if type(v) is str else v
+        except ValueError as exc:
+            raise ValueProblem(f"{show(v)} is not a JSON array ({exc})") from None
+        if items is None:
+            return None
+        if not isinstance(items, list) or any(isinstance(x, (list, dict)) for x in items):
+            raise _refuse(v, f"a one-dimensional JSON array for {shown}")
+        parts = []
+        for item in items:
+            value = None if item is None else element.fn(_element_value(item))
+            data = b"" if value is None else wire(value)
+            parts.append(
+                struct.pack(">i", -1) if value is None else struct.pack(">i", len(data)) + data
+            )
+        has_null = int(any(x is None for x in items))
+        if not items:
+            return struct.pack(">iii", 0, 0, element_oid)
+        head = struct.pack(">iiiii", 1, has_null, element_oid, len(items), 1)
+        return head + b"".join(parts)
+
+    return conv
+
+
 # SQL renderings matching the canon_* above ({c} is the column)
 TEXT_SQL = "length({c}::text)::text || ':' || {c}::text"
 PG_CANON = {
@@ -673,6 +754,7 @@ PG_CANON = {
     "cidr": "encode(cidr_send({c}), 'hex')",
     "float4": "encode(float4send({c}), 'hex')",
     "bpchar": "length({c})::text || ':' || rtrim({c}::text, ' ')",
+    "array": "encode(array_send({c}), 'hex')",
 }
 
 
@@ -744,12 +826,25 @@ def converter(spec: TypeSpec, zone: dt.tzinfo = UTC) -> Converter:
             f"ISO text (naive read in {zone}; with offset as given), epoch s/ms, Julian day",
             PG_CANON["timestamptz"],
         )
+    if spec.category == "A" and spec.element is not None:
+        inner = converter(spec.element, zone)
+        if inner.kind not in _ARRAY_KINDS and not (spec.element.category == "E"):
+            raise Unsupported(f"no exact conversion to {spec.shown} (arrays of {inner.kind})")
+        return Converter(
+            to_array(inner, spec.element_oid, spec.shown),
+            "bytea",
+            "array",
+            canon_wire,
+            f"JSON arrays of {spec.element.shown} (JSON null is NULL)",
+            PG_CANON["array"],
+        )
     if n in ("inet", "cidr"):
         return Converter(to_inet(n == "cidr"), "bytea", n, canon_wire, f"{n} text", PG_CANON[n])
     raise Unsupported(
         f"no exact conversion to {spec.shown} is known (supported: boolean, smallint, integer, "
         "bigint, numeric, real, double precision, text, varchar, char, citext, bytea, uuid, "
-        "json, jsonb, timestamptz, timestamp, date, time, timetz, interval, inet, cidr, enums)"
+        "json, jsonb, timestamptz, timestamp, date, time, timetz, interval, inet, cidr, enums, "
+        "and arrays of these from JSON text)"
     )
 
 

@@ -72,15 +72,11 @@ CREATE_MODE_FAILS: dict[str, dict[str, str]] = {
         "test_api_filters_by_json_genre_and_status": f"{DJ_JSON}: text -> unknown",
     },
 }
-EXISTING = "`run --schema existing` is not in the CLI yet (issue 8 point 1)"
 KNOWN: dict[tuple[str, str], dict[str, str]] = {
     **{(app, "create"): fails for app, fails in CREATE_MODE_FAILS.items()},
-    **{(app, "existing"): dict.fromkeys(spec.checks(), EXISTING) for app, spec in APPS.items()},
 }
 # Whole-run outcomes that fail today: (test, app, mode) -> reason.
 KNOWN_RUNS: dict[tuple[str, str, str], str] = {
-    **{("exits_0", app, "existing"): EXISTING for app in APPS},
-    **{("objects", app, "existing"): EXISTING for app in APPS},
     ("objects", "wiki", "create"): f"{UUID32}; {JSON_TEXT}: UUIDs and JSON read back as str",
     ("objects", "library", "create"): f"{DJ_UUID}; {DJ_TS}; {DJ_DUR}; decimal scale lost",
 }

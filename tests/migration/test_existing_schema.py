@@ -613,3 +613,46 @@ def test_existing_mode_without_a_target_table_refuses_naming_it(make_db, target)
         for e in res.events
         if e["event"] == "problem"
     )
+
+
+def test_arrays_load_from_json_text_with_nulls_and_refuse_other_shapes(make_db, target):
+    query(
+        target,
+        "CREATE TYPE mood AS ENUM ('ok', 'sad'); CREATE TABLE posts (id int PRIMARY KEY, "
+        "labels text[], scores int[], moods mood[], stamps timestamptz[])",
+    )
+    rows = [
+        (1, '["a", "é", null]', "[1, 2147483647]", '["ok", "sad"]', '["2024-01-01 00:00:00"]'),
+        (2, "[]", None, "null", "[]"),
+    ]
+    src = make_db(
+        "CREATE TABLE posts (id INTEGER PRIMARY KEY, labels JSON, scores JSON, moods JSON, "
+        "stamps JSON)",
+        rows={"INSERT INTO posts VALUES (?, ?, ?, ?, ?)": rows},
+    )
+    res = run_cli("run", "--source", src, "--target", target, "--verify")
+    assert res.code == 0, res.text
+    assert query(target, "SELECT labels, scores, moods::text[], stamps FROM posts ORDER BY id") == [
+        (
+            ["a", "é", None],
+            [1, 2147483647],
+            ["ok", "sad"],
+            [dt.datetime(2024, 1, 1, tzinfo=dt.UTC)],
+        ),
+        ([], None, None, []),
+    ]
+    bad = make_db(
+        "CREATE TABLE posts (id INTEGER PRIMARY KEY, labels JSON, scores JSON, moods JSON, "
+        "stamps JSON)",
+        rows={
+            "INSERT INTO posts VALUES (?, ?, ?, ?, ?)": [
+                (3, '[["nested"]]', "[2147483648]", '["angry"]', '{"a": 1}')
+            ]
+        },
+    )
+    plan = run_cli("plan", "--source", bad, "--target", target, "--schema", "existing")
+    assert plan.code == 1
+    reasons = {e["column"]: e["reason"] for e in plan.events if e["event"] == "problem"}
+    assert set(reasons) == {"labels", "scores", "moods", "stamps"}
+    assert "out of range for integer" in reasons["scores"]
+    assert "label of enum mood" in reasons["moods"]
