@@ -25,11 +25,13 @@ ROOT = Path(__file__).resolve().parents[2]
 LOCKS = {
     "requirements.txt": "requirements.in",
     "migration/requirements.txt": "migration/requirements.in",
+    "migration/requirements-build.txt": "migration/requirements-build.in",
     "policy/requirements.txt": "policy/requirements.in",
+    "requirements-rehearse.txt": "requirements-rehearse.in",
     "requirements-dev.txt": "requirements-dev.in",
 }
 LOCKS_IN_LABEL = "the .in file"
-SHIPPED = ("requirements.txt", "migration/requirements.txt", "policy/requirements.txt")
+SHIPPED = tuple(lock for lock in LOCKS if lock != "requirements-dev.txt")
 UV_FLAGS = ("--universal", "--python-version 3.11", "--generate-hashes", "--no-config")
 _ENTRY = re.compile(
     r"(?P<name>[a-z0-9]+(?:-[a-z0-9]+)*)==(?P<version>[0-9][0-9A-Za-z.+!]*)"
@@ -203,6 +205,15 @@ def test_dev_lock_is_closed_under_dependencies_here(locks: dict[str, dict[str, L
     roots = direct_requirements(ROOT / "requirements-dev.in")
 
     assert _closure_gaps(entries, roots, None) == []
+
+
+@pytest.mark.parametrize("lock", ["requirements-rehearse.txt", "migration/requirements-build.txt"])
+def test_other_locks_are_closed_under_dependencies_here(
+    locks: dict[str, dict[str, Locked]], lock: str
+) -> None:
+    roots = direct_requirements(ROOT / LOCKS[lock])
+
+    assert _closure_gaps(locks[lock], roots, None) == []
 
 
 @pytest.mark.parametrize("environment", IMAGE_ENVIRONMENTS, ids=lambda e: e["platform_machine"])

@@ -444,13 +444,13 @@ def test_github_ci_runs_upstream_actionlint_and_pip_audit_over_the_locks() -> No
     assert "pip-audit --strict" in audit_recipe
     assert "--require-hashes" in audit_recipe
     assert "$(foreach lock,$(LOCKS),-r $(lock))" in audit_recipe
-    locks = re.search(r"^LOCKS\s+:= (.*)$", makefile, re.MULTILINE)
+    locks = re.search(r"^LOCKS\s+:= ((?:.*\\\n)*.*)$", makefile, re.MULTILINE)
     assert locks
-    assert set(locks.group(1).split()) == {
-        "requirements.txt",
-        "requirements-dev.txt",
-        "migration/requirements.txt",
-        "policy/requirements.txt",
+    assert set(locks.group(1).replace("\\\n", " ").split()) == {
+        str(path.relative_to(ROOT))
+        for path in ROOT.glob("**/requirements*.txt")
+        if path.with_suffix(".in").exists()
+        and not any(p.startswith(".") for p in path.relative_to(ROOT).parts)
     }
 
 

@@ -154,12 +154,15 @@ def test_read_only_root_filesystem_settings(instructions: list[Instruction]) -> 
     env = env_of(stage)
     assert env["PYTHONDONTWRITEBYTECODE"] == "1"
     assert env["TMPDIR"] == "/tmp"
-    assert env["PYTHONPATH"] == "/app"
+    # The installed package in /opt/venv is the only copy of the code: nothing shadows it.
+    assert "PYTHONPATH" not in env
+    assert env["PATH"].startswith("/opt/venv/bin:")
+    assert not [ins for ins in stage if ins.keyword == "COPY" and "--from=build" not in ins.args]
     runs = " ".join(ins.args for ins in stage if ins.keyword == "RUN")
-    # Byte-code compiled at build time for the code, its dependencies and the stdlib.
+    # Byte-code compiled at build time for the code and its dependencies (the venv) and the stdlib.
     assert "compileall" in runs
     assert "--invalidation-mode unchecked-hash" in runs
-    for path in ("/app", "/opt/venv/lib", "/usr/local/lib/python3.11"):
+    for path in ("/opt/venv/lib", "/usr/local/lib/python3.11"):
         assert path in runs
 
 
@@ -188,21 +191,30 @@ def test_dependencies_installed_from_the_pinned_requirements(
     instructions: list[Instruction],
 ) -> None:
     """The pins of migration/requirements.in reach the image through its hash-checked lock
-    (migration/requirements.txt): the only `pip install` installs the lock's wheels and nothing
-    else, then `pip check`."""
+    (migration/requirements.txt), then `pip check`; the only other installs are the build
+    backend, hash-checked from its own lock, and the wheel built here, without dependencies."""
     copies = [ins.args for ins in instructions if ins.keyword == "COPY"]
     assert "migration/requirements.txt /tmp/requirements.txt" in copies
+    assert "migration/requirements-build.txt /tmp/requirements-build.txt" in copies
     assert not [c for c in copies if "requirements.in" in c]
-    installs = [
-        ins.args for ins in instructions if ins.keyword == "RUN" and "pip install" in ins.args
-    ]
-    assert len(installs) == 1
-    install = installs[0]
-    assert "-r /tmp/requirements.txt" in install
-    assert install.count(" -r ") == 1
-    for flag in ("--no-cache-dir", "--only-binary=:all:", "--require-hashes", "--no-deps"):
-        assert flag in install, flag
-    assert install.index("pip install") < install.index("pip check")
+    runs = [ins.args for ins in instructions if ins.keyword == "RUN" and "pip install" in ins.args]
+    installs = [cmd.strip() for run in runs for cmd in run.split("&&") if "pip install" in cmd]
+    assert len(installs) == 3, installs
+    locked, backend, wheel = installs
+    for install, lock in ((locked, "requirements.txt"), (backend, "requirements-build.txt")):
+        assert f"-r /tmp/{lock}" in install
+        assert install.count(" -r ") == 1
+        for flag in ("--no-cache-dir", "--only-binary=:all:", "--require-hashes", "--no-deps"):
+            assert flag in install, flag
+    assert locked.startswith("/opt/venv/bin/pip install")
+    assert backend.startswith("/tmp/build-venv/bin/pip install")
+    assert wheel == (
+        "/opt/venv/bin/pip install --no-cache-dir --no-deps --no-index "
+        "/tmp/wheels/sqlite_to_rds-*.whl"
+    )
+    for run in runs:
+        assert run.index("pip install") < run.index("pip check")
+    assert "/opt/venv/bin/sqlite-to-rds --help" in runs[-1]
     # The lock is hash-pinned (every entry): --require-hashes would refuse anything else.
     entries = [e for e in LOCK.read_text().replace("\\\n", " ").splitlines() if "==" in e]
     assert entries
@@ -286,7 +298,13 @@ def test_dockerignore_sends_only_the_migration_package(
     for source in sources:
         assert (REPO / source).exists(), source
         assert _sent_to_docker(source.rstrip("/"), patterns), source
-    for sent in ("migration/cli.py", "migration/requirements.txt", "migration/requirements.in"):
+    for sent in (
+        "migration/cli.py",
+        "migration/requirements.txt",
+        "migration/requirements-build.txt",
+        "migration/requirements.in",
+        "pyproject.toml",
+    ):
         assert _sent_to_docker(sent, patterns), sent
     for kept_out in (
         "README.md",
