@@ -10,7 +10,9 @@ import sqlite3
 import subprocess
 import sys
 import sysconfig
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -250,6 +252,23 @@ def _interpreter_for_other_users() -> tuple[str, dict[str, str]]:
     )
 
 
+@pytest.fixture
+def other_users_dir() -> Iterator[Path]:
+    """A directory another user can reach: our own, under the system temp directory (which
+    every user can traverse), so no ancestor's permissions are touched. pytest's basetemp is
+    0700 and pytest resets it to 0700 whenever another worker first asks for a tmp_path, so
+    widening it races with the other workers."""
+    path = Path(tempfile.mkdtemp(prefix="petstore-other-user-"))
+    path.chmod(0o755)
+    try:
+        yield path
+    finally:
+        for sub in path.rglob("*"):
+            if sub.is_dir():
+                sub.chmod(0o755)
+        shutil.rmtree(path)
+
+
 def _wal_db(path: Path, rows: int, checkpoint: bool) -> None:
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
@@ -270,12 +289,12 @@ def _wal_db(path: Path, rows: int, checkpoint: bool) -> None:
 
 
 @pytest.mark.db
-def test_wal_source_on_read_only_directory_opens_immutable_and_says_so(tmp_path, target):
+def test_wal_source_on_read_only_directory_opens_immutable_and_says_so(other_users_dir, target):
     if os.geteuid() != 0:
         pytest.skip(
             "needs root to run the CLI as another, unprivileged user"
         )  # CI and this machine run as root
-    ro = tmp_path / "ro"
+    ro = other_users_dir / "ro"
     ro.mkdir()
     _wal_db(ro / "pets.db", 50, checkpoint=True)
     _wal_db(ro / "live.db", 5, checkpoint=False)
@@ -288,8 +307,6 @@ def test_wal_source_on_read_only_directory_opens_immutable_and_says_so(tmp_path,
         "live.db",
         "pets.db",
     ]
-    for p in [tmp_path, *tmp_path.parents]:
-        p.chmod(p.stat().st_mode | 0o055)
     for f in ro.iterdir():
         f.chmod(0o444)
     ro.chmod(0o555)
