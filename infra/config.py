@@ -78,6 +78,8 @@ _IMAGE = re.compile(
 )
 _SQLITE_FILE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_HTTPS_URL = re.compile(r"^https://[A-Za-z0-9.-]+(:[0-9]+)?(/\S*)?$")
+_SQS_ARN = re.compile(r"^arn:aws[a-z-]*:sqs:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,80}(\.fifo)?$")
 _STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+){0,2}$")
 # A migration revision names the Job (petstore-migration-<revision>): a short DNS label part.
 _REVISION = re.compile(r"^[a-z0-9]([-a-z0-9]{0,30}[a-z0-9])?$")
@@ -175,6 +177,8 @@ class AlarmsConfig:
     """Who hears about alarms and RDS events."""
 
     emails: tuple[str, ...]
+    https_endpoints: tuple[str, ...]
+    sqs_queue_arns: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -727,7 +731,7 @@ def parse_config(
     network = _parse_network(r)
     database = _parse_database(r, stack, production)
     credentials = _parse_credentials(r, stack, production)
-    emails = r.string_list("alarmEmails", (), _EMAIL, "e-mail addresses")
+    alarms = _parse_alarms(r)
     kubernetes = _parse_kubernetes(r, kubeconfig)
     known = known_keys()
     for key in sorted(set(raw) - known):
@@ -743,9 +747,29 @@ def parse_config(
         network=network,
         database=database,
         credentials=credentials,
-        alarms=AlarmsConfig(emails=emails),
+        alarms=alarms,
         kubernetes=kubernetes,
     )
+
+
+def _parse_alarms(r: _Reader) -> AlarmsConfig:
+    """Alarm subscribers; at least one must need no person to confirm it (HTTPS or SQS)."""
+    emails = r.string_list("alarmEmails", (), _EMAIL, "e-mail addresses")
+    https = r.string_list(
+        "alarmHttpsEndpoints", (), _HTTPS_URL, "https:// URLs that confirm SNS subscriptions"
+    )
+    queues = r.string_list(
+        "alarmSqsQueueArns", (), _SQS_ARN, "SQS queue ARNs like arn:aws:sqs:eu-west-1:<account>:q"
+    )
+    failed = {"alarmHttpsEndpoints", "alarmSqsQueueArns"} & r.failed
+    if not https and not queues and not failed:
+        r.fail(
+            "alarmHttpsEndpoints",
+            "expected at least one alarm endpoint that needs no human confirmation "
+            "(alarmHttpsEndpoints or alarmSqsQueueArns); e-mail subscriptions reach no one until "
+            "confirmed",
+        )
+    return AlarmsConfig(emails=emails, https_endpoints=https, sqs_queue_arns=queues)
 
 
 def _parse_environment(r: _Reader, stack: str) -> str:
@@ -765,7 +789,7 @@ def known_keys() -> frozenset[str]:
     _parse_network(r)
     _parse_database(r, "known-keys", production=False)
     _parse_credentials(r, "known-keys", production=False)
-    r.string_list("alarmEmails", (), _EMAIL, "e-mail addresses")
+    _parse_alarms(r)
     _parse_kubernetes(r, None)
     return frozenset(r.seen)
 

@@ -85,9 +85,13 @@ def define_stack(config: StackConfig | None = None) -> dict[str, pulumi.Output[o
             identifier=database.identifier,
             instance_class=db.instance_class,
             allocated_storage_gib=db.allocated_storage_gib,
+            max_allocated_storage_gib=db.max_allocated_storage_gib,
             emails=cfg.alarms.emails,
+            https_endpoints=cfg.alarms.https_endpoints,
+            sqs_queue_arns=cfg.alarms.sqs_queue_arns,
             account_id=identity.account_id,
             partition=partition,
+            region=cfg.region,
             tags=tags,
         ),
     )
@@ -120,4 +124,5 @@ def define_stack(config: StackConfig | None = None) -> dict[str, pulumi.Output[o
         "rolesJobName": wiring.roles_job_name,
         "databaseTarget": pulumi.Output.from_input(wiring.database_target),
         "alarmTopicArn": alarms.topic_arn,
+        "alarmSubscriptionsPending": alarms.pending_subscriptions,
     }

@@ -370,12 +370,20 @@ def test_instance_memory_of_unknown_classes_is_none(instance_class: str) -> None
     assert alarms.instance_memory_bytes(instance_class) is None
 
 
-def _specs(instance_class: str, gib: int) -> dict[str, alarms.AlarmSpec]:
-    return {s.key: s for s in alarms.alarm_specs(instance_class, gib)}
+def _specs(
+    instance_class: str, gib: int, ceiling: int | None = None
+) -> dict[str, alarms.AlarmSpec]:
+    return {s.key: s for s in alarms.alarm_specs(instance_class, gib, ceiling)}
+
+
+def test_usable_memory_is_below_nominal_by_the_rds_reserve() -> None:
+    # 2 GiB - 256 MiB - 5.5% of 2 GiB
+    assert alarms.usable_memory_bytes(2 * GIB) == 1760936591
+    assert alarms.usable_memory_bytes(8 * GIB) == 7849052733
 
 
 def test_alarm_specs_for_a_small_burstable_instance() -> None:
-    specs = _specs("db.t4g.small", 20)
+    specs = _specs("db.t4g.small", 20, 50)
 
     assert list(specs) == [
         "cpu-high",
@@ -385,7 +393,11 @@ def test_alarm_specs_for_a_small_burstable_instance() -> None:
         "read-latency-high",
         "write-latency-high",
         "disk-queue-high",
-        "cpu-credits-low",
+        "transaction-ids-high",
+        "ebs-io-balance-low",
+        "ebs-byte-balance-low",
+        "cpu-surplus-credits-charged",
+        "notifications-failed",
     ]
     cpu = specs["cpu-high"]
     assert (cpu.metric, cpu.statistic, cpu.comparison, cpu.threshold, cpu.periods) == (
@@ -395,23 +407,60 @@ def test_alarm_specs_for_a_small_burstable_instance() -> None:
         80,
         2,
     )
-    assert specs["free-storage-low"].threshold == 2 * GIB  # 10% of 20 GiB, in bytes
-    assert specs["freeable-memory-low"].threshold == round(0.2 * GIB)  # 10% of 2 GiB
-    # max_connections = 2 GiB / 9531392 = 225; alarm at 80%.
-    assert specs["connections-high"].threshold == 180
+    # 5% of the 50 GiB ceiling, sustained 30 minutes: below autoscaling's trigger (10% free
+    # of the current size) once the size passes half the ceiling, and it follows the growth.
+    storage = specs["free-storage-low"]
+    assert (storage.threshold, storage.periods) == (round(2.5 * GIB), 6)
+    assert specs["freeable-memory-low"].threshold == 176093659  # 10% of usable, not nominal
+    # max_connections = usable 1760936591 / 9531392 = 184; alarm above 80%.
+    assert specs["connections-high"].threshold == 147
     assert specs["read-latency-high"].threshold == 0.020
     assert specs["write-latency-high"].threshold == 0.020
     assert specs["disk-queue-high"].threshold == 20
-    assert specs["cpu-credits-low"].metric == "CPUCreditBalance"
-    assert specs["cpu-credits-low"].comparison == "LessThanThreshold"
+    xid = specs["transaction-ids-high"]
+    assert (xid.metric, xid.comparison, xid.threshold) == (
+        "MaximumUsedTransactionIDs",
+        "GreaterThanThreshold",
+        1_000_000_000,
+    )
+    for key, metric in (
+        ("ebs-io-balance-low", "EBSIOBalance%"),
+        ("ebs-byte-balance-low", "EBSByteBalance%"),
+    ):
+        assert (specs[key].metric, specs[key].comparison, specs[key].threshold) == (
+            metric,
+            "LessThanThreshold",
+            20,
+        )
+    credits = specs["cpu-surplus-credits-charged"]
+    assert (credits.metric, credits.statistic, credits.comparison, credits.threshold) == (
+        "CPUSurplusCreditsCharged",
+        "Sum",
+        "GreaterThanThreshold",
+        0,
+    )
+    assert "CPUCreditBalance" not in {s.metric for s in specs.values()}
 
 
 def test_alarm_specs_for_a_general_purpose_instance_have_no_credit_alarm() -> None:
-    specs = _specs("db.m7g.large", 100)
+    specs = _specs("db.m7g.large", 100, 500)
 
-    assert "cpu-credits-low" not in specs
-    assert specs["free-storage-low"].threshold == 10 * GIB
-    assert specs["connections-high"].threshold == 720  # 80% of 8 GiB / 9531392 = 901
+    assert "cpu-surplus-credits-charged" not in specs
+    assert specs["free-storage-low"].threshold == 25 * GIB  # 5% of the 500 GiB ceiling
+    assert specs["connections-high"].threshold == 658  # 80% of usable 7849052733 / 9531392 = 823
+    assert "ebs-io-balance-low" in specs  # m7g.large bursts its EBS bandwidth
+
+
+def test_large_classes_have_sustained_ebs_bandwidth_and_no_balance_alarms() -> None:
+    specs = _specs("db.m7g.8xlarge", 100, 500)
+
+    assert "ebs-io-balance-low" not in specs
+    assert "ebs-byte-balance-low" not in specs
+
+
+def test_storage_alarm_follows_the_ceiling_not_the_initial_size() -> None:
+    assert _specs("db.m7g.large", 100, 1000)["free-storage-low"].threshold == 50 * GIB
+    assert _specs("db.m7g.large", 100)["free-storage-low"].threshold == 5 * GIB  # no autoscaling
 
 
 def test_alarm_specs_fall_back_for_classes_not_in_the_table() -> None:
@@ -421,12 +470,26 @@ def test_alarm_specs_fall_back_for_classes_not_in_the_table() -> None:
     assert specs["connections-high"].threshold == int(0.8 * alarms.FALLBACK_MAX_CONNECTIONS)
 
 
-def test_topic_key_lets_cloudwatch_and_rds_events_publish() -> None:
-    policy = json.loads(alarms.topic_key_policy("123456789012", "aws"))
-    admin, publishers = policy["Statement"]
+def test_topic_key_lets_only_this_accounts_alarms_and_event_subscriptions_publish() -> None:
+    policy = json.loads(alarms.topic_key_policy("123456789012", "aws", "eu-west-1"))
+    admin, cloudwatch, rds = policy["Statement"]
 
     assert admin["Principal"] == {"AWS": "arn:aws:iam::123456789012:root"}
-    assert publishers["Principal"] == {
-        "Service": ["cloudwatch.amazonaws.com", "events.rds.amazonaws.com"]
-    }
-    assert publishers["Action"] == ["kms:Decrypt", "kms:GenerateDataKey*"]
+    assert cloudwatch["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert rds["Principal"] == {"Service": "events.rds.amazonaws.com"}
+    for statement, source in (
+        (cloudwatch, "arn:aws:cloudwatch:eu-west-1:123456789012:alarm:*"),
+        (rds, "arn:aws:rds:eu-west-1:123456789012:es:*"),
+    ):
+        assert statement["Action"] == ["kms:Decrypt", "kms:GenerateDataKey*"]
+        assert statement["Condition"] == {
+            "StringEquals": {"aws:SourceAccount": "123456789012"},
+            "ArnLike": {"aws:SourceArn": source},
+        }
+
+
+def test_pending_subscriptions_lists_only_the_unconfirmed() -> None:
+    assert alarms.pending_subscriptions([("https", False), ("email", True), ("sqs", False)]) == [
+        "email"
+    ]
+    assert alarms.pending_subscriptions([("https", False)]) == []

@@ -95,6 +95,7 @@ def test_defaults_apply_to_keys_left_out() -> None:
         "kubeContext": "staging-cluster",
         "sqlitePvcName": "data",
         "sqliteDatabaseUrl": "sqlite:////data/petstore.db",
+        "alarmSqsQueueArns": '["arn:aws:sqs:eu-west-1:123456789012:alerts"]',
     }
     cfg = parse_config(raw, project="petstore-rds", stack="staging", region="eu-west-1")
 
@@ -187,6 +188,10 @@ BAD_CONFIGS = [
     ("dev", {"secretRecoveryWindowDays": 3}, "secretRecoveryWindowDays", "one of 0, 7, 8"),
     ("prod", {"secretRecoveryWindowDays": 0}, "secretRecoveryWindowDays", "expected 7-30"),
     ("dev", {"alarmEmails": ["oncall"]}, "alarmEmails", "e-mail addresses"),
+    ("dev", {"alarmHttpsEndpoints": None}, "alarmHttpsEndpoints", "needs no human confirmation"),
+    ("prod", {"alarmHttpsEndpoints": None}, "alarmHttpsEndpoints", "reach no one until"),
+    ("dev", {"alarmHttpsEndpoints": ["http://x.example/a"]}, "alarmHttpsEndpoints", "https://"),
+    ("dev", {"alarmSqsQueueArns": ["arn:aws:sns:eu-west-1:1:t"]}, "alarmSqsQueueArns", "SQS queue"),
     ("dev", {"migrationImage": None}, "migrationImage", "required"),
     ("dev", {"migrationImage": "petstore-migration"}, "migrationImage", "pinned by digest"),
     ("dev", {"migrationImage": "repo/petstore-migration:latest"}, "migrationImage", "by digest"),

@@ -63,7 +63,8 @@ def test_dev_registers_exactly_these_resources(dev: StackRun) -> None:
         "aws:secretsmanager/secretVersion:SecretVersion": 1,
         "aws:kms/key:Key": 1,  # the alarm topic's key
         "aws:sns/topic:Topic": 1,
-        ALARM: 8,  # with the CPU credit alarm: db.t4g is burstable
+        "aws:sns/topicSubscription:TopicSubscription": 1,  # the HTTPS endpoint
+        ALARM: 12,  # with the surplus-credit alarm: db.t4g is burstable
         "aws:rds/eventSubscription:EventSubscription": 1,
         "pulumi:providers:kubernetes": 1,
         "kubernetes:core/v1:Namespace": 1,
@@ -90,8 +91,8 @@ def test_prod_registers_exactly_these_resources(prod: StackRun) -> None:
         "aws:secretsmanager/secret:Secret": 1,
         "aws:secretsmanager/secretVersion:SecretVersion": 1,
         "aws:sns/topic:Topic": 1,
-        "aws:sns/topicSubscription:TopicSubscription": 1,
-        ALARM: 7,
+        "aws:sns/topicSubscription:TopicSubscription": 2,  # HTTPS and e-mail
+        ALARM: 11,
         "aws:rds/eventSubscription:EventSubscription": 1,
         "pulumi:providers:kubernetes": 1,
         "kubernetes:networking.k8s.io/v1:NetworkPolicy": 1,
@@ -435,34 +436,43 @@ def test_password_is_long_url_safe_and_rotates_with_its_version(run: StackRun) -
     ] == {"version": "2"}
 
 
+COMMON_ALARMS = {
+    "cpu-high": ("CPUUtilization", "GreaterThanThreshold", 80, 2),
+    "read-latency-high": ("ReadLatency", "GreaterThanThreshold", 0.02, 3),
+    "write-latency-high": ("WriteLatency", "GreaterThanThreshold", 0.02, 3),
+    "disk-queue-high": ("DiskQueueDepth", "GreaterThanThreshold", 20, 3),
+    "transaction-ids-high": ("MaximumUsedTransactionIDs", "GreaterThanThreshold", 10**9, 1),
+    "ebs-io-balance-low": ("EBSIOBalance%", "LessThanThreshold", 20, 3),
+    "ebs-byte-balance-low": ("EBSByteBalance%", "LessThanThreshold", 20, 3),
+}
 EXPECTED_ALARMS = {
     "dev": {
-        "cpu-high": ("CPUUtilization", "GreaterThanThreshold", 80, 2),
-        "free-storage-low": ("FreeStorageSpace", "LessThanThreshold", 2 * 1024**3, 1),
-        "freeable-memory-low": ("FreeableMemory", "LessThanThreshold", 214748365, 3),
-        "connections-high": ("DatabaseConnections", "GreaterThanThreshold", 180, 3),
-        "read-latency-high": ("ReadLatency", "GreaterThanThreshold", 0.02, 3),
-        "write-latency-high": ("WriteLatency", "GreaterThanThreshold", 0.02, 3),
-        "disk-queue-high": ("DiskQueueDepth", "GreaterThanThreshold", 20, 3),
-        "cpu-credits-low": ("CPUCreditBalance", "LessThanThreshold", 20, 3),
+        **COMMON_ALARMS,
+        "free-storage-low": ("FreeStorageSpace", "LessThanThreshold", round(2.5 * 1024**3), 6),
+        "freeable-memory-low": ("FreeableMemory", "LessThanThreshold", 176093659, 3),
+        "connections-high": ("DatabaseConnections", "GreaterThanThreshold", 147, 3),
+        "cpu-surplus-credits-charged": ("CPUSurplusCreditsCharged", "GreaterThanThreshold", 0, 3),
     },
     "prod": {
-        "cpu-high": ("CPUUtilization", "GreaterThanThreshold", 80, 2),
-        "free-storage-low": ("FreeStorageSpace", "LessThanThreshold", 10 * 1024**3, 1),
-        "freeable-memory-low": ("FreeableMemory", "LessThanThreshold", 858993459, 3),
-        "connections-high": ("DatabaseConnections", "GreaterThanThreshold", 720, 3),
-        "read-latency-high": ("ReadLatency", "GreaterThanThreshold", 0.02, 3),
-        "write-latency-high": ("WriteLatency", "GreaterThanThreshold", 0.02, 3),
-        "disk-queue-high": ("DiskQueueDepth", "GreaterThanThreshold", 20, 3),
+        **COMMON_ALARMS,
+        "free-storage-low": ("FreeStorageSpace", "LessThanThreshold", 25 * 1024**3, 6),
+        "freeable-memory-low": ("FreeableMemory", "LessThanThreshold", 784905273, 3),
+        "connections-high": ("DatabaseConnections", "GreaterThanThreshold", 658, 3),
     },
 }
 
 
 def test_alarms_watch_the_instance_and_notify_the_topic_on_alarm_and_ok(run: StackRun) -> None:
-    topic_arn = run.one("aws:sns/topic:Topic").outputs["arn"]
+    topic = run.one("aws:sns/topic:Topic").outputs
+    topic_arn = topic["arn"]
     found = {}
     for alarm in run.of_type(ALARM):
         i = alarm.inputs
+        if i["metricName"] == "NumberOfNotificationsFailed":
+            assert (i["namespace"], i["dimensions"]) == ("AWS/SNS", {"TopicName": topic["name"]})
+            assert (i["comparisonOperator"], i["threshold"]) == ("GreaterThanThreshold", 0)
+            assert i["alarmActions"] == [topic_arn]
+            continue
         assert i["namespace"] == "AWS/RDS"
         assert i["dimensions"] == {"DBInstanceIdentifier": f"petstore-{run.stack}"}
         assert i["period"] == 300
@@ -488,20 +498,53 @@ def test_topic_is_encrypted_with_a_key_cloudwatch_and_rds_can_use(run: StackRun)
 
     assert topic.inputs["kmsMasterKeyId"] == key.outputs["arn"]
     assert key.inputs["enableKeyRotation"] is True
-    assert policy["Statement"][1]["Principal"]["Service"] == [
-        "cloudwatch.amazonaws.com",
-        "events.rds.amazonaws.com",
+    assert [s["Principal"] for s in policy["Statement"][1:]] == [
+        {"Service": "cloudwatch.amazonaws.com"},
+        {"Service": "events.rds.amazonaws.com"},
     ]
+    assert [s["Condition"]["ArnLike"]["aws:SourceArn"] for s in policy["Statement"][1:]] == [
+        "arn:aws:cloudwatch:eu-west-1:123456789012:alarm:*",
+        "arn:aws:rds:eu-west-1:123456789012:es:*",
+    ]
+    assert all(
+        s["Condition"]["StringEquals"] == {"aws:SourceAccount": "123456789012"}
+        for s in policy["Statement"][1:]
+    )
 
 
-def test_prod_emails_are_subscribed_to_the_topic(prod: StackRun) -> None:
-    sub = prod.one("aws:sns/topicSubscription:TopicSubscription")
+def test_every_stack_has_an_endpoint_that_needs_no_confirmation(run: StackRun) -> None:
+    topic = run.one("aws:sns/topic:Topic").outputs["arn"]
+    https = run.one("aws:sns/topicSubscription:TopicSubscription", "https-0")
+
+    assert https.inputs == {
+        "topic": topic,
+        "protocol": "https",
+        "endpoint": f"https://alerts.example.com/sns/petstore-{run.stack}",
+        "endpointAutoConfirms": True,
+        "confirmationTimeoutInMinutes": 5,
+    }
+    assert "endpoint" in https.secret_inputs
+    assert https.outputs["pendingConfirmation"] is False
+
+
+def test_prod_emails_are_subscribed_and_flagged_while_pending(prod: StackRun) -> None:
+    sub = prod.one("aws:sns/topicSubscription:TopicSubscription", "email-0")
 
     assert sub.inputs == {
         "topic": prod.one("aws:sns/topic:Topic").outputs["arn"],
         "protocol": "email",
         "endpoint": "platform-oncall@example.com",
     }
+    assert prod.outputs["alarmSubscriptionsPending"] == ["email"]
+
+
+def test_sqs_queues_subscribe_without_confirmation() -> None:
+    queue = "arn:aws:sqs:eu-west-1:123456789012:alert-router"
+    run = run_stack("dev", {"alarmHttpsEndpoints": None, "alarmSqsQueueArns": [queue]})
+    sub = run.one("aws:sns/topicSubscription:TopicSubscription", "sqs-0")
+
+    assert (sub.inputs["protocol"], sub.inputs["endpoint"]) == ("sqs", queue)
+    assert run.outputs["alarmSubscriptionsPending"] == []
 
 
 def test_event_subscription_covers_failure_failover_storage_and_maintenance(run: StackRun) -> None:
@@ -537,5 +580,6 @@ def test_stack_outputs_come_from_the_mocked_provider_outputs(run: StackRun) -> N
         "rolesJobName": run.one("kubernetes:batch/v1:Job", "roles-job").inputs["metadata"]["name"],
         "databaseTarget": "sqlite",  # the committed stacks describe the state before cutover
         "alarmTopicArn": run.one("aws:sns/topic:Topic").outputs["arn"],
+        "alarmSubscriptionsPending": {"dev": [], "prod": ["email"]}[run.stack],
     }
     assert instance.outputs["endpoint"] == run.outputs["endpoint"]

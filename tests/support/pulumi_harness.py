@@ -368,7 +368,13 @@ class _Mocks:
             return arn, out
         if type_ == "aws:sns/topicSubscription:TopicSubscription":
             arn = f"{inputs.get('topic', arn_prefix)}:{_digest(name, length=32)}"
-            out.update(arn=arn, pendingConfirmation=True)
+            # E-mail needs a person to click; HTTPS endpoints that confirm themselves and
+            # same-account SQS queues do not.
+            protocol = inputs.get("protocol")
+            pending = protocol in ("email", "email-json") or (
+                protocol in ("http", "https") and not inputs.get("endpointAutoConfirms")
+            )
+            out.update(arn=arn, pendingConfirmation=pending)
             return arn, out
         if type_ == "aws:cloudwatch/metricAlarm:MetricAlarm":
             out.update(arn=f"{arn_prefix}:alarm:{physical}")
