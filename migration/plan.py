@@ -234,8 +234,9 @@ def build(
         _check_names(
             [(c.name, namer(c.name)) for c in t.columns], f"table {t.name!r}: column", namer
         )
+        json_cols = typemap.json_checked_columns([chk.source_sql for chk in t.checks])
         kinds = [
-            casts.get((name_key(t.name), name_key(c.name))) or typemap.declared_kind(c)
+            casts.get((name_key(t.name), name_key(c.name))) or typemap.declared_kind(c, json_cols)
             for c in t.columns
         ]
         stats: list[list[object]] = [[] for _ in t.columns]
@@ -532,6 +533,9 @@ def _post_steps(tp: TablePlan, plan: Plan, namer: Namer, by_name: dict[str, Tabl
             stmt = sql.SQL("{} WHERE {}").format(stmt, predicate)
         tp.post.append(PostStep(f"index {ix.name!r} on {t.name!r}", stmt, "index", name))
     for n, chk in enumerate(t.checks, 1):
+        if typemap.implied_by_jsonb(chk.source_sql, tp.columns):
+            tp.notes.append(f"CHECK ({chk.source_sql}): implied by the jsonb type, not created")
+            continue
         if chk.node is None:
             plan.reported.append(
                 f"CHECK on {t.name!r} ({chk.source_sql}): {chk.error}: not carried over"

@@ -300,6 +300,37 @@ def canon_date(v: object) -> str:
 
 
 # -- planning ------------------------------------------------------------------------------
+# What the app meant, where the file says so (issue 8 point 3): kind -> PostgreSQL type.
+APP_KINDS = {"jsonb": "jsonb", "uuid": "uuid", "timestamptz": "timestamptz"}
+JSON_DECLARED = ("JSON", "JSONB")
+TIMESTAMPTZ_DECLARED = ("TIMESTAMPTZ", "TIMESTAMP WITH TIME ZONE")
+_JSON_VALID = re.compile(
+    r"""^\(*\s*json_valid\s*\(\s*(?P<q>["`\[]?)(?P<col>[^"`\]\s()]+)["`\]]?\s*\)\s*"""
+    r"""(?:or\s+(?P=q)(?P=col)["`\]]?\s+is\s+null\s*)?\)*\s*$""",
+    re.IGNORECASE,
+)
+
+
+def json_valid_column(check_sql: str) -> str | None:
+    """The column of a CHECK that only says it holds JSON: `json_valid(col)`, optionally
+    `OR col IS NULL` (Django writes `(JSON_VALID("col") OR "col" IS NULL)`); else None."""
+    m = _JSON_VALID.match(check_sql.strip())
+    return m.group("col") if m else None
+
+
+def implied_by_jsonb(check_sql: str, columns: list[ColumnPlan]) -> bool:
+    """A `json_valid` CHECK on a column created as jsonb (PostgreSQL's type enforces it)."""
+    name = json_valid_column(check_sql)
+    return name is not None and any(
+        c.source.name.lower() == name.lower() and c.pg_type == "jsonb" for c in columns
+    )
+
+
+def json_checked_columns(checks: list[str]) -> frozenset[str]:
+    """Lower-case names of the columns such CHECKs cover (they become jsonb in create mode)."""
+    return frozenset(c.lower() for c in map(json_valid_column, checks) if c)
+
+
 _TYPE_ARGS = re.compile(r"^\s*([A-Za-z_ ]+?)\s*(?:\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\))?\s*$")
 
 
@@ -307,7 +338,7 @@ _TYPE_ARGS = re.compile(r"^\s*([A-Za-z_ ]+?)\s*(?:\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?
 class Kind:
     """A column's target kind before looking at the values."""
 
-    kind: str  # int, double, text, bytea, bool, numeric, timestamp, date, infer
+    kind: str  # int, double, text, bytea, bool, numeric, timestamp, date, infer, + APP_KINDS
     width: int = 8
     length: int | None = None
     precision: int | None = None
@@ -364,11 +395,21 @@ def cast_kind(text: str) -> Kind:
     return out
 
 
-def declared_kind(col: Column) -> Kind:
-    """The kind suggested by SQLite's declared type (following its affinity rules)."""
+def declared_kind(col: Column, json_checked: frozenset[str] = frozenset()) -> Kind:
+    """The kind suggested by SQLite's declared type (following its affinity rules), or the type
+    the app meant where the file says so (`APP_KINDS`). `json_checked`: lower-case names of the
+    table's columns under a `CHECK (json_valid(col))` (`json_checked_columns`)."""
     declared = col.declared.strip()
     base, a, b = parse_type(declared)
     up = declared.upper()
+    if base in JSON_DECLARED:
+        return Kind("jsonb", why=f"declared {declared}: the app stores JSON")
+    if col.name.lower() in json_checked:
+        return Kind("jsonb", why=f"declared {declared or 'without a type'} with CHECK (json_valid)")
+    if base == "UUID":
+        return Kind("uuid", why=f"declared {declared}")
+    if base in TIMESTAMPTZ_DECLARED:
+        return Kind("timestamptz", why=f"declared {declared}: naive values are UTC")
     if not declared:
         return Kind("infer", why="no declared type: chosen from the stored values")
     if "INT" in up:
@@ -435,15 +476,42 @@ def stats_spec(kind: Kind, c: str, optimistic: bool = False) -> list[tuple[str, 
                 "sum",
             ),
         ]
+    if k == "jsonb":
+        return [(f"total({c} IS NOT NULL AND NOT json_valid({c}))", "sum")]
+    if k == "uuid":
+        return [(f"total({c} IS NOT NULL AND NOT ({_uuid_sql(c)}))", "sum"), *_infer_stats(c)]
+    if k == "timestamptz":
+        iso = "'[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*'"
+        bad = f"typeof({c}) = 'blob' OR (typeof({c}) = 'text' AND NOT {c} GLOB {iso})"
+        return [(f"total({bad})", "sum")]
     if k == "infer":
-        return [
-            (f"total(typeof({c})='integer')", "sum"),
-            (f"total(typeof({c})='real')", "sum"),
-            (f"total(typeof({c})='text')", "sum"),
-            (f"total(typeof({c})='blob')", "sum"),
-            (f"total(typeof({c})='integer' AND abs({c}) > {EXACT_FLOAT_INT})", "sum"),
-        ]
+        return _infer_stats(c)
     return []
+
+
+def _infer_stats(c: str) -> list[tuple[str, str]]:
+    """Storage-class counts that decide an untyped column (and a UUID column that is not)."""
+    return [
+        (f"total(typeof({c})='integer')", "sum"),
+        (f"total(typeof({c})='real')", "sum"),
+        (f"total(typeof({c})='text')", "sum"),
+        (f"total(typeof({c})='blob')", "sum"),
+        (f"total(typeof({c})='integer' AND abs({c}) > {EXACT_FLOAT_INT})", "sum"),
+    ]
+
+
+_HEX = "[0-9A-Fa-f]"
+_DASHED_GLOB = "-".join(_HEX * n for n in (8, 4, 4, 4, 12))
+
+
+def _uuid_sql(c: str) -> str:
+    """SQLite: the value is a UUID as `convert.to_uuid` reads it (32 hex digits as SQLAlchemy
+    and Django store it, the dashed form, or 16 bytes)."""
+    return (
+        f"(typeof({c}) = 'text' AND length({c}) = 32 AND {c} NOT GLOB '*[^0-9A-Fa-f]*')"
+        f" OR (typeof({c}) = 'text' AND length({c}) = 36 AND {c} GLOB '{_DASHED_GLOB}')"
+        f" OR (typeof({c}) = 'blob' AND length({c}) = 16)"
+    )
 
 
 def merge_stats(how: list[str], a: list[object], b: list[object]) -> list[object]:
@@ -481,6 +549,29 @@ class ColumnPlan:
     notes: list[str] = field(default_factory=list)
     rep: str | None = None
     plain: bool = False  # a generated column carried over as a plain column with its values
+    pg_canon: str | None = None  # verification's SQL rendering when the kind's standard one differs
+
+
+def _app_column(col: Column, target_name: str, kind: Kind, select: str) -> ColumnPlan:
+    """A column created with the type the app meant: values converted by `convert` exactly as
+    when loading into the app's own schema (`--schema existing`)."""
+    from migration import convert  # here: convert imports this module's constants
+
+    pg_type = APP_KINDS[kind.kind]
+    conv = convert.converter(convert.TypeSpec(pg_type, pg_type))
+    return ColumnPlan(
+        col,
+        target_name,
+        conv.kind,
+        pg_type,
+        conv.copy_type,
+        f"{kind.why}; {conv.accepts}",
+        conv.fn,
+        conv.canon,
+        select,
+        convert_on_load=True,
+        pg_canon=conv.pg_canon,
+    )
 
 
 def _n(x: object) -> int:
@@ -495,6 +586,12 @@ def decide(col: Column, target_name: str, kind: Kind, stats: list[object]) -> Co
     select = c
     notes: list[str] = []
     rep = None
+    if k == "uuid" and _n(stats[0] if stats else 0):
+        notes.append(
+            f"declared {col.declared} but {_n(stats[0])} value(s) are not UUIDs: type chosen "
+            "from the stored values"
+        )
+        k, why, stats = "infer", f"{why}; not every value is a UUID", stats[1:]
     if k == "infer":
         n_int, n_real, n_text, n_blob, n_big = (_n(s) for s in stats)
         present = {
@@ -539,7 +636,10 @@ def decide(col: Column, target_name: str, kind: Kind, stats: list[object]) -> Co
             why = f"{why}; mixed representations, mostly {rep}"
         if k == "timestamp" and rep == "iso" and not perm and n_text:
             why = f"{why}; ISO-8601 text" if "ISO" not in why else why
-    if k == "int":
+    if k in APP_KINDS:
+        plan = _app_column(col, target_name, kind, select)
+        bad = _n(stats[0]) if stats and k != "uuid" else 0
+    elif k == "int":
         width = kind.width
         if width < 8 and not perm:
             lo_v, hi_v = _n(stats[0]), _n(stats[1])

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import RESULTS_ENV
-from tests.migration.conftest import pg_server  # noqa: F401 - the session's PostgreSQL
+from tests.migration.conftest import make_db, pg_server, target  # noqa: F401 - shared fixtures
 
 
 @pytest.fixture(scope="session")

@@ -220,6 +220,7 @@ def compute(
             result["checks"] = run_suite(app, url, prepared=False, report=report)
             return result
         source = work / f"{app.name}.db"
+        source.unlink(missing_ok=True)
         seed(app, f"sqlite:///{source}")
         before = snapshot(app, f"sqlite:///{source}")
         extra: tuple[str, ...] = ()
