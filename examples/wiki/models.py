@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import ipaddress
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 from sqlalchemy import (
     CHAR,
     JSON,
+    REAL,
     UUID,
     BigInteger,
     Boolean,
@@ -60,6 +62,27 @@ class AwareDateTime(TypeDecorator[dt.datetime]):
         return value.astimezone(dt.UTC)
 
 
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class NetworkType(TypeDecorator[Network]):
+    """An IP network: text on SQLite, cidr on PostgreSQL; the app always gets an ip_network."""
+
+    impl = String(43)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(postgresql.CIDR())
+        return dialect.type_descriptor(String(43))
+
+    def process_bind_param(self, value: Network | None, dialect: Dialect) -> str | None:
+        return None if value is None else str(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Network | None:
+        return None if value is None else ipaddress.ip_network(value)
+
+
 # JSON on SQLite (declared "JSON"), jsonb on PostgreSQL (indexable, `->>` and `@>`).
 Json = JSON().with_variant(postgresql.JSONB(), "postgresql")
 # A list of strings: JSON text on SQLite, a text[] on PostgreSQL.
@@ -94,6 +117,8 @@ class Author(Base):
     country: Mapped[str | None] = mapped_column(CHAR(2))
     profile: Mapped[Any] = mapped_column(Json, nullable=True)
     karma: Mapped[int] = mapped_column(SmallInteger, default=0)
+    network: Mapped[Network | None] = mapped_column(NetworkType)
+    trust: Mapped[float | None] = mapped_column(REAL)  # real (4 bytes) on PostgreSQL
     avatar: Mapped[bytes | None] = mapped_column(LargeBinary)
     joined_at: Mapped[dt.datetime] = mapped_column(AwareDateTime)
 
@@ -142,7 +167,7 @@ class Revision(Base):
     page_id: Mapped[int] = mapped_column(ForeignKey("pages.id", ondelete="CASCADE"))
     number: Mapped[int]
     content: Mapped[str] = mapped_column(Text)
-    diff: Mapped[Any] = mapped_column(Json, nullable=True)
+    diff: Mapped[Any] = mapped_column(JSON, nullable=True)  # json (text kept) on PostgreSQL
     created_at: Mapped[dt.datetime] = mapped_column(AwareDateTime)
 
     page: Mapped[Page] = relationship(back_populates="revisions")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import ipaddress
 import sys
 import uuid
 from decimal import Decimal
@@ -37,6 +38,8 @@ def _authors() -> list[Author]:
             country="GB",
             profile={"bio": "first programmer", "langs": ["en", "fr"], "nested": {"a": [1, 2.5]}},
             karma=32767,
+            network=ipaddress.ip_network("10.0.0.0/8"),
+            trust=0.5,
             avatar=b"\x00\x01\xfe\xff",
             joined_at=t0,
         ),
@@ -48,6 +51,8 @@ def _authors() -> list[Author]:
             country="IS",
             profile=None,  # JSON null
             karma=-32768,
+            network=ipaddress.ip_network("2001:db8::/32"),
+            trust=-2.25,
             avatar=None,
             joined_at=dt.datetime(
                 1999, 12, 31, 23, 59, 59, tzinfo=dt.timezone(dt.timedelta(hours=-5))
@@ -72,6 +77,8 @@ def _authors() -> list[Author]:
             country="IE",
             profile=["a", "list", "profile", None, True, 0],
             karma=7,
+            network=ipaddress.ip_network("192.168.1.128/25"),
+            trust=1e10,
             avatar=bytes(range(256)),
             joined_at=dt.datetime(2038, 1, 19, 3, 14, 8, 123456, tzinfo=UTC),
         ),

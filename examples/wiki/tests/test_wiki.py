@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -196,6 +197,25 @@ def test_bytes_and_fixed_width_text(url: str) -> None:
     assert authors["陈"].country is None
     assert authors["ada"].karma == 32767
     assert authors["björk"].karma == -32768
+
+
+def test_networks_and_single_precision_reals(url: str) -> None:
+    async def go() -> tuple[dict[str, Author], list[str]]:
+        async with session_on(url) as s:
+            authors = {a.handle: a for a in (await s.scalars(select(Author))).all()}
+            query = select(Author.handle).where(
+                Author.network == ipaddress.ip_network("2001:db8::/32")
+            )
+            return authors, list((await s.scalars(query)).all())
+
+    authors, found = run(go())
+    assert found == ["björk"]
+    assert authors["ada"].network == ipaddress.IPv4Network("10.0.0.0/8")
+    assert authors["dora"].network == ipaddress.ip_network("192.168.1.128/25")
+    assert authors["陈"].network is None
+    assert (authors["ada"].trust, authors["björk"].trust) == (0.5, -2.25)
+    assert authors["dora"].trust == 1e10
+    assert authors["陈"].trust is None
 
 
 def test_email_lookup_ignores_case(url: str) -> None:
