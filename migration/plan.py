@@ -388,6 +388,8 @@ def default_sql(col: ColumnPlan, src: Source) -> tuple[sql.Composable | None, st
             ), None
         if col.kind == "date" and up != "CURRENT_TIME":
             return sql.SQL(f"({utc_now})::date"), None
+        if col.kind == "timestamptz" and up not in ("CURRENT_DATE", "CURRENT_TIME"):
+            return sql.SQL("CURRENT_TIMESTAMP"), None
         if col.kind == "text" and "'NOW'" not in up:
             return sql.SQL(f"to_char({utc_now}, {{}})").format(sql.Literal(fmt)), None
         return (
@@ -405,6 +407,8 @@ def default_sql(col: ColumnPlan, src: Source) -> tuple[sql.Composable | None, st
             converted = col.check(value)
         except ValueProblem as exc:
             return None, f"default {text} does not fit {col.pg_type} ({exc}): not carried over"
+        if col.kind == "jsonb":  # jsonb's binary COPY format: a version byte, then the JSON text
+            converted = bytes(converted)[1:].decode()  # type: ignore[call-overload]
         return sql.SQL("{}::{}").format(sql.Literal(converted), sql.SQL(col.pg_type)), None
     try:
         rendered = translate.expression(text, lambda n: n)

@@ -173,3 +173,26 @@ def test_a_value_the_app_type_cannot_hold_is_refused_and_listed(
     res = run_cli("run", "--source", src, "--target", target, "--schema", "create")
     assert res.code == 1, res.text
     assert query(target, "SELECT count(*) FROM pg_tables WHERE tablename = 't'") == [(0,)]
+
+
+def test_defaults_of_the_app_types_are_carried_over(
+    make_db: Callable[..., str], target: str
+) -> None:
+    src = make_db(
+        f"""CREATE TABLE t (
+            id INTEGER PRIMARY KEY,
+            doc JSON NOT NULL DEFAULT '{{"a": [1, null]}}',
+            ref UUID DEFAULT '{U1.hex}',
+            at TIMESTAMPTZ NOT NULL DEFAULT CURRENT_TIMESTAMP,
+            at2 timestamp with time zone DEFAULT (datetime('now'))
+        );""",
+        rows={"INSERT INTO t (id) VALUES (?)": [(1,)]},
+    )
+    res = run_cli("run", "--source", src, "--target", target, "--verify", "--schema", "create")
+    assert res.code == 0, res.text
+    query(target, "INSERT INTO t (id) VALUES (2)")
+    rows = query(
+        target,
+        "SELECT doc, ref, now() - at < interval '1 minute', at2 IS NOT NULL FROM t WHERE id = 2",
+    )
+    assert rows == [({"a": [1, None]}, U1, True, True)]
