@@ -79,7 +79,9 @@ APPS = {
 
 
 def _env(extra: dict[str, str]) -> dict[str, str]:
-    keep = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "WIKI_", "LIB"))}
+    """This process's environment without pytest's and the apps' own variables, plus `extra`."""
+    apps = {v for app in APPS.values() for v in (app.url_env, app.prepared_env)}
+    keep = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_") and k not in apps}
     return {**keep, "PYTHONPATH": str(REPO), **extra}
 
 
