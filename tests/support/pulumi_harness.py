@@ -411,9 +411,9 @@ def _plain(value: Any, path: str, secrets: set[str]) -> Any:
 
 def _make_monitor_class() -> type:
     from pulumi.runtime import rpc
-    from pulumi.runtime.mocks import MockMonitor
-    from pulumi.runtime.proto import resource_pb2
-    from pulumi.runtime.sync_await import _sync_await
+
+    from tests.support.pulumi_private import MockMonitor, resource_pb2
+    from tests.support.pulumi_private import sync_await as _sync_await
 
     class RecordingMonitor(MockMonitor):  # type: ignore[misc]
         """A mock monitor that records every registration, like the engine would see it."""
@@ -551,11 +551,10 @@ def _execute_in_loop(
     cluster_outputs: Mapping[str, object],
 ) -> StackRun:
     import pulumi
-    from pulumi.runtime import settings
-    from pulumi.runtime.config import set_all_config
-    from pulumi.runtime.mocks import set_mocks
-    from pulumi.runtime.stack import run_pulumi_func
-    from pulumi.runtime.sync_await import _sync_await
+    from pulumi.runtime import get_root_resource, set_all_config, set_mocks
+
+    from tests.support.pulumi_private import reset_runtime_state, run_program
+    from tests.support.pulumi_private import sync_await as _sync_await
 
     assert _MONITOR_CLASS is not None
     set_all_config(dict(config), secret_keys)
@@ -563,10 +562,7 @@ def _execute_in_loop(
     set_mocks(
         monitor.mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor, logger=_LOG
     )
-    # MockSettings leaves these from whatever ran before (e.g. a run that failed with tasks
-    # still pending on its closed loop): start every run with its own.
-    settings.SETTINGS.outputs = set()
-    settings.SETTINGS.lock = threading.Lock()
+    reset_runtime_state()
 
     created: list[pulumi.Resource] = []
     original_init = pulumi.Resource.__init__
@@ -580,7 +576,7 @@ def _execute_in_loop(
 
     pulumi.Resource.__init__ = recording_init  # type: ignore[method-assign]
     try:
-        _sync_await(run_pulumi_func(program))
+        run_program(program)
     finally:
         pulumi.Resource.__init__ = original_init  # type: ignore[method-assign]
     views = {}
@@ -599,7 +595,7 @@ def _execute_in_loop(
         else r
         for r in monitor.registered
     ]
-    root = settings.get_root_resource()
+    root = get_root_resource()
     exports: dict[str, Any] = {}
     secret_exports: set[str] = set()
     for key, value in getattr(root, "outputs", {}).items():
