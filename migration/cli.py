@@ -242,7 +242,12 @@ def main(argv: list[str] | None = None) -> int:
                 reason=p.reason,
             )
         log.event(
-            "failed", str(exc), level="error", exit_code=exc.exit_code, error=type(exc).__name__
+            "failed",
+            str(exc),
+            level="error",
+            exit_code=exc.exit_code,
+            error=type(exc).__name__,
+            elapsed_s=log.elapsed(),
         )
         return exc.exit_code
     except psycopg.OperationalError as exc:

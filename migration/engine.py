@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 import psycopg
 from psycopg import sql
 
-from migration import __version__, existing, load, preflight, verify
+from migration import __version__, diff, existing, load, preflight, verify
 from migration import plan as planmod
 from migration.errors import (
     DataProblemError,
@@ -25,7 +25,7 @@ from migration.errors import (
     UsageError,
     VerificationError,
 )
-from migration.log import Reporter
+from migration.log import Reporter, duration
 from migration.model import name_key
 from migration.plan import Namer, Plan, TablePlan
 from migration.redact import redact, show_target, target_secrets
@@ -54,6 +54,30 @@ class Options:
     source_timezone: str = "UTC"
 
 
+def announce(command: str, opts: Options, log: Reporter) -> None:
+    """The `start` event: command, sources, target (never its password) and options."""
+    target = show_target(opts.target) if opts.target and command != "plan" else None
+    options = {
+        "verify": opts.verify,
+        "on_conflict": opts.on_conflict,
+        "identifiers": opts.identifiers,
+        "casts": list(opts.casts),
+        "replace": opts.replace,
+    }
+    chosen = [k for k in ("verify", "replace") if options[k]]
+    log.event(
+        "start",
+        f"{command}: {len(opts.sources)} source(s)"
+        + (f" -> {target}" if target else "")
+        + (f" ({', '.join(chosen)})" if chosen else ""),
+        command=command,
+        version=__version__,
+        sources=list(opts.sources),
+        target=target,
+        options=options,
+    )
+
+
 @contextlib.contextmanager
 def open_sources(paths: list[str], log: Reporter) -> Iterator[list[Source]]:
     """Open every source read-only (one snapshot each); close them all afterwards."""
@@ -69,6 +93,13 @@ def open_sources(paths: list[str], log: Reporter) -> Iterator[list[Source]]:
     try:
         for i, p in enumerate(paths):
             opened.append(Source(p, i, lambda level, msg: log.event("source", msg, level=level)))
+            log.data(
+                "source",
+                f"{p}: opened read-only, one snapshot ({len(opened[-1].schema.tables)} table(s))",
+                path=p,
+                tables=len(opened[-1].schema.tables),
+                immutable=opened[-1].immutable,
+            )
         yield opened
     finally:
         for s in opened:
@@ -197,6 +228,7 @@ def _as_text(stmt: sql.Composable) -> str:
 def cmd_plan(opts: Options, log: Reporter) -> int:
     """`plan`: the complete dry run; writes nothing. Exit 1 when `run` would refuse (values
     that do not fit, conflicting or clashing rows across sources, NULL keys, orphan keys)."""
+    announce("plan", opts, log)
     with open_sources(opts.sources, log) as sources:
         if opts.schema == "existing" or (opts.schema == "auto" and opts.target):
             with contextlib.closing(connect(opts.target)) as conn:
@@ -228,7 +260,13 @@ def cmd_plan(opts: Options, log: Reporter) -> int:
             if total
             else "run would proceed: nothing found that it would refuse"
         )
-        log.event("plan", verdict, level="error" if total else "info", problems=total)
+        log.event(
+            "plan",
+            verdict,
+            level="error" if total else "info",
+            problems=total,
+            elapsed_s=log.elapsed(),
+        )
         return 1 if total else 0
 
 
@@ -413,10 +451,21 @@ class TableCheck:
     table: str
     source: verify.Sum
     target: verify.Sum
+    read: int = 0  # rows the files hold (source.rows is what the target must hold)
+    differing: list[str] = field(default_factory=list)  # up to ten keys, on a mismatch
 
     @property
     def ok(self) -> bool:
         return self.source == self.target
+
+    def summary(self) -> str:
+        """Both counts and both checksums, and the keys that differ (for a mismatch)."""
+        keys = f"; keys that differ: {', '.join(self.differing)}" if self.differing else ""
+        return (
+            f"table {self.table}: expected {_rows(self.source.rows)}, checksum "
+            f"{self.source.short()}; target {_rows(self.target.rows)}, checksum "
+            f"{self.target.short()}{keys}"
+        )
 
 
 def run_verify(
@@ -437,55 +486,69 @@ def run_verify(
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
         targets = [pool.submit(verify.target_sum, conn, tp) for tp in plan.tables]
         for tp, future in zip(plan.tables, targets, strict=True):
-            expected = verify.Sum()
+            expected, read = verify.Sum(), 0
             for idx in tp.sources:
                 remap = _remapper(tp, plan, idx, mappings)
                 precomputed = (known or {}).get((tp.target, idx)) if remap is None else None
                 part = precomputed or verify.source_sum(sources[idx], tp, remap)  # type: ignore[arg-type]
-                expected = expected + part
+                expected, read = expected + part, read + part.rows
                 expected = expected - skipped.get(tp.target, {}).get(idx, verify.Sum())
-            checks.append(TableCheck(tp.target, expected, future.result()))
-    lines = ["", f"{'table':<32} {'source rows':>12} {'target rows':>12}  {'checksum':<32} result"]
+            checks.append(TableCheck(tp.target, expected, future.result(), read))
+    for tp, c in zip(plan.tables, checks, strict=True):
+        if not c.ok:
+            c.differing = _differing(conn, plan, tp, sources, mappings)
+    _report_checks(checks, log)
+    return checks
+
+
+def _differing(
+    conn: psycopg.Connection,
+    plan: Plan,
+    tp: TablePlan,
+    sources: list[Source],
+    mappings: dict[tuple[int, str], dict[int, int]],
+) -> list[str]:
+    remaps = {i: _remapper(tp, plan, i, mappings) for i in tp.sources}
+    try:
+        return diff.differing_keys(conn, plan, tp, sources, remaps)  # type: ignore[arg-type]
+    except (psycopg.Error, TypeError, ValueError) as exc:
+        return [f"(not listed: {str(exc).strip().splitlines()[0] if str(exc).strip() else exc})"]
+
+
+def _report_checks(checks: list[TableCheck], log: Reporter) -> None:
+    """The verification table (text) and one `verified` event per table (JSON)."""
+    head = f"{'table':<32} {'expected rows':>13} {'target rows':>12}  {'checksum':<32} result"
+    lines = ["", head]
     for c in checks:
+        merged = c.read - c.source.rows
+        note = f" ({_rows(c.read)} in the files, {_rows(merged, 'duplicate')} stored once)"
         lines.append(
-            f"{c.table:<32} {c.source.rows:>12,} {c.target.rows:>12,}  {c.target.short():<32} "
-            f"{'ok' if c.ok else 'MISMATCH'}"
+            f"{c.table:<32} {c.source.rows:>13,} {c.target.rows:>12,}  {c.target.short():<32} "
+            f"{'ok' if c.ok else 'MISMATCH'}{note if merged > 0 else ''}"
         )
+        if not c.ok:
+            lines.append(f"  {c.summary()}")
         log.data(
-            "verify",
+            "verified",
             f"{c.table}: {'ok' if c.ok else 'MISMATCH'}",
             level="info" if c.ok else "error",
             table=c.table,
-            source_rows=c.source.rows,
+            ok=c.ok,
+            source_rows=c.read,
+            expected_rows=c.source.rows,
             target_rows=c.target.rows,
             source_checksum=c.source.short(),
             target_checksum=c.target.short(),
-            ok=c.ok,
+            differing_keys=c.differing,
         )
     log.text("\n".join(lines))
-    return checks
 
 
 def _mismatch(checks: list[TableCheck]) -> VerificationError:
     bad = [c for c in checks if not c.ok]
     return VerificationError(
-        "verification failed: "
-        + "; ".join(
-            f"table {c.table}: source {c.source.rows} rows / {c.source.short()}, target "
-            f"{c.target.rows} rows / {c.target.short()}"
-            for c in bad
-        ),
-        [
-            Problem(
-                "target",
-                c.table,
-                "-",
-                "*",
-                f"{c.target.rows} rows",
-                f"expected {c.source.rows} rows, checksum {c.source.short()}",
-            )
-            for c in bad
-        ],
+        "verification failed: " + " | ".join(c.summary() for c in bad),
+        [Problem("target", c.table, "-", "*", "", c.summary()) for c in bad],
     )
 
 
@@ -516,6 +579,7 @@ def _load_mappings(conn: psycopg.Connection) -> dict[tuple[int, str], dict[int, 
 
 def cmd_verify(opts: Options, log: Reporter) -> int:
     """`verify`: compare sources and target per table; exit 1 on any difference."""
+    announce("verify", opts, log)
     with open_sources(opts.sources, log) as sources:
         if opts.schema == "create":
             plan = make_plan(sources, opts, log, every=False)
@@ -547,7 +611,13 @@ def cmd_verify(opts: Options, log: Reporter) -> int:
             conn.rollback()
     if not all(c.ok for c in checks):
         raise _mismatch(checks)
-    log.event("verified", f"verified {len(checks)} table(s): source and target match")
+    log.event(
+        "done",
+        f"verified {len(checks)} table(s): source and target match ({duration(log.elapsed())})",
+        tables=len(checks),
+        rows=sum(c.target.rows for c in checks),
+        elapsed_s=log.elapsed(),
+    )
     return 0
 
 
@@ -560,6 +630,7 @@ def cmd_run(opts: Options, log: Reporter) -> int:
     """
     if opts.on_conflict not in ("refuse", "renumber"):
         raise UsageError(f"--on-conflict {opts.on_conflict!r}: expected refuse or renumber")
+    announce("run", opts, log)
     with open_sources(opts.sources, log) as sources:
         if opts.schema != "create":
             with contextlib.closing(connect(opts.target)) as conn:
@@ -719,25 +790,43 @@ def _run_once(
     if record is not None:
         return _rerun(conn, plan, sources, record, log)
     result = load.LoadResult(reported=list(plan.reported))
+    n = len(plan.tables)
     started = dt.datetime.now(dt.UTC)
     prepared = None
-    if isinstance(plan, existing.ExistingPlan):  # the app's schema: created by nothing here
-        prepared = existing.prepare(conn, plan, opts.replace, result.reported)
-    else:
-        _check_target_tables(conn, plan, opts, result)
-        load.create_tables(conn, plan, sources, Namer(opts.identifiers), result)
-    load.load_tables(conn, plan, sources, result, opts.on_conflict, log, hash_sources=opts.verify)
-    if prepared is not None:
-        existing.finish(conn, plan, prepared, result.decisions)  # type: ignore[arg-type]
-    load.post_steps(conn, plan, result)
-    views = load.create_views(conn, plan, result, opts.replace)
-    load.reset_sequences(conn, plan, result)
-    for tp in plan.tables:
-        conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(tp.target)))
+    with log.phase("schema", f"{n} table(s) prepared", tables=n):
+        if isinstance(plan, existing.ExistingPlan):  # the app's schema: created by nothing here
+            prepared = existing.prepare(conn, plan, opts.replace, result.reported)
+        else:
+            _check_target_tables(conn, plan, opts, result)
+            load.create_tables(conn, plan, sources, Namer(opts.identifiers), result)
+    with log.phase("load", f"{n} table(s) loaded", tables=n) as done:
+        load.load_tables(
+            conn, plan, sources, result, opts.on_conflict, log, hash_sources=opts.verify
+        )
+        done["rows"] = sum(t.rows_written for t in result.tables.values())
+    problems: list[Problem] = []
+    with log.phase("keys", "UNIQUE constraints and indexes built"):
+        if prepared is not None:  # the app's own indexes and foreign keys, recreated
+            existing.finish(conn, plan, prepared, result.decisions)  # type: ignore[arg-type]
+        load.post_steps(conn, plan, result, ("unique", "index"), problems)
+    with log.phase("constraints", "CHECK and foreign key constraints validated"):
+        load.post_steps(conn, plan, result, ("check", "fk"), problems)
+    load.refuse_violations(problems)
+    with log.phase("views", "views created") as done:
+        views = load.create_views(conn, plan, result, opts.replace)
+        done["views"] = len(views)
+    with log.phase("sequences", "identity sequences set past the loaded keys"):
+        load.reset_sequences(conn, plan, result)
+    with log.phase("analyze", "planner statistics gathered"):
+        for tp in plan.tables:
+            conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(tp.target)))
     skipped = {name: t.skipped for name, t in result.tables.items()}
     verified: dict[str, verify.Sum] = {}
     if opts.verify:
-        checks = run_verify(conn, plan, sources, skipped, result.mappings, log, result.source_sums)
+        with log.phase("verify", "counts and checksums compared", tables=n):
+            checks = run_verify(
+                conn, plan, sources, skipped, result.mappings, log, result.source_sums
+            )
         if not all(c.ok for c in checks):
             conn.rollback()
             raise _mismatch(checks)
@@ -764,8 +853,9 @@ def _run_once(
             for name, t in result.tables.items()
         },
     }
-    _write_record(conn, summary, result)
-    conn.commit()
+    with log.phase("commit", "record written and transaction committed"):
+        _write_record(conn, summary, result)
+        conn.commit()
     _report_run(result, plan, views, log)
     return 0
 
@@ -782,9 +872,6 @@ def _report_run(result: load.LoadResult, plan: Plan, views: list[str], log: Repo
         if t.renumbered:
             extra.append(f"{sum(t.renumbered.values())} rows renumbered")
         lines.append(f"{tp.target:<32} {t.rows_written:>12,}  {'; '.join(extra)}")
-        log.data(
-            "table", f"{tp.target}: {t.rows_written} rows", table=tp.target, rows=t.rows_written
-        )
     if views:
         lines.append(f"views created: {', '.join(views)}")
     for d in result.decisions:
@@ -795,10 +882,15 @@ def _report_run(result: load.LoadResult, plan: Plan, views: list[str], log: Repo
         lines.append("Not carried over / changed (reported):")
         lines.extend("  - " + r for r in result.reported)
     log.text("\n".join(lines))
+    rows = sum(t.rows_written for t in result.tables.values())
     log.event(
         "done",
-        f"migrated {len(plan.tables)} table(s) and {len(views)} view(s) in one transaction; "
-        "committed",
+        f"migrated {len(plan.tables)} table(s) ({_rows(rows)}) and {len(views)} view(s) in one "
+        f"transaction; committed ({duration(log.elapsed())})",
+        tables=len(plan.tables),
+        rows=rows,
+        views=len(views),
+        elapsed_s=log.elapsed(),
     )
 
 
@@ -831,7 +923,14 @@ def _rerun(
             + "; ".join(_what_changed(c, at_migration.get(c.table)) for c in checks if not c.ok)
             + "; nothing was changed"
         )
-    log.event("done", "already migrated and verified: nothing to do")
+    log.event(
+        "done",
+        "already migrated and verified: nothing to do",
+        tables=len(checks),
+        rows=sum(c.target.rows for c in checks),
+        views=0,
+        elapsed_s=log.elapsed(),
+    )
     return 0
 
 

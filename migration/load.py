@@ -24,7 +24,7 @@ from migration.errors import (
     SourceTextError,
     TargetStateError,
 )
-from migration.log import Reporter
+from migration.log import Reporter, duration
 from migration.model import name_key
 from migration.plan import Namer, Plan, TablePlan
 from migration.source import Large, Source, qi
@@ -554,6 +554,7 @@ def load_tables(
         )
     conflicts: list[Problem] = []
     for tp in plan.tables:
+        began = time.monotonic()
         tres = result.tables.setdefault(tp.target, TableResult())
         first = sources[tp.sources[0]]
         hasher = verify.Hasher(tp) if hash_sources and tp.copied() == tp.columns else None
@@ -570,6 +571,7 @@ def load_tables(
                 merge_source(conn, tp, sources[idx], plan, result, policy, log, conflicts)
         except psycopg.IntegrityError as exc:  # NULL or duplicate primary keys in the data
             raise _key_problem(tp, sources, exc) from exc
+        _loaded(log, tp, sources, tres, time.monotonic() - began)
     if conflicts:
         raise ConflictError(
             f"{len({(p.source, p.table) for p in conflicts})} table(s) hold rows with the same key "
@@ -578,6 +580,20 @@ def load_tables(
             "file's rows new keys)",
             conflicts,
         )
+
+
+def _loaded(
+    log: Reporter, tp: TablePlan, sources: list[Source], tres: TableResult, took: float
+) -> None:
+    """The `table` event: one table loaded (rows stored, rows read per file)."""
+    log.event(
+        "table",
+        f"{tp.target}: {tres.rows_written:,} row(s) loaded ({duration(took)})",
+        table=tp.target,
+        rows=tres.rows_written,
+        per_source={Path(sources[i].path).name: n for i, n in tres.per_source.items()},
+        elapsed_s=round(took, 3),
+    )
 
 
 def _key_problem(tp: TablePlan, sources: list[Source], exc: psycopg.Error) -> DataProblemError:
@@ -642,10 +658,22 @@ def _violations(
     return out
 
 
-def post_steps(conn: psycopg.Connection, plan: Plan, result: LoadResult) -> None:
-    """UNIQUE, indexes, CHECKs and foreign keys (NOT VALID, then VALIDATE), after all the data."""
-    problems: list[Problem] = []
-    for kind in ("unique", "index", "check", "fk"):
+POST_KINDS = ("unique", "index", "check", "fk")
+
+
+def post_steps(
+    conn: psycopg.Connection,
+    plan: Plan,
+    result: LoadResult,
+    kinds: tuple[str, ...] = POST_KINDS,
+    collect: list[Problem] | None = None,
+) -> None:
+    """UNIQUE, indexes, CHECKs and foreign keys (NOT VALID, then VALIDATE), after all the data.
+
+    Rows that break one are refused at the end (DataProblemError), or added to `collect` for the
+    caller to refuse with those of later kinds (`refuse_violations`)."""
+    problems: list[Problem] = collect if collect is not None else []
+    for kind in kinds:
         for tp in plan.tables:
             for step in tp.post:
                 if step.kind != kind:
@@ -678,6 +706,12 @@ def post_steps(conn: psycopg.Connection, plan: Plan, result: LoadResult) -> None
                         f"{step.what}: not carried over: PostgreSQL rejected the translation "
                         f"({_first_line(err)})"
                     )
+    if collect is None:
+        refuse_violations(problems)
+
+
+def refuse_violations(problems: list[Problem]) -> None:
+    """Refuse the run if the data broke any constraint `post_steps` created."""
     if problems:
         raise DataProblemError(
             "the data breaks constraints declared in the source schema; nothing was written",

@@ -145,7 +145,7 @@ def test_existing_mode_loads_orm_values_into_the_apps_types(make_db, target):
     src = app_source(make_db)
     res = run_cli("run", "--source", src, "--target", target, "--schema", "existing", "--verify")
     assert res.code == 0, res.text
-    assert res.messages("verify") == ["authors: ok", "pages: ok"]
+    assert res.messages("verified") == ["authors: ok", "pages: ok"]
     authors = query(target, "SELECT id, uid, name, ip, net, joined FROM authors ORDER BY id")
     utc = dt.UTC
     assert authors == [
@@ -535,7 +535,7 @@ def test_rerun_reverifies_and_verify_compares_in_the_target_types(make_db, targe
     query(target, """UPDATE pages SET meta = '{"é":"é","a":[1.50,null],   "b":1}' WHERE id = 1""")
     assert run_cli("verify", "--source", src, "--target", target).code == 0
     query(target, "UPDATE pages SET meta = meta || '{\"b\": 2}' WHERE id = 1")
-    assert run_cli("verify", "--source", src, "--target", target).messages("verify") == [
+    assert run_cli("verify", "--source", src, "--target", target).messages("verified") == [
         "authors: ok",
         "pages: MISMATCH",
     ]
@@ -543,7 +543,7 @@ def test_rerun_reverifies_and_verify_compares_in_the_target_types(make_db, targe
     query(target, "UPDATE authors SET uid = gen_random_uuid() WHERE id = 2")
     mismatch = run_cli("verify", "--source", src, "--target", target)
     assert mismatch.code == 1
-    assert mismatch.messages("verify") == ["authors: MISMATCH", "pages: ok"]
+    assert mismatch.messages("verified") == ["authors: MISMATCH", "pages: ok"]
 
 
 def test_several_sources_merge_into_the_apps_schema(make_db, target):

@@ -123,7 +123,7 @@ def test_a_source_table_named_like_the_tools_temp_table_keeps_every_row(make_db,
         (2, "tom"),
         (3, "fido"),
     ]
-    assert [e["ok"] for e in res.events if e["event"] == "verify"] == [True, True]
+    assert [e["ok"] for e in res.events if e["event"] == "verified"] == [True, True]
     assert_only_migrated(target, before, {"petstore_renumber", "pets"})
     again = run_cli("verify", "--source", a, "--source", b, "--target", target)
     assert again.code == 0, again.text

@@ -133,7 +133,7 @@ def test_large_values_are_streamed_into_the_target_and_verified(make_db, target,
     src = make_db(DOCS, rows={INSERT: rows})
     res = run_cli("run", "--source", src, "--target", target, "--verify")
     assert res.code == 0, res.text
-    assert res.messages("verify") == ["docs: ok"]
+    assert res.messages("verified") == ["docs: ok"]
     assert query(target, "SELECT id, title, body, data FROM docs ORDER BY id") == rows
     # the same through the standalone verify (source side read again, streamed)
     again = run_cli("verify", "--source", src, "--target", target)
@@ -149,7 +149,7 @@ def test_a_changed_large_value_fails_verification(make_db, target, monkeypatch):
     query(target, "UPDATE docs SET body = overlay(body placing 'y' from 10000)")
     res = run_cli("verify", "--source", src, "--target", target)
     assert res.code == 1, res.text
-    assert res.messages("verify") == ["docs: MISMATCH"]
+    assert res.messages("verified") == ["docs: MISMATCH"]
 
 
 @pytest.fixture
@@ -211,4 +211,4 @@ def test_a_changed_private_encoder_falls_back_to_write_row_and_migrates_exactly(
     assert res.code == 0, res.text
     assert len(calls) == 2
     assert query(target, "SELECT id, title, body, data FROM docs ORDER BY id") == rows
-    assert res.messages("verify") == ["docs: ok"]
+    assert res.messages("verified") == ["docs: ok"]

@@ -55,7 +55,7 @@ def test_run_copies_every_pets_value_exactly_with_declared_types(make_db, target
         "price": "double precision",
         "status": "character varying(20)",
     }
-    assert res.messages("verify") == ["pets: ok"]
+    assert res.messages("verified") == ["pets: ok"]
 
 
 def _count_write_row(monkeypatch: pytest.MonkeyPatch) -> list[int]:
@@ -82,7 +82,7 @@ def test_load_falls_back_to_public_write_row_without_psycopgs_private_encoder(
         query(target, "SELECT id, name, species, breed, age, price, status FROM pets ORDER BY id")
         == ROWS
     )
-    assert res.messages("verify") == ["pets: ok"]
+    assert res.messages("verified") == ["pets: ok"]
 
 
 def test_pinned_psycopg_still_has_the_internals_of_the_fast_copy_path(make_db, target, monkeypatch):
@@ -175,7 +175,7 @@ def test_verify_command_detects_a_changed_value(make_db, target):
     query(target, "UPDATE pets SET price = price + 1e-12 WHERE id = 1")
     res = run_cli("verify", "--source", src, "--target", target)
     assert res.code == 1
-    assert res.messages("verify") == ["pets: MISMATCH"]
+    assert res.messages("verified") == ["pets: MISMATCH"]
 
 
 def test_verify_reports_missing_target_table(make_db, target):

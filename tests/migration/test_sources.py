@@ -37,7 +37,7 @@ def test_identical_rows_in_two_sources_are_stored_once(make_db, target):
     decisions = res.messages("decision")
     assert f"{b}: table 'pets': 1 row(s) identical to an earlier source's: stored once" in decisions
     assert f"{b}: table 'tags': 1 row(s) identical to an earlier source's: stored once" in decisions
-    assert res.messages("verify") == ["owners: ok", "pets: ok", "tags: ok"]
+    assert res.messages("verified") == ["owners: ok", "pets: ok", "tags: ok"]
 
 
 def test_same_key_different_content_is_refused_and_listed_by_default(make_db, target):
@@ -124,7 +124,7 @@ def test_renumber_gives_later_rows_new_keys_and_rewrites_their_foreign_keys(make
         "nothing was changed"
     )
     verify = run_cli("verify", "--source", a, "--source", b, "--target", target)
-    assert verify.messages("verify") == ["owners: ok", "pets: MISMATCH", "tags: ok"]
+    assert verify.messages("verified") == ["owners: ok", "pets: MISMATCH", "tags: ok"]
 
 
 def test_three_overlapping_sources_merge_in_order(make_db, target):
@@ -174,7 +174,7 @@ def test_three_overlapping_sources_merge_in_order(make_db, target):
         "--verify",
     )
     assert rerun.code == 0, rerun.text
-    assert rerun.messages("verify") == ["owners: ok", "pets: ok", "tags: ok"]
+    assert rerun.messages("verified") == ["owners: ok", "pets: ok", "tags: ok"]
 
 
 def test_renumber_refuses_tables_without_an_integer_key(make_db, target):

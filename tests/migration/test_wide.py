@@ -47,7 +47,7 @@ def test_a_1600_column_table_migrates_and_verifies(make_db, target):
     src = make_db(_ddl(WIDTH), rows={_insert(WIDTH): rows})
     res = run_cli("run", "--source", src, "--target", target, "--verify")
     assert res.code == 0, res.text[-3000:]
-    assert res.messages("verify") == ["wide: ok"]
+    assert res.messages("verified") == ["wide: ok"]
     got = query(target, "SELECT c1, c2, c3, c1598, c1599 FROM wide ORDER BY id")
     assert got == [(r[1], r[2], r[3], r[1598], r[1599]) for r in rows]
     assert query(
@@ -64,7 +64,7 @@ def test_two_sources_of_a_1600_column_table_merge_and_verify(make_db, target):
     b = make_db(_ddl(WIDTH), rows={_insert(WIDTH): second})
     res = run_cli("run", "--source", a, "--source", b, "--target", target, "--verify")
     assert res.code == 0, res.text[-3000:]
-    assert res.messages("verify") == ["wide: ok"]
+    assert res.messages("verified") == ["wide: ok"]
     assert query(target, "SELECT id FROM wide ORDER BY id") == [(k,) for k in range(1, 7)]
 
 
@@ -84,7 +84,7 @@ def test_a_1600_column_table_without_primary_key_merges_identical_rows_once(make
     b = make_db(ddl, rows={_insert(WIDTH): [_row(2, WIDTH), _row(3, WIDTH)]})
     res = run_cli("run", "--source", a, "--source", b, "--target", target, "--verify")
     assert res.code == 0, res.text[-3000:]
-    assert res.messages("verify") == ["wide: ok"]
+    assert res.messages("verified") == ["wide: ok"]
     assert query(target, "SELECT id FROM wide ORDER BY id") == [(1,), (2,), (3,)]
 
 
@@ -112,5 +112,5 @@ def test_a_1600_column_table_batched_by_measured_size_migrates_and_verifies(
     src = make_db(_ddl(WIDTH), rows={_insert(WIDTH): rows})
     res = run_cli("run", "--source", src, "--target", target, "--verify")
     assert res.code == 0, res.text[-3000:]
-    assert res.messages("verify") == ["wide: ok"]
+    assert res.messages("verified") == ["wide: ok"]
     assert query(target, "SELECT count(*) FROM wide") == [(8,)]
