@@ -26,8 +26,9 @@ CREATE TABLE docs (
     ref UUID,
     ref_dashed uuid,
     seen TIMESTAMP WITH TIME ZONE,
-    seen_tz timestamptz,
-    plain DATETIME
+    seen_tz timestamptz(3),
+    plain DATETIME,
+    fraction TIMESTAMP WITH TIME ZONE
 );
 """
 ROWS = [
@@ -40,9 +41,10 @@ ROWS = [
         "2024-01-02 03:04:05.123456",
         "2024-06-30T23:00:00+02:00",
         "2024-01-02 03:04:05",
+        "2020-01-01 00:00:00.5",
     ),
-    (2, "null", "[]", U2.bytes, U1.hex.upper(), "1999-12-31T23:59:59Z", 0, None),
-    (3, None, None, None, None, None, None, None),
+    (2, "null", "[]", U2.bytes, U1.hex.upper(), "1999-12-31T23:59:59Z", 0, None, None),
+    (3, None, None, None, None, None, None, None, None),
     (
         4,
         "[12345678901234567890.5, 1e400]",
@@ -52,9 +54,10 @@ ROWS = [
         1700000000,
         "2024-02-29",
         None,
+        None,
     ),
 ]
-INSERT = "INSERT INTO docs VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+INSERT = "INSERT INTO docs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
 
 def types_of(url: str, table: str) -> dict[str, str]:
@@ -82,6 +85,7 @@ def test_declared_json_uuid_and_timestamptz_keep_their_meaning(
         "seen": "timestamp with time zone",
         "seen_tz": "timestamp with time zone",
         "plain": "timestamp without time zone",
+        "fraction": "timestamp with time zone",
     }
     got = query(target, "SELECT * FROM docs ORDER BY id")
     utc = dt.UTC
@@ -93,6 +97,7 @@ def test_declared_json_uuid_and_timestamptz_keep_their_meaning(
         dt.datetime(2024, 1, 2, 3, 4, 5, 123456, tzinfo=utc),
         dt.datetime(2024, 6, 30, 21, 0, tzinfo=utc),
         dt.datetime(2024, 1, 2, 3, 4, 5),  # noqa: DTZ001 - a plain DATETIME stays naive
+        dt.datetime(2020, 1, 1, 0, 0, 0, 500000, tzinfo=utc),
     )
     assert got[1][1:7] == (
         None,
@@ -102,7 +107,7 @@ def test_declared_json_uuid_and_timestamptz_keep_their_meaning(
         dt.datetime(1999, 12, 31, 23, 59, 59, tzinfo=utc),
         dt.datetime(1970, 1, 1, tzinfo=utc),
     )
-    assert got[2][1:] == (None,) * 7
+    assert got[2][1:] == (None,) * 8
     assert got[3][5] == dt.datetime.fromtimestamp(1700000000, utc)
     # JSON null stays JSON null, SQL NULL stays NULL; numbers stay exact
     assert query(target, "SELECT id, body IS NULL, jsonb_typeof(body) FROM docs ORDER BY id") == [
