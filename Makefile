@@ -74,7 +74,7 @@ bench: setup ## benchmark against pgloader, executemany and raw COPY (installs p
 	@command -v pgloader >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgloader) || echo "pgloader not installed: it will be reported as skipped"; }
 	$(PY) bench/run.py $(ARGS)
 
-lock: setup ## re-resolve every *.in into its hash-pinned lock with uv (needs PyPI), then check the image's
+lock: setup ## re-resolve every *.in into its hash-pinned lock with uv (needs PyPI), then check the image's wheels for amd64 and arm64
 	$(UV_COMPILE) requirements.in --output-file requirements.txt
 	$(UV_COMPILE) migration/requirements.in --output-file migration/requirements.txt
 	$(UV_COMPILE) migration/requirements-build.in --output-file migration/requirements-build.txt
