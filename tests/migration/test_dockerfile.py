@@ -215,6 +215,9 @@ def test_dependencies_installed_from_the_pinned_requirements(
     for run in runs:
         assert run.index("pip install") < run.index("pip check")
     assert "/opt/venv/bin/sqlite-to-rds --help" in runs[-1]
+    (build,) = [cmd.strip() for cmd in runs[-1].split("&&") if "pip wheel" in cmd]
+    # An absolute source path (a relative `src` breaks setuptools' bdist_wheel).
+    assert build.endswith(" --wheel-dir /tmp/wheels /src"), build
     # The lock is hash-pinned (every entry): --require-hashes would refuse anything else.
     entries = [e for e in LOCK.read_text().replace("\\\n", " ").splitlines() if "==" in e]
     assert entries
