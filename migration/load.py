@@ -27,7 +27,7 @@ from migration.errors import (
 from migration.log import Reporter, duration
 from migration.model import name_key
 from migration.plan import Namer, Plan, TablePlan
-from migration.source import Large, Source, qi
+from migration.source import Large, Source, no_cycle_collection, qi
 from migration.typemap import ValueProblem, show
 
 BATCH_ROWS = 5_000  # rows per source batch: large enough to amortise, small for flat memory
@@ -203,7 +203,7 @@ def copy_rows(
     done = 0
     label = f"{tp.target}" + (f" (+{Path(src.path).name})" if temp else "")
     try:
-        with conn.cursor() as cur, cur.copy(stmt) as copy:
+        with no_cycle_collection(), conn.cursor() as cur, cur.copy(stmt) as copy:
             copy.set_types([c.copy_type for c in cols])
             writer = _RowWriter(copy)
             for batch in src.table_batches(st.name, exprs, streamable, BATCH_ROWS):

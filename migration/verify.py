@@ -24,7 +24,7 @@ from psycopg import sql
 
 from migration import typemap
 from migration.plan import TablePlan
-from migration.source import Large, Source, qi
+from migration.source import Large, Source, no_cycle_collection, qi
 from migration.typemap import ColumnPlan
 
 SEP = "\x1f"
@@ -156,8 +156,9 @@ def source_sum(
 ) -> Sum:
     """Count and checksum of one source's table, values converted exactly as they are loaded."""
     hasher = Hasher(tp)
-    for columns in source_columns(src, tp, remap):
-        hasher.add(columns)
+    with no_cycle_collection():
+        for columns in source_columns(src, tp, remap):
+            hasher.add(columns)
     return hasher.total
 
 

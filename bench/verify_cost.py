@@ -1,0 +1,90 @@
+"""What `run --verify` costs against a plain `run` on the 1M-row pets table (issue 11 point 8:
+at most 1.5x).
+
+    python bench/verify_cost.py                 # 5 interleaved pairs, medians
+    python bench/verify_cost.py --runs 3 --rows 100000
+    python bench/verify_cost.py --baseline /path/to/other/checkout   # before/after, interleaved
+
+Both commands run as subprocesses (bench/measure.py: wall time from spawn to exit), each into
+a fresh database of one embedded PostgreSQL, interleaved (run, run --verify, run, ...) so that
+the load of a shared machine falls on both alike; the medians and their ratio are printed,
+with every run's time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+import generate
+import measure
+import psycopg
+from psycopg import sql
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+from migration import embedded  # noqa: E402 - needs the path above
+
+DATA = REPO / "bench" / "out" / "data"
+TARGET_RATIO = 1.5  # issue 11 point 8
+TIMEOUT_S = 600
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=5, help="pairs of runs (default 5)")
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--check", action="store_true", help=f"exit 1 above {TARGET_RATIO}x")
+    parser.add_argument(
+        "--baseline", type=Path, help="another checkout whose CLI runs interleaved (before/after)"
+    )
+    args = parser.parse_args(argv)
+    trees = {"": REPO, **({"baseline ": args.baseline.resolve()} if args.baseline else {})}
+    dataset = generate.pets_dataset(DATA, args.rows, args.seed)
+    work = Path(tempfile.mkdtemp(prefix="petstore-verify-cost-"))
+    server = embedded.start()  # its own directory: the server user must reach it
+    times: dict[str, list[float]] = {
+        f"{tree}{command}": [] for tree in trees for command in ("run", "run --verify")
+    }
+    try:
+        for i in range(args.runs):
+            for j, name in enumerate(times):
+                db = f"cost_{i}_{j}"
+                with psycopg.connect(server.url(), autocommit=True) as conn:
+                    conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(db)))
+                cmd = [sys.executable, "-m", "migration", "run", "--source", str(dataset.path)]
+                cmd += ["--target", server.url(db), "--log-format", "json"]
+                cmd += ["--verify"] if name.endswith("--verify") else []
+                tree = trees["baseline " if name.startswith("baseline ") else ""]
+                sample = measure.run_measured(
+                    cmd, log=work / f"{db}.log", timeout_s=TIMEOUT_S, cwd=tree
+                )
+                if sample.returncode != 0:
+                    print(sample.log.read_text()[-2000:])
+                    print(f"{name} failed (exit {sample.returncode})")
+                    return 2
+                times[name].append(sample.wall_s)
+                with psycopg.connect(server.url(), autocommit=True) as conn:
+                    conn.execute(sql.SQL("DROP DATABASE {}").format(sql.Identifier(db)))
+    finally:
+        server.stop(delete=True)
+    for name, runs in times.items():
+        print(f"{name:<22} runs {', '.join(f'{t:.2f}' for t in runs)} s")
+    ratio = 0.0
+    for tree, path in reversed(trees.items()):
+        plain = statistics.median(times[f"{tree}run"])
+        verified = statistics.median(times[f"{tree}run --verify"])
+        ratio = verified / plain
+        print(
+            f"{path.name}: pets {args.rows:,}: run {plain:.2f} s, run --verify {verified:.2f} s "
+            f"(medians of {args.runs}, interleaved): {ratio:.2f}x (target at most {TARGET_RATIO}x)"
+        )
+    return 1 if args.check and ratio > TARGET_RATIO else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
