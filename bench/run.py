@@ -4,6 +4,8 @@ keys, all against one PostgreSQL 18 on this machine, each load into a fresh data
 
     make bench                                   # 1M-row pets + 250k-pet multi-table schema
     make bench ARGS="--rows-scale 100k,1M,10M --json run.json"
+    make bench ARGS="--check"                  # exit 1 when a target fails (a gate, e.g. in CI)
+    python bench/chart.py bench/out/run.json     # the PNG chart from a --json file
 
 Each tool runs in its own subprocess; wall time is from spawn to exit (interpreter start,
 connecting, DDL, load, indexes, everything the command does), peak RSS is the larger of the
@@ -596,6 +598,12 @@ def report(bench: Bench, header: list[str], labels: list[str]) -> list[str]:
     return out
 
 
+def exit_code(target_lines: Sequence[str], *, check: bool) -> int:
+    """1 with `--check` when any target failed (a `FAIL` line), else 0: without `--check` the
+    benchmark is a report, not a gate."""
+    return 1 if check and any(line.startswith("FAIL") for line in target_lines) else 0
+
+
 def _verdict(ok: bool | None) -> str:
     return {True: "PASS", False: "FAIL", None: "n/a "}[ok]
 
@@ -740,7 +748,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--json",
         type=Path,
-        help="also write the results as JSON (relative paths go under bench/out/)",
+        help="also write the results as JSON (relative paths go under bench/out/); "
+        "bench/chart.py draws the PNG chart from it",
+    )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 1 if any target fails (the report is printed either way)",
     )
     args = parser.parse_args(argv)
     if args.repeat < 1:
@@ -775,6 +789,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             bench_dataset(bench, ds, label, baseline=baseline)
         bench_scale(bench, args.rows)
         lines = report(bench, header, [label for _, label, _ in datasets])
+        verdicts = targets(bench, datasets[0][1])
     finally:
         if server is not None:
             server.stop()
@@ -795,11 +810,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             ],
             "scale": [asdict(r) | {"rows_per_s": r.rows_per_s} for r in bench.scale],
             "report": lines,
+            "targets": verdicts,
         }
         path.write_text(json.dumps(payload, indent=2) + "\n")
         log(f"wrote {path}")
     log(f"done in {time.perf_counter() - started:.0f} s")
-    return 0
+    code = exit_code(verdicts, check=args.check)
+    if code:
+        log("a target failed (--check): exit 1")
+    return code
 
 
 if __name__ == "__main__":
