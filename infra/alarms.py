@@ -52,6 +52,7 @@ class AlarmsArgs:
     account_id: pulumi.Input[str]
     partition: pulumi.Input[str]
     region: str
+    production: bool
     tags: Mapping[str, str]
 
 
@@ -348,7 +349,11 @@ class Alarms(pulumi.ComponentResource):
                 lambda a: topic_key_policy(a[0], a[1], args.region)
             ),
             tags=with_name(tags, f"{name}-key"),
-            opts=child,
+            # Production: a destroy must not schedule the deletion of the topic's key.
+            opts=pulumi.ResourceOptions.merge(
+                child,
+                pulumi.ResourceOptions(protect=args.production, retain_on_delete=args.production),
+            ),
         )
         topic = aws.sns.Topic(
             f"{name}-topic",

@@ -92,6 +92,7 @@ def define_stack(config: StackConfig | None = None) -> dict[str, pulumi.Output[o
             account_id=identity.account_id,
             partition=partition,
             region=cfg.region,
+            production=cfg.production,
             tags=tags,
         ),
     )

@@ -2,17 +2,27 @@
 
 Applies to every pod template the stack creates (the migration Job above all): non-root, a
 read-only root filesystem, no privilege escalation, all capabilities dropped, a RuntimeDefault
-seccomp profile, CPU and memory requests and limits, an explicit non-default namespace, and
-(in production) an image reference that cannot move under the Job.
+seccomp profile, CPU and memory requests and limits, an explicit non-default namespace, Secrets
+read from mounted files (never env), a NetworkPolicy restricting every Job's egress, and (in
+production) images pinned by digest.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from petstore_policy.environment import Environment
-from petstore_policy.rules import MISSING, Resource, ResourcePolicy, as_list, get, is_set, shown
+from petstore_policy.rules import (
+    MISSING,
+    Resource,
+    ResourcePolicy,
+    StackPolicy,
+    as_list,
+    get,
+    is_set,
+    shown,
+)
 from pulumi_policy.proxy import UnknownValueError
 
 # Where each workload kind keeps its pod spec, as a path through the wire-format props.
@@ -41,6 +51,9 @@ ALLOWED_ADDED_CAPABILITIES = frozenset({"NET_BIND_SERVICE"})
 ALLOWED_SECCOMP_TYPES = frozenset({"RuntimeDefault", "Localhost"})
 RESOURCE_KINDS = ("cpu", "memory")
 MUTABLE_TAG = "latest"
+DIGEST_MARK = "@sha256:"
+NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+K8S_SECRET = "kubernetes:core/v1:Secret"  # noqa: S105 - a type token
 
 
 def _pod_spec(resource: Resource) -> Mapping[str, Any] | None:
@@ -180,14 +193,14 @@ def _namespace(resource: Resource, env: Environment) -> Iterator[str]:
 
 
 def _image_reference_problem(image: str) -> str | None:
-    if "@sha256:" in image:
+    if DIGEST_MARK in image:
         return None
     last = image.rsplit("/", 1)[-1]
     if ":" not in last:
         return "has no tag (it means :latest)"
     if last.rsplit(":", 1)[1] == MUTABLE_TAG:
         return "uses the mutable :latest tag"
-    return None
+    return "is pinned by a tag only (a tag can be moved to other content)"
 
 
 def _image_pinned(resource: Resource, env: Environment) -> Iterator[str]:
@@ -205,7 +218,80 @@ def _image_pinned(resource: Resource, env: Environment) -> Iterator[str]:
             continue  # built from an output: checked at update time
         problem = _image_reference_problem(str(image))
         if problem:
-            yield f"container {name!r}: image {image!r} {problem}; pin a commit tag or a digest"
+            yield f"container {name!r}: image {image!r} {problem}; pin it by digest (@sha256:...)"
+
+
+def _secrets_as_files(resource: Resource, env: Environment) -> Iterator[str]:
+    pod, problems = _pod_checks(resource)
+    yield from problems
+    for name, container in _containers(pod or {}):
+        for index, var in enumerate(as_list(get(container, "env"))):
+            if get(var, "valueFrom", "secretKeyRef") is not MISSING:
+                yield (
+                    f"container {name!r}: env {get(var, 'name')!s} (env[{index}]) reads a Secret; "
+                    "mount the Secret as a read-only volume and read the file instead (an "
+                    "environment variable leaks into child processes, crash dumps and "
+                    "`kubectl describe`)"
+                )
+        for index, source in enumerate(as_list(get(container, "envFrom"))):
+            if get(source, "secretRef") is not MISSING:
+                yield (
+                    f"container {name!r}: envFrom[{index}] loads a whole Secret into the "
+                    "environment; mount it as a read-only volume instead"
+                )
+
+
+def _labels_selected(selector: Any, labels: Mapping[str, Any]) -> bool:
+    """Whether a NetworkPolicy podSelector (matchLabels only; {} selects every pod) selects
+    pods with ``labels``. A selector with matchExpressions is not trusted to match."""
+    if not isinstance(selector, Mapping):
+        return False
+    if get(selector, "matchExpressions") is not MISSING:
+        return False
+    wanted = get(selector, "matchLabels")
+    if wanted is MISSING:
+        return True
+    return isinstance(wanted, Mapping) and all(labels.get(k) == v for k, v in wanted.items())
+
+
+def _known(props: Mapping[str, Any], *path: str) -> Any:
+    """The value at ``path``, or UNKNOWN_VALUE when it is only known after the update."""
+    try:
+        return get(props, *path)
+    except UnknownValueError:
+        return UNKNOWN_VALUE
+
+
+UNKNOWN_VALUE: Any = object()
+
+
+def _job_network_policy(
+    resources: Sequence[Resource], env: Environment
+) -> Iterator[tuple[str, Resource | None]]:
+    policies = [
+        r
+        for r in resources
+        if r.type == NETWORK_POLICY
+        and "Egress" in [str(t) for t in as_list(_known(r.props, "spec", "policyTypes"))]
+    ]
+    for job in (r for r in resources if r.type == "kubernetes:batch/v1:Job"):
+        namespace = _known(job.props, "metadata", "namespace")
+        labels = _known(job.props, "spec", "template", "metadata", "labels")
+        labels = labels if isinstance(labels, Mapping) else {}
+        covered = False
+        for policy in policies:
+            policy_ns = _known(policy.props, "metadata", "namespace")
+            same_ns = UNKNOWN_VALUE in (policy_ns, namespace) or policy_ns == namespace
+            if same_ns and _labels_selected(_known(policy.props, "spec", "podSelector"), labels):
+                covered = True
+                break
+        if not covered:
+            message = (
+                f"kubernetes:batch/v1:Job {job.name!r}: no NetworkPolicy with an Egress rule "
+                "selects its pods (spec.template.metadata.labels); limit them to DNS and the "
+                "database port"
+            )
+            yield message, job
 
 
 KUBERNETES_POLICIES: tuple[ResourcePolicy, ...] = (
@@ -269,8 +355,26 @@ KUBERNETES_POLICIES: tuple[ResourcePolicy, ...] = (
         "k8s-image-pinned",
         "baseline: immutable images",
         "Containers must name an image.",
-        "the image must be pinned to a tag other than latest, or to a digest.",
+        "the image must be pinned by digest (repo@sha256:...).",
         WORKLOAD_TYPES,
         _image_pinned,
+    ),
+    ResourcePolicy(
+        "k8s-secrets-as-files",
+        "baseline: credentials as files",
+        "Containers must read Secrets from mounted files, never from environment variables.",
+        "",
+        WORKLOAD_TYPES,
+        _secrets_as_files,
+    ),
+)
+
+KUBERNETES_STACK_POLICIES: tuple[StackPolicy, ...] = (
+    StackPolicy(
+        "k8s-job-network-policy",
+        "baseline: egress control",
+        "Every Job's pods must be selected by a NetworkPolicy that restricts their egress.",
+        "",
+        _job_network_policy,
     ),
 )

@@ -55,7 +55,8 @@ def resource_policy(spec: ResourcePolicy, stack_name: StackName) -> ResourceVali
     def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
         if args.resource_type not in spec.resource_types:
             return
-        resource = Resource(args.resource_type, args.name, args.props, args.urn)
+        protect = bool(args.opts.protect) if args.opts is not None else False
+        resource = Resource(args.resource_type, args.name, args.props, args.urn, protect)
         env = resolve_environment(stack_name(), args.get_config(), args.props)
         for message in spec.violations(resource, env):
             report_violation(message, None)
@@ -75,7 +76,16 @@ def stack_policy(spec: StackPolicy, stack_name: StackName) -> StackValidationPol
     """The CrossGuard policy that runs ``spec.check`` over the whole stack."""
 
     def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-        resources = [Resource(r.resource_type, r.name, r.props, r.urn) for r in args.resources]
+        resources = [
+            Resource(
+                r.resource_type,
+                r.name,
+                r.props,
+                r.urn,
+                bool(r.opts.protect) if r.opts is not None else False,
+            )
+            for r in args.resources
+        ]
         env = resolve_environment(stack_name(), args.get_config(), {})
         for message, offender in spec.violations(resources, env):
             report_violation(message, offender.urn if offender and offender.urn else None)

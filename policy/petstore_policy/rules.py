@@ -27,6 +27,7 @@ class Resource:
     name: str
     props: Mapping[str, Any]
     urn: str = ""
+    protect: bool = False  # the Pulumi resource option, as the engine reports it
 
 
 ResourceCheck = Callable[[Resource, Environment], Iterable[str]]

@@ -225,7 +225,9 @@ def _runbook_manifests() -> list[dict[str, object]]:
     variables filled in the way the runbook sets them."""
     values = {
         "$PVC": "petstore-data",
-        "$IMAGE": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/petstore-migration:3f1c2ab9e0d4",
+        # `pulumi config get migrationImage`: pinned by digest (the stacks refuse anything else)
+        "$IMAGE": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/petstore-migration@sha256:"
+        + "3f" * 32,
         "$SECRET": "petstore-db-migration",
     }
     manifests = []

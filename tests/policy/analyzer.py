@@ -81,22 +81,26 @@ class Analyzer:
             )
         return found
 
-    def analyze(self, type_: str, props: Mapping[str, Any], name: str = "res") -> list[Diagnostic]:
-        """Every diagnostic the pack reports for one resource."""
+    def analyze(
+        self, type_: str, props: Mapping[str, Any], name: str = "res", *, protect: bool = True
+    ) -> list[Diagnostic]:
+        """Every diagnostic the pack reports for one resource. ``protect`` is the resource's
+        Pulumi protect option (default on, as production registers its stateful resources)."""
         request = proto.AnalyzeRequest(
             type=type_,
             properties=_struct(props),
             urn=urn(self.stack or "s", type_, name),
             name=name,
+            options=proto.AnalyzerResourceOptions(protect=protect),
         )
         return self._diagnostics(self.servicer.Analyze(request, None))
 
     def violations(
-        self, type_: str, props: Mapping[str, Any], name: str = "res"
+        self, type_: str, props: Mapping[str, Any], name: str = "res", *, protect: bool = True
     ) -> dict[str, list[str]]:
         """Mandatory violations for one resource, as {policy name: [detail, ...]}."""
         found: dict[str, list[str]] = {}
-        for d in self.analyze(type_, props, name):
+        for d in self.analyze(type_, props, name, protect=protect):
             assert d.mandatory, f"{d.policy} reported a non-mandatory diagnostic: {d.detail}"
             found.setdefault(d.policy, []).append(d.detail)
         return found

@@ -23,7 +23,10 @@ CRONJOB = "kubernetes:batch/v1:CronJob"
 K8S_SECRET = "kubernetes:core/v1:Secret"
 
 KMS_KEY_ARN = "arn:aws:kms:eu-west-1:123456789012:key/0b6f7c3e-1111-2222-3333-444455556666"
-IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/petstore-migration:3f1c2ab9e0d4"
+IMAGE = (
+    "123456789012.dkr.ecr.eu-west-1.amazonaws.com/petstore-migration:3f1c2ab9e0d4@sha256:"
+    + "3f" * 32
+)
 
 
 def tags(environment: str) -> dict[str, str]:

@@ -226,6 +226,7 @@ def test_prod_only_rules_are_stated_in_the_descriptions() -> None:
         "rds-11-automatic-backups",
         "secretsmanager-kms-key",
         "k8s-image-pinned",
+        "protect-stateful-resources",
     }
     for spec in BASELINE:
         if spec.production_rule:

@@ -78,7 +78,11 @@ def _analyze(
     properties = struct_pb2.Struct()
     properties.update(props)
     request = proto.AnalyzeRequest(
-        type=type_, properties=properties, urn=f"urn:pulumi:s::petstore-rds::{type_}::db", name="db"
+        type=type_,
+        properties=properties,
+        urn=f"urn:pulumi:s::petstore-rds::{type_}::db",
+        name="db",
+        options=proto.AnalyzerResourceOptions(protect=True),  # as the program registers it
     )
     response = stub.Analyze(request, timeout=RPC_TIMEOUT_S)
     assert all(d.enforcementLevel == proto.MANDATORY for d in response.diagnostics)
@@ -93,7 +97,9 @@ def test_the_running_pack_advertises_every_policy_as_mandatory(
     info = stub.GetAnalyzerInfo(empty_pb2.Empty(), timeout=RPC_TIMEOUT_S)
 
     assert info.name == "petstore-rds-baseline"
-    assert len(info.policies) == 26  # 14 RDS, 2 security-group, 2 Secrets Manager, 8 Kubernetes
+    # 14 RDS, 2 security-group, 2 Secrets Manager, 10 Kubernetes, 3 day-two (KMS key policy,
+    # protect in production, no master user in an app Secret)
+    assert len(info.policies) == 31
     assert {p.enforcementLevel for p in info.policies} == {proto.MANDATORY}
     assert "rds-2-no-public-access" in {p.name for p in info.policies}
 

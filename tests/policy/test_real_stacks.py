@@ -35,7 +35,7 @@ def _violations(analyzer: Analyzer, run: StackRun) -> dict[str, dict[str, list[s
     for res in run.resources:
         if not res.custom:
             continue
-        violations = analyzer.violations(res.type_, res.inputs, res.name)
+        violations = analyzer.violations(res.type_, res.inputs, res.name, protect=res.protect)
         if violations:
             found[res.urn] = violations
     return found
@@ -83,19 +83,33 @@ def test_dev_program_would_fail_exactly_the_prod_only_rules_if_it_were_prod() ->
 
     assert by_type == {
         r.RDS_INSTANCE: [
+            "protect-stateful-resources",
             "rds-11-automatic-backups",
             "rds-3-encrypted-at-rest",
             "rds-5-multi-az",
             "rds-8-deletion-protection",
         ],
-        r.SECRET: ["secretsmanager-kms-key"],
+        r.SECRET: ["protect-stateful-resources", "secretsmanager-kms-key"],
+        "aws:kms/key:Key": ["protect-stateful-resources"],  # the alarm topic's key
     }
 
 
 @pytest.mark.parametrize(
     ("stack", "overrides"),
-    [("prod", {"cutover": False}), ("prod", {"runMigration": False}), ("dev", {"cutover": False})],
-    ids=["prod-rolled-back", "prod-migration-retired", "dev-rolled-back"],
+    [
+        ("prod", {"cutover": False}),
+        ("prod", {"cutover": True}),
+        ("prod", {"cutover": True, "runMigration": False, "migrationRevision": None}),
+        ("dev", {"cutover": True}),
+        ("dev", {"cutover": False}),
+    ],
+    ids=[
+        "prod-rolled-back",
+        "prod-cut-over",
+        "prod-migration-retired",
+        "dev-cut-over",
+        "dev-rolled-back",
+    ],
 )
 def test_the_runbook_states_of_the_real_program_pass_the_pack(
     stack: str, overrides: dict[str, object]
