@@ -151,6 +151,8 @@ def _request(type_: str, props: dict[str, object], name: str) -> proto.AnalyzeRe
         properties=properties,
         urn=f"urn:pulumi:prod::petstore-rds::{type_}::{name}",
         name=name,
+        # As the engine sends a protected production resource (the pack checks protect).
+        options=proto.AnalyzerResourceOptions(protect=True),
     )
 
 
