@@ -15,7 +15,13 @@ import apsw
 import psycopg
 
 from migration import engine
-from migration.errors import MigrationError, UsageError
+from migration.errors import (
+    MigrationError,
+    UsageError,
+    context_of,
+    describe_server_error,
+    server_error_exit_code,
+)
 from migration.log import Reporter
 from migration.redact import target_secrets
 
@@ -73,6 +79,15 @@ def _parser() -> argparse.ArgumentParser:
             default=None,
             metavar="PATH",
             help="a file holding the PostgreSQL URL (e.g. a mounted Secret; keeps it out of ps)",
+        )
+        sp.add_argument(
+            "--lock-timeout",
+            type=_seconds,
+            default=engine.LOCK_TIMEOUT_S,
+            metavar="SECONDS",
+            help="give up (exit 2, naming the locked table and who holds it) when a lock on the "
+            f"target is not granted within this time (default {engine.LOCK_TIMEOUT_S:g}; "
+            "0 waits forever)",
         )
 
     def schema(sp: argparse.ArgumentParser) -> None:
@@ -171,6 +186,19 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _seconds(text: str) -> float:
+    """A non-negative number of seconds (argparse type)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected seconds, e.g. 30 or 0.5, not {text!r}"
+        ) from None
+    if not 0 <= value < 86_400 * 24:  # PostgreSQL's lock_timeout is an int of milliseconds
+        raise argparse.ArgumentTypeError(f"expected 0 (no limit) up to a few days, not {text!r}")
+    return value
+
+
 def _read_target_file(path: str) -> str:
     """The target URL kept in a file (a mounted Secret): its content without surrounding
     whitespace. The message names the file, never its content."""
@@ -214,6 +242,7 @@ def main(argv: list[str] | None = None) -> int:
         ignore_columns=getattr(args, "ignore_column", []),
         keep=getattr(args, "keep_table", None) or [],
         source_timezone=getattr(args, "source_timezone", "UTC"),
+        lock_timeout_s=getattr(args, "lock_timeout", engine.LOCK_TIMEOUT_S),
     )
     try:
         if args.command == "plan":
@@ -250,25 +279,47 @@ def main(argv: list[str] | None = None) -> int:
             elapsed_s=log.elapsed(),
         )
         return exc.exit_code
-    except psycopg.OperationalError as exc:
-        log.event(
-            "failed",
-            f"lost the connection to the target: {exc}; nothing was committed",
-            level="error",
-            exit_code=EXIT_USAGE,
-        )
-        return EXIT_USAGE
     except psycopg.Error as exc:
+        code = server_error_exit_code(exc.sqlstate)
         log.event(
             "failed",
-            f"PostgreSQL error: {exc}; nothing was committed",
+            _server_message(exc),
+            level="error",
+            exit_code=code,
+            sqlstate=exc.sqlstate,
+            error=type(exc).__name__,
+        )
+        return code
+    except apsw.Error as exc:
+        where = context_of(exc)
+        log.event(
+            "failed",
+            f"SQLite error{' ' + where if where else ''}: {exc}",
             level="error",
             exit_code=EXIT_USAGE,
         )
-        return EXIT_USAGE
-    except apsw.Error as exc:
-        log.event("failed", f"SQLite error: {exc}", level="error", exit_code=EXIT_USAGE)
         return EXIT_USAGE
     except KeyboardInterrupt:
         log.event("failed", "interrupted; nothing was committed", level="error")
         return 130
+    except Exception as exc:  # noqa: BLE001 - the last resort: a message and exit 2, no traceback
+        where = context_of(exc) or "while running " + args.command
+        log.event(
+            "failed",
+            f"unexpected error {where}: {type(exc).__name__}: {exc}; nothing was committed "
+            "(please report this with the source's schema: sqlite3 FILE .schema)",
+            level="error",
+            exit_code=EXIT_USAGE,
+            error=type(exc).__name__,
+        )
+        return EXIT_USAGE
+
+
+def _server_message(exc: psycopg.Error) -> str:
+    """A server error by its SQLSTATE class, with PostgreSQL's own text and what was being done."""
+    lost = isinstance(exc, psycopg.OperationalError) and not exc.sqlstate
+    what = describe_server_error(exc.sqlstate, connection_lost=lost)
+    where = context_of(exc)
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    code = f" [SQLSTATE {exc.sqlstate}]" if exc.sqlstate else ""
+    return f"{what}{' ' + where if where else ''}: {text}{code}; nothing was committed"

@@ -21,6 +21,7 @@ from migration.errors import (
     DataProblemError,
     Problem,
     TargetConnectionError,
+    TargetServerError,
     TargetStateError,
     UsageError,
     VerificationError,
@@ -34,6 +35,9 @@ from migration.source import Source
 RECORD_SCHEMA = "petstore_migration"
 ADVISORY_LOCK_KEY = 0x7065747374  # "petst": one migration at a time per target
 CONNECT_TIMEOUT_S = 10
+LOCK_TIMEOUT_S = (
+    30.0  # default --lock-timeout: longer than any app transaction, far below the Job's hour
+)
 
 
 @dataclass
@@ -52,6 +56,7 @@ class Options:
     ignore_columns: list[str] = field(default_factory=list)
     keep: list[str] = field(default_factory=list)
     source_timezone: str = "UTC"
+    lock_timeout_s: float = LOCK_TIMEOUT_S
 
 
 def announce(command: str, opts: Options, log: Reporter) -> None:
@@ -107,8 +112,9 @@ def open_sources(paths: list[str], log: Reporter) -> Iterator[list[Source]]:
                 s.close()
 
 
-def connect(url: str | None) -> psycopg.Connection:
-    """Connect to the target; errors become TargetConnectionError with the password masked."""
+def connect(url: str | None, lock_timeout_s: float = LOCK_TIMEOUT_S) -> psycopg.Connection:
+    """Connect to the target; errors become TargetConnectionError with the password masked.
+    Lock waits end after `lock_timeout_s` (0: wait forever) with SQLSTATE 55P03."""
     if not url:
         raise UsageError("no target: pass --target URL or set DATABASE_URL")
     secrets = target_secrets(url)
@@ -125,7 +131,55 @@ def connect(url: str | None) -> psycopg.Connection:
             "percent-encoded, or key=value pairs)"
         ) from exc
     conn.execute("SET DateStyle = 'ISO, YMD'; SET TimeZone = 'UTC'; SET extra_float_digits = 3")
+    conn.execute("SELECT set_config('lock_timeout', %s, false)", (f"{lock_timeout_s * 1000:.0f}",))
+    conn.commit()  # session settings that a rolled-back attempt does not undo
     return conn
+
+
+LOCK_HOLDERS = """
+SELECT DISTINCT CASE WHEN l.locktype = 'advisory' THEN 'the migration lock (another migration)'
+                     ELSE 'table ' || quote_ident(n.nspname) || '.' || quote_ident(c.relname) END,
+       l.mode, l.pid, coalesce(a.application_name, ''), coalesce(a.state, '')
+FROM pg_locks l
+LEFT JOIN pg_class c ON c.oid = l.relation
+LEFT JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_stat_activity a ON a.pid = l.pid
+WHERE l.granted AND l.pid <> pg_backend_pid()
+  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+  AND ((l.locktype = 'relation' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+        AND (%(tables)s::text[] IS NULL OR c.relname = ANY(%(tables)s) OR n.nspname = %(record)s))
+       OR (l.locktype = 'advisory' AND l.classid::bigint = %(hi)s AND l.objid::bigint = %(lo)s))
+ORDER BY 1, 3
+"""
+
+
+@contextlib.contextmanager
+def bounded_lock_waits(
+    conn: psycopg.Connection, plan: Plan | None, timeout_s: float
+) -> Iterator[None]:
+    """A lock wait that timed out (lock_timeout) becomes an error naming the locked tables (the
+    plan's, or any user table before there is a plan) and the sessions holding them."""
+    try:
+        yield
+    except psycopg.errors.LockNotAvailable as exc:
+        conn.rollback()
+        params = {
+            "tables": [tp.target for tp in plan.tables] if plan is not None else None,
+            "record": RECORD_SCHEMA,
+            "hi": ADVISORY_LOCK_KEY >> 32,
+            "lo": ADVISORY_LOCK_KEY & 0xFFFFFFFF,
+        }
+        holders = [
+            f"{what} held by pid {pid} ({mode}{', ' + app if app else ''}"
+            f"{', ' + state if state else ''})"
+            for what, mode, pid, app, state in conn.execute(LOCK_HOLDERS, params).fetchall()
+        ]
+        raise TargetServerError(
+            f"waited {timeout_s:g} s for a lock on the target (--lock-timeout) and gave up: "
+            + ("; ".join(holders) if holders else "the session holding it has ended")
+            + "; nothing was committed (end or wait for that session, then run again)",
+            exc.sqlstate,
+        ) from exc
 
 
 def make_plan(sources: list[Source], opts: Options, log: Reporter, every: bool) -> Plan:
@@ -231,7 +285,7 @@ def cmd_plan(opts: Options, log: Reporter) -> int:
     announce("plan", opts, log)
     with open_sources(opts.sources, log) as sources:
         if opts.schema == "existing" or (opts.schema == "auto" and opts.target):
-            with contextlib.closing(connect(opts.target)) as conn:
+            with contextlib.closing(connect(opts.target, opts.lock_timeout_s)) as conn:
                 if _mode(conn, sources, opts) == "existing":
                     target_plan = existing.build(conn, sources, opts)
                     planmod.diagnose(target_plan, sources, every=True)
@@ -583,7 +637,10 @@ def cmd_verify(opts: Options, log: Reporter) -> int:
     with open_sources(opts.sources, log) as sources:
         if opts.schema == "create":
             plan = make_plan(sources, opts, log, every=False)
-        with contextlib.closing(connect(opts.target)) as conn:
+        with (
+            contextlib.closing(connect(opts.target, opts.lock_timeout_s)) as conn,
+            bounded_lock_waits(conn, None, opts.lock_timeout_s),
+        ):
             if opts.schema != "create":
                 mode = _mode(conn, sources, opts)
                 plan = (
@@ -633,12 +690,18 @@ def cmd_run(opts: Options, log: Reporter) -> int:
     announce("run", opts, log)
     with open_sources(opts.sources, log) as sources:
         if opts.schema != "create":
-            with contextlib.closing(connect(opts.target)) as conn:
+            with (
+                contextlib.closing(connect(opts.target, opts.lock_timeout_s)) as conn,
+                bounded_lock_waits(conn, None, opts.lock_timeout_s),
+            ):
                 if _mode(conn, sources, opts) == "existing":
                     return _run_existing(conn, sources, opts, log)
                 conn.rollback()
         plan = _checked_plan(sources, opts, log, optimistic=True)
-        with contextlib.closing(connect(opts.target)) as conn:
+        with (
+            contextlib.closing(connect(opts.target, opts.lock_timeout_s)) as conn,
+            bounded_lock_waits(conn, plan, opts.lock_timeout_s),
+        ):
             try:
                 return _run_once(conn, plan, sources, opts, log)
             except load.LoadValueError as exc:

@@ -15,7 +15,7 @@ from psycopg import sql
 
 from migration import render, translate, typemap
 from migration.errors import Problem, SchemaError, UsageError
-from migration.model import Table, name_key
+from migration.model import Column, Table, name_key
 from migration.source import SQLITE_MAX_COLUMNS, Source, qi
 from migration.typemap import ColumnPlan, Kind, ValueProblem
 
@@ -239,6 +239,8 @@ def build(
             casts.get((name_key(t.name), name_key(c.name))) or typemap.declared_kind(c, json_cols)
             for c in t.columns
         ]
+        for col, kind in zip(t.columns, kinds, strict=True):
+            _check_type_limits(sources[holders[name_key(t.name)][0]].path, t, col, kind)
         stats: list[list[object]] = [[] for _ in t.columns]
         counts: dict[int, int] = {}
         for idx in holders[name_key(t.name)]:
@@ -358,6 +360,31 @@ def _views(
             )
             done[v.name.lower()] = (v.name, namer(v.name), query, None)
     return [done[v.name.lower()] for v in first.schema.views]
+
+
+VARCHAR_MAX = 10_485_760  # PostgreSQL's largest varchar(n) / char(n) length
+NUMERIC_PRECISION_MAX = 1000  # PostgreSQL's largest numeric(p, s) precision (and scale)
+
+
+def _check_type_limits(path: str, t: Table, col: Column, kind: Kind) -> None:
+    """A declared length or precision PostgreSQL cannot take is refused, naming the column
+    (SQLite accepts any number there and enforces none of them)."""
+    what = f"{path}: table {t.name!r} column {col.name!r}: declared type {col.declared}"
+    if kind.cast:
+        what = f"{path}: table {t.name!r} column {col.name!r}: {kind.why}"
+    fix = f"; choose a type with --cast {t.name}.{col.name}=TYPE (e.g. text or numeric)"
+    if kind.kind == "text" and kind.length is not None and not 1 <= kind.length <= VARCHAR_MAX:
+        raise SchemaError(f"{what}: PostgreSQL needs a length from 1 to {VARCHAR_MAX:,}{fix}")
+    if kind.kind == "numeric" and kind.precision is not None:
+        if not 1 <= kind.precision <= NUMERIC_PRECISION_MAX:
+            raise SchemaError(
+                f"{what}: PostgreSQL needs a numeric precision from 1 to "
+                f"{NUMERIC_PRECISION_MAX}{fix}"
+            )
+        if kind.scale is not None and kind.scale > NUMERIC_PRECISION_MAX:
+            raise SchemaError(
+                f"{what}: PostgreSQL needs a numeric scale from 0 to {NUMERIC_PRECISION_MAX}{fix}"
+            )
 
 
 def _same_shape(a: Table, b: Table, path: str) -> None:

@@ -14,6 +14,7 @@ import gc
 import itertools
 import os
 import re
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,9 @@ from migration.model import (
 BUSY_TIMEOUT_S = float(os.environ.get("MIGRATION_SQLITE_BUSY_TIMEOUT_S", "5"))
 SQLITE_HEADER = b"SQLite format 3\x00"
 _AUTOINCREMENT = re.compile(r"\bAUTOINCREMENT\b", re.IGNORECASE)
+# Python frames allowed while parsing a CREATE TABLE (the default 1000 fails at ~45 nested
+# parentheses); Python-to-Python calls use no C stack since 3.11, 20000 was tried at 900 levels.
+PARSE_RECURSION_LIMIT = 10_000
 _NEEDS_PARSE = re.compile(r"\b(CHECK|AS|COLLATE)\b", re.IGNORECASE)  # else sqlglot is not needed
 MB = 1 << 20
 # One batch holds at most this many bytes of values (SQLite's record sizes): memory is bounded
@@ -58,6 +62,13 @@ def qi(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def _as_bytes(value: object) -> bytes:
+    """A value read as BLOB (or, if SQLite returned it otherwise, its text) as bytes."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    return b"" if value is None else str(value).encode()
+
+
 class Source:
     """One SQLite file opened read-only inside a single read transaction (one snapshot)."""
 
@@ -66,6 +77,8 @@ class Source:
         self.index = index
         self.label = path
         self.immutable = False
+        self._wal_header = False
+        self._opened_as: tuple[int, int, int] | None = None  # file identity when immutable=1
         self._log = log
         self._payloads: dict[str, int | None] = {}
         self.conn = self._open()
@@ -94,6 +107,7 @@ class Source:
             )
         if len(header) < 100:
             raise SourceError(f"source {self.path}: truncated SQLite file (header incomplete)")
+        self._wal_header = header[18:20] == b"\x02\x02"  # file format versions: 2 = WAL
 
     def _connect(self, immutable: bool) -> apsw.Connection:
         conn = apsw.Connection(
@@ -109,9 +123,56 @@ class Source:
             raise
         return conn
 
+    def _quiet_wal(self) -> bool:
+        """A WAL-mode file that no process has open (no -shm) and with nothing un-checkpointed
+        (no or an empty -wal): `mode=ro` would create -wal and -shm next to it (and, read-only,
+        could not remove them); `immutable=1` reads it without creating anything."""
+        base = str(Path(self.path).resolve())
+        wal, shm = Path(base + "-wal"), Path(base + "-shm")
+        return (
+            self._wal_header and not shm.exists() and (not wal.exists() or wal.stat().st_size == 0)
+        )
+
+    def _identity(self) -> tuple[int, int, int]:
+        st = Path(self.path).resolve().stat()
+        return st.st_ino, st.st_size, st.st_mtime_ns
+
+    def _check_unchanged(self) -> None:
+        """With immutable=1 SQLite trusts the file not to change: make sure it did not (the app
+        may open it and checkpoint into it while the migration reads)."""
+        if self._opened_as is not None and self._identity() != self._opened_as:
+            raise SourceError(
+                f"source {self.path}: the file changed while it was read (it was opened with "
+                "immutable=1 because it is a WAL-mode file nobody had open); nothing was "
+                "committed: run again, or stop the writer first"
+            )
+
     def _open(self) -> apsw.Connection:
         self._check_file()
         directory = Path(self.path).resolve().parent
+        if self._quiet_wal():
+            self._log(
+                "warning",
+                f"source {self.path}: WAL-mode file with no -wal/-shm next to it: opened with "
+                "immutable=1 so that SQLite creates none (the run fails if the file changes "
+                "while it is read)",
+            )
+            self.immutable = True
+            self._opened_as = self._identity()
+            try:
+                return self._connect(immutable=True)
+            except (apsw.NotADBError, apsw.CorruptError) as exc:
+                raise SourceError(
+                    f"source {self.path}: not a usable SQLite database: {exc}"
+                ) from exc
+            except apsw.Error as exc:
+                raise SourceError(f"source {self.path}: cannot be opened: {exc}") from exc
+        if self._wal_header and not Path(str(Path(self.path).resolve()) + "-shm").exists():
+            self._log(
+                "warning",
+                f"source {self.path}: its -wal holds commits not yet checkpointed and it has no "
+                "-shm: SQLite creates the -shm index next to it to read them (and leaves it)",
+            )
         try:
             return self._connect(immutable=False)
         except (apsw.NotADBError, apsw.CorruptError) as exc:
@@ -140,6 +201,7 @@ class Source:
             "the file must not change during the migration)",
         )
         self.immutable = True
+        self._opened_as = self._identity()
         try:
             return self._connect(immutable=True)
         except apsw.Error as exc:
@@ -154,12 +216,27 @@ class Source:
     # -- schema ----------------------------------------------------------------------------
     def _q(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
         try:
-            return self.conn.execute(sql, params).fetchall()
+            rows = self.conn.execute(sql, params).fetchall()
         except apsw.Error as exc:
             raise SourceError(f"source {self.path}: cannot read the schema: {exc}") from exc
+        except UnicodeDecodeError as exc:
+            raise SourceError(
+                f"source {self.path}: a name in the schema is not valid UTF-8 ({exc.reason} at "
+                f"byte {exc.start} of {exc.object!r}); PostgreSQL needs UTF-8 names: rename it in "
+                "the source"
+            ) from None
+        self._check_unchanged()
+        return rows
 
     def _read_schema(self) -> SourceSchema:
-        objects = self._q("SELECT type, name, tbl_name, sql FROM sqlite_schema ORDER BY rowid")
+        objects = []
+        for kind, *raw in self._q(  # as bytes: a name that is not UTF-8 is named, not raised
+            "SELECT type, CAST(name AS BLOB), CAST(tbl_name AS BLOB), CAST(sql AS BLOB) "
+            "FROM sqlite_schema ORDER BY rowid"
+        ):
+            objects.append(
+                (str(kind), *(self._utf8(v, str(kind), raw[0], i) for i, v in enumerate(raw)))
+            )
         listing = {
             str(r[1]): r
             for r in self._q(
@@ -170,7 +247,7 @@ class Source:
         sequences: dict[str, int] = {}
         if any(o[1] == "sqlite_sequence" for o in objects):
             sequences = {
-                name_key(str(n)): int(str(s))
+                name_key(str(n)): self._sequence(str(n), s)
                 for n, s in self._q("SELECT name, seq FROM sqlite_sequence")
             }
         tables: list[Table] = []
@@ -201,6 +278,39 @@ class Source:
             elif kind == "trigger":
                 triggers.append(Trigger(name, str(tbl_name), sql_text))
         return SourceSchema(self.path, tables, views, triggers, sequences, skipped)
+
+    def _utf8(self, raw: object, kind: str, name: object, field: int) -> str | None:
+        """A sqlite_schema value as text; a name or definition that is not UTF-8 (SQLite stores
+        whatever bytes it is given, e.g. through PRAGMA writable_schema) is named and refused."""
+        if raw is None or isinstance(raw, str):
+            return raw
+        try:
+            return _as_bytes(raw).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            shown = _as_bytes(name).decode("utf-8", "backslashreplace")
+            part = "name" if field < 2 else "definition (CREATE statement)"
+            raise SourceError(
+                f"source {self.path}: {kind} '{shown}': its {part} is not valid UTF-8 "
+                f"({exc.reason} at byte {exc.start}); PostgreSQL needs UTF-8 names and text: "
+                "rename or recreate it in the source"
+            ) from None
+
+    def _sequence(self, table: str, seq: object) -> int:
+        """sqlite_sequence.seq as SQLite's AUTOINCREMENT reads it (an integer, possibly stored
+        as integral REAL or integer text); anything else is refused, naming the table."""
+        if seq is None:
+            return 0
+        if isinstance(seq, int):
+            return seq
+        if isinstance(seq, float) and seq.is_integer():
+            return int(seq)
+        if isinstance(seq, str) and re.fullmatch(r"\s*[+-]?\d+\s*", seq):
+            return int(seq)
+        raise SourceError(
+            f"source {self.path}: sqlite_sequence row for table {table!r}: seq {seq!r} is not an "
+            "integer (expected the largest AUTOINCREMENT id handed out so far, which the "
+            "identity column must continue after); fix that row in the source"
+        )
 
     def _table(self, name: str, sql: str, info: tuple[object, ...] | None) -> Table:
         cols = []
@@ -292,17 +402,23 @@ class Source:
         """CHECK constraints, generated-column expressions and column collations from the DDL."""
         if not _NEEDS_PARSE.search(table.sql):
             return
-        extras = translate.table_extras(table.sql)
+        limit = sys.getrecursionlimit()
+        try:  # sqlglot recurses ~20 frames per parenthesis: SQLite allows 1000 levels
+            sys.setrecursionlimit(max(limit, PARSE_RECURSION_LIMIT))
+            extras = translate.table_extras(table.sql)
+        except RecursionError:
+            extras = None
+            why = "the CREATE TABLE statement is nested too deeply to parse (over ~400 levels)"
+        else:
+            why = "sqlglot could not parse the CREATE TABLE statement"
+        finally:
+            sys.setrecursionlimit(limit)
         if extras is None:
             for col in table.columns:
                 if col.generated:
-                    col.generated_error = "sqlglot could not parse the CREATE TABLE statement"
+                    col.generated_error = why
             if "CHECK" in table.sql.upper():
-                table.checks.append(
-                    Check(
-                        None, table.sql, None, "sqlglot could not parse the CREATE TABLE statement"
-                    )
-                )
+                table.checks.append(Check(None, table.sql, None, why))
             return
         checks, generated, collations = extras
         table.checks.extend(Check(name, text, None, node=node) for name, text, node in checks)
@@ -325,6 +441,7 @@ class Source:
             raise SourceError(f"source {self.path}: read failed (corrupt file?): {exc}") from exc
         except apsw.Error as exc:
             raise SourceError(f"source {self.path}: {failed}: {exc}") from exc
+        self._check_unchanged()
 
     def batches(self, sql: str, size: int) -> Iterator[list[tuple[object, ...]]]:
         """Rows of `sql` in lists of at most `size`; SQLite errors become SourceError.

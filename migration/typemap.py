@@ -455,7 +455,10 @@ def stats_spec(kind: Kind, c: str, optimistic: bool = False) -> list[tuple[str, 
     if kind.cast:
         return []
     if k == "int":
-        return [(f"min({c})", "min"), (f"max({c})", "max")] if kind.width < 8 else []
+        # integers only: a text or REAL value is the load's to reject (exit 1, listed), and
+        # SQLite orders text above every number
+        ints = f"CASE WHEN typeof({c}) = 'integer' THEN {c} END"
+        return [(f"min({ints})", "min"), (f"max({ints})", "max")] if kind.width < 8 else []
     if k == "text":
         # optimistic (run): the limit is trusted and PostgreSQL enforces it during COPY
         return [(f"max(length({c}))", "max")] if kind.length is not None and not optimistic else []

@@ -3,16 +3,25 @@ and the target unchanged apart from the migrated tables (catalog snapshot before
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sqlite3
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
+import apsw
 import psycopg
 import pytest
 from psycopg import sql
 
-from tests.migration.conftest import query, run_cli, run_subprocess
+from migration import engine, errors, source
+from tests.migration.conftest import REPO, Result, query, run_cli, run_subprocess, tables_in
 
 pytestmark = pytest.mark.db
 
@@ -379,3 +388,370 @@ def test_target_help_says_how_to_keep_the_password_out_of_ps():
     assert "DATABASE_URL" in text
     assert "--target-file" in text
     assert "PGPASSFILE" in text
+
+
+# -- point 5: odd shapes fail clearly ---------------------------------------------------------
+def _writable_schema(path: str, statements: str) -> None:
+    """Edit sqlite_schema directly, as a hostile file's author would."""
+    conn = sqlite3.connect(path)
+    try:
+        conn.execute("PRAGMA writable_schema = ON")
+        conn.executescript(statements)
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def _only_failure(res: Result) -> str:
+    failed = res.messages("failed")
+    assert len(failed) == 1, res.text
+    assert "Traceback" not in res.text
+    return failed[0]
+
+
+def test_a_table_name_that_is_not_utf8_is_named_and_exits_2(make_db, target):
+    src = make_db(PETS)
+    _writable_schema(
+        src,
+        "UPDATE sqlite_schema SET name = CAST(X'70ff7473' AS TEXT), "
+        "tbl_name = CAST(X'70ff7473' AS TEXT), sql = 'CREATE TABLE \"' || CAST(X'70ff7473' AS TEXT)"
+        " || '\" (id INTEGER PRIMARY KEY, name TEXT)' WHERE name = 'pets'",
+    )
+    before = snapshot(target)
+    res = run_cli("run", "--source", src, "--target", target)
+    assert res.code == 2
+    assert _only_failure(res) == (
+        f"source {src}: table 'p\\xffts': its name is not valid UTF-8 (invalid start byte at "
+        "byte 1); PostgreSQL needs UTF-8 names and text: rename or recreate it in the source"
+    )
+    assert_unchanged(target, before)
+
+
+def _deep_check(path: str, depth: int) -> None:
+    # the standard library's SQLite parser stops at 100 levels; apsw's current SQLite allows 1000
+    conn = apsw.Connection(path)
+    conn.execute(
+        f"CREATE TABLE t (id INTEGER PRIMARY KEY, x INTEGER CHECK {'(' * depth}x > 0{')' * depth});"
+        "INSERT INTO t VALUES (1, 5)"
+    )
+    conn.close()
+
+
+@pytest.mark.parametrize("depth", [100, 500])
+def test_a_check_nested_deeply_is_reported_by_table_never_a_traceback(tmp_path, target, depth):
+    src = str(tmp_path / "deep.db")
+    _deep_check(src, depth)
+    res = run_cli("plan", "--source", src)
+    assert "Traceback" not in res.text
+    reported = [m for m in res.messages("reported") if m.startswith("CHECK on 't'")]
+    assert len(reported) == 1, res.text
+    assert reported[0].endswith(
+        "nested deeper than 64 is not on the allowlist of what is translated): not carried over"
+        if depth == 100
+        else "the CREATE TABLE statement is nested too deeply to parse (over ~400 levels): not "
+        "carried over"
+    )
+
+
+@pytest.mark.parametrize(
+    ("seq", "shown"), [("'abc'", "'abc'"), ("7.5", "7.5"), ("X'00'", "b'\\x00'")]
+)
+def test_a_non_integer_sqlite_sequence_is_named_and_exits_2(make_db, target, seq, shown):
+    src = make_db(
+        "CREATE TABLE pets (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT);"
+        f"INSERT INTO pets VALUES (1, 'rex'); UPDATE sqlite_sequence SET seq = {seq};"
+    )
+    before = snapshot(target)
+    res = run_cli("run", "--source", src, "--target", target)
+    assert res.code == 2
+    assert _only_failure(res) == (
+        f"source {src}: sqlite_sequence row for table 'pets': seq {shown} is not an integer "
+        "(expected the largest AUTOINCREMENT id handed out so far, which the identity column "
+        "must continue after); fix that row in the source"
+    )
+    assert_unchanged(target, before)
+
+
+def test_an_integral_sqlite_sequence_stored_as_text_or_real_continues_the_identity(make_db, target):
+    src = make_db(
+        "CREATE TABLE pets (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT);"
+        "CREATE TABLE owners (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT);"
+        "INSERT INTO pets VALUES (1, 'rex'); INSERT INTO owners VALUES (1, 'ann');"
+        "UPDATE sqlite_sequence SET seq = '41' WHERE name = 'pets';"
+        "UPDATE sqlite_sequence SET seq = 9.0 WHERE name = 'owners';"
+    )
+    res = run_cli("run", "--source", src, "--target", target)
+    assert res.code == 0, res.text
+    assert query(target, "INSERT INTO pets (name) VALUES ('x') RETURNING id") == [(42,)]
+    assert query(target, "INSERT INTO owners (name) VALUES ('x') RETURNING id") == [(10,)]
+
+
+@pytest.mark.parametrize(
+    ("declared", "expected"),
+    [
+        ("VARCHAR(0)", "a length from 1 to 10,485,760"),
+        ("CHAR(20000000)", "a length from 1 to 10,485,760"),
+        ("DECIMAL(1001,2)", "a numeric precision from 1 to 1000"),
+        ("NUMERIC(0)", "a numeric precision from 1 to 1000"),
+    ],
+)
+def test_a_declared_type_postgresql_cannot_take_names_table_and_column(
+    make_db, target, declared, expected
+):
+    src = make_db(
+        f"CREATE TABLE t (id INTEGER PRIMARY KEY, v {declared}); INSERT INTO t VALUES (1, 1)"
+    )
+    before = snapshot(target)
+    for command in (["plan"], ["run", "--target", target]):
+        res = run_cli(*command, "--source", src)
+        assert res.code == 2
+        assert _only_failure(res) == (
+            f"{src}: table 't' column 'v': declared type {declared}: PostgreSQL needs {expected}; "
+            "choose a type with --cast t.v=TYPE (e.g. text or numeric)"
+        )
+    assert_unchanged(target, before)
+    cast = "text" if "CHAR" in declared else "numeric"
+    ok = run_cli("run", "--source", src, "--target", target, "--cast", f"t.v={cast}", "--verify")
+    assert ok.code == 0, ok.text
+
+
+def test_a_unique_column_named_with_a_comma_is_carried_over(make_db, target):
+    src = make_db(
+        'CREATE TABLE t (id INTEGER PRIMARY KEY, "a,b" TEXT UNIQUE, c TEXT, UNIQUE (c, "a,b"));'
+        "INSERT INTO t VALUES (1, 'x', 'y'), (2, 'z', 'y');"
+    )
+    res = run_cli("run", "--source", src, "--target", target, "--verify")
+    assert res.code == 0, res.text
+    uniques = query(
+        target,
+        "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 't'::regclass "
+        "AND contype = 'u' ORDER BY 1",
+    )
+    assert uniques == [('UNIQUE ("a,b")',), ('UNIQUE (c, "a,b")',)]
+
+
+def test_an_unexpected_error_names_what_was_read_and_exits_2(make_db, target, monkeypatch):
+    src = make_db(PETS)
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr("migration.typemap.decide", broken)
+    res = run_cli("run", "--source", src, "--target", target)
+    assert res.code == 2
+    assert _only_failure(res) == (
+        f"unexpected error while reading table 'pets' of source {src} (plan.build): "
+        "RuntimeError: boom; nothing was committed (please report this with the source's "
+        "schema: sqlite3 FILE .schema)"
+    )
+
+
+def test_a_data_problem_still_exits_1(make_db, target):
+    src = make_db(
+        "CREATE TABLE pets (id INTEGER PRIMARY KEY, age SMALLINT NOT NULL);"
+        "INSERT INTO pets VALUES (1, 'old');"
+    )
+    res = run_cli("run", "--source", src, "--target", target)
+    assert res.code == 1, res.text
+    assert "Traceback" not in res.text
+
+
+# -- point 7: lock waits bounded, server errors by SQLSTATE, nothing written beside a source ---
+@contextlib.contextmanager
+def _holding(url: str, statement: str) -> Iterator[int]:
+    """Another session that ran `statement` in an open transaction; yields its pid."""
+    with psycopg.connect(url) as other:
+        other.execute(statement)
+        row = other.execute("SELECT pg_backend_pid()").fetchone()
+        assert row is not None
+        yield int(row[0])
+        other.rollback()
+
+
+def test_a_locked_target_table_ends_the_wait_naming_table_and_holder(make_db, target):
+    _prepare(target, "CREATE TABLE pets (id bigint PRIMARY KEY, name text)")
+    before = snapshot(target)
+    with _holding(target, "LOCK TABLE pets IN ACCESS EXCLUSIVE MODE") as pid:
+        started = time.monotonic()
+        res = run_subprocess(
+            "run", "--source", make_db(PETS), "--target", target, "--lock-timeout", "1"
+        )
+        elapsed = time.monotonic() - started
+    assert res.code == 2, res.text
+    assert elapsed < 15
+    assert _only_failure(res) == (
+        f"waited 1 s for a lock on the target (--lock-timeout) and gave up: table public.pets "
+        f"held by pid {pid} (AccessExclusiveLock, idle in transaction); nothing was committed "
+        "(end or wait for that session, then run again)"
+    )
+    assert_unchanged(target, before)
+
+
+def test_another_migration_holding_the_migration_lock_is_named(make_db, target):
+    with _holding(target, f"SELECT pg_advisory_xact_lock({engine.ADVISORY_LOCK_KEY})") as pid:
+        res = run_cli("run", "--source", make_db(PETS), "--target", target, "--lock-timeout", "0.5")
+    assert res.code == 2
+    assert _only_failure(res).startswith(
+        "waited 0.5 s for a lock on the target (--lock-timeout) and gave up: the migration lock "
+        f"(another migration) held by pid {pid} (ExclusiveLock"
+    )
+    assert tables_in(target) == []
+
+
+def test_the_lock_timeout_defaults_to_30_seconds_and_is_validated(make_db):
+    assert engine.LOCK_TIMEOUT_S == 30
+    res = run_subprocess("run", "--source", make_db(PETS), "--lock-timeout", "soon")
+    assert res.code == 2
+    assert "argument --lock-timeout: expected seconds, e.g. 30 or 0.5, not 'soon'" in res.err
+
+
+def test_a_statement_timeout_is_reported_as_a_timeout(make_db, target):
+    _prepare(target, "CREATE TABLE pets (id bigint PRIMARY KEY, name text)")
+    dbname = urlsplit(target).path.lstrip("/")
+    _prepare(target, f"ALTER DATABASE {dbname} SET statement_timeout = '700ms'")
+    with _holding(target, "LOCK TABLE pets IN ACCESS EXCLUSIVE MODE"):
+        res = run_cli("run", "--source", make_db(PETS), "--target", target, "--lock-timeout", "0")
+    assert res.code == 2
+    message = _only_failure(res)
+    assert message.startswith(
+        "a statement was cancelled: statement_timeout reached, or cancelled by an administrator "
+    )
+    assert message.endswith(
+        ": canceling statement due to statement timeout [SQLSTATE 57014]; nothing was committed"
+    )
+
+
+def test_a_terminated_connection_is_reported_as_connection_lost(make_db, target):
+    _prepare(target, "CREATE TABLE pets (id bigint PRIMARY KEY, name text)")
+    src = make_db(PETS)
+    with _holding(target, "LOCK TABLE pets IN ACCESS EXCLUSIVE MODE") as holder:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "migration", "run", "--source", src, "--target", target,
+             "--lock-timeout", "60", "--log-format", "text"],
+            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        waiting: list[tuple[object, ...]] = []
+        while not waiting and time.monotonic() < deadline:
+            time.sleep(0.1)
+            waiting = query(
+                target,
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock' AND pid <> %s",
+                (holder,),
+            )
+        assert waiting, "the migration never waited for the lock"
+        query(target, "SELECT pg_terminate_backend(%s)", (waiting[0][0],))
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 2, out + err
+    assert "Traceback" not in err
+    failed = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert len(failed) == 1, err
+    assert failed[0].startswith(
+        "error: lost the connection to the target: an administrator ended the session, or the "
+        "server is shutting down"
+    )
+    assert "[SQLSTATE 57P01]; nothing was committed" in failed[0]
+
+
+def test_a_row_too_big_is_reported_as_a_program_limit_naming_the_table(tmp_path, target):
+    src = str(tmp_path / "wide.db")
+    columns = ", ".join(f"c{i} BIGINT" for i in range(1100))  # 8,800 bytes: over 8,160 per row
+    conn = sqlite3.connect(src)
+    conn.execute(f"CREATE TABLE wide (id INTEGER PRIMARY KEY, {columns})")
+    conn.execute(f"INSERT INTO wide VALUES ({', '.join(['1'] * 1101)})")
+    conn.commit()
+    conn.close()
+    before = snapshot(target)
+    res = run_cli("run", "--source", src, "--target", target)
+    assert res.code == 2, res.text
+    assert _only_failure(res).startswith(
+        "a PostgreSQL limit was exceeded (e.g. row is too big, index row too large) while "
+        f"reading table 'wide' of source {src} (load.copy_rows): row is too big: size 8"
+    )
+    assert _only_failure(res).endswith(
+        ", maximum size 8160 [SQLSTATE 54000]; nothing was committed"
+    )
+    assert_unchanged(target, before)
+
+
+@pytest.mark.parametrize(
+    ("sqlstate", "meaning", "code"),
+    [
+        ("53100", "the target's disk is full", 2),
+        ("53200", "the target is out of memory", 2),
+        ("08006", "lost the connection to the target", 2),
+        ("57014", "a statement was cancelled", 2),
+        ("55P03", "a lock wait timed out", 2),
+        ("54000", "a PostgreSQL limit was exceeded", 2),
+        ("23505", "the target rejected a value or constraint", 1),
+    ],
+)
+def test_server_errors_are_described_by_sqlstate_class(sqlstate, meaning, code):
+    assert errors.describe_server_error(sqlstate).startswith(meaning)
+    assert errors.server_error_exit_code(sqlstate) == code
+
+
+def _wal_source(path: Path, rows: int) -> None:
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("CREATE TABLE pets (id INTEGER PRIMARY KEY, name TEXT)")
+    conn.executemany("INSERT INTO pets VALUES (?, ?)", [(i, f"pet {i}") for i in range(rows)])
+    conn.commit()
+    conn.close()  # the last connection checkpoints and removes -wal and -shm
+
+
+def test_a_wal_source_gets_no_shm_or_wal_file_next_to_it(tmp_path, target):
+    folder = tmp_path / "pod"
+    folder.mkdir()
+    _wal_source(folder / "pets.db", 50)
+    assert sorted(p.name for p in folder.iterdir()) == ["pets.db"]
+    before = snapshot(target)
+    res = run_subprocess("run", "--source", str(folder / "pets.db"), "--target", target, "--verify")
+    assert res.code == 0, res.text
+    assert sorted(p.name for p in folder.iterdir()) == ["pets.db"]
+    assert query(target, "SELECT count(*) FROM pets") == [(50,)]
+    assert any("opened with immutable=1" in m for m in Result(0, res.out, "").messages("source"))
+    assert_only_migrated(target, before, {"pets"})
+
+
+def test_a_wal_source_the_app_has_open_is_read_live_and_nothing_new_appears(tmp_path, target):
+    folder = tmp_path / "pod"
+    folder.mkdir()
+    _wal_source(folder / "pets.db", 10)
+    app = sqlite3.connect(folder / "pets.db")  # the app: -wal and -shm exist while it runs
+    app.execute("INSERT INTO pets VALUES (100, 'new')")
+    app.commit()
+    try:
+        listing = sorted(p.name for p in folder.iterdir())
+        assert listing == ["pets.db", "pets.db-shm", "pets.db-wal"]
+        res = run_subprocess("run", "--source", str(folder / "pets.db"), "--target", target)
+        assert res.code == 0, res.text
+        assert sorted(p.name for p in folder.iterdir()) == listing
+        assert query(target, "SELECT count(*) FROM pets") == [(11,)]  # the -wal's commit too
+    finally:
+        app.close()
+
+
+def test_an_immutable_source_that_changes_while_read_fails_the_run(tmp_path, target, monkeypatch):
+    folder = tmp_path / "pod"
+    folder.mkdir()
+    path = folder / "pets.db"
+    _wal_source(path, 10)
+    real = source.Source._read_schema
+
+    def schema_then_write(self: source.Source) -> object:
+        schema = real(self)
+        os.utime(path, ns=(time.time_ns(), time.time_ns() + 10**9))  # as a checkpoint would
+        return schema
+
+    monkeypatch.setattr(source.Source, "_read_schema", schema_then_write)
+    before = snapshot(target)
+    res = run_cli("run", "--source", str(path), "--target", target)
+    assert res.code == 2
+    assert _only_failure(res) == (
+        f"source {path}: the file changed while it was read (it was opened with immutable=1 "
+        "because it is a WAL-mode file nobody had open); nothing was committed: run again, or "
+        "stop the writer first"
+    )
+    assert_unchanged(target, before)
