@@ -235,7 +235,10 @@ class Source:
             "FROM sqlite_schema ORDER BY rowid"
         ):
             objects.append(
-                (str(kind), *(self._utf8(v, str(kind), raw[0], i) for i, v in enumerate(raw)))
+                (
+                    str(kind),
+                    *(self._schema_text(v, str(kind), raw[0], i) for i, v in enumerate(raw)),
+                )
             )
         listing = {
             str(r[1]): r
@@ -279,7 +282,7 @@ class Source:
                 triggers.append(Trigger(name, str(tbl_name), sql_text))
         return SourceSchema(self.path, tables, views, triggers, sequences, skipped)
 
-    def _utf8(self, raw: object, kind: str, name: object, field: int) -> str | None:
+    def _schema_text(self, raw: object, kind: str, name: object, field: int) -> str | None:
         """A sqlite_schema value as text; a name or definition that is not UTF-8 (SQLite stores
         whatever bytes it is given, e.g. through PRAGMA writable_schema) is named and refused."""
         if raw is None or isinstance(raw, str):
