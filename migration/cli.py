@@ -58,6 +58,13 @@ def _parser() -> argparse.ArgumentParser:
             help="force a column's PostgreSQL type, e.g. pets.notes=bytea",
         )
         sp.add_argument(
+            "--source-immutable",
+            action="store_true",
+            help="the sources are copies nobody writes during the run (e.g. the Job's backups): "
+            "open WAL-mode files with SQLite's immutable=1 so that no -wal/-shm is created next "
+            "to them (the run fails if a file changes anyway)",
+        )
+        sp.add_argument(
             "--log-format",
             choices=("text", "json"),
             default=None,
@@ -243,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
         keep=getattr(args, "keep_table", None) or [],
         source_timezone=getattr(args, "source_timezone", "UTC"),
         lock_timeout_s=getattr(args, "lock_timeout", engine.LOCK_TIMEOUT_S),
+        source_immutable=args.source_immutable,
     )
     try:
         if args.command == "plan":

@@ -57,6 +57,7 @@ class Options:
     keep: list[str] = field(default_factory=list)
     source_timezone: str = "UTC"
     lock_timeout_s: float = LOCK_TIMEOUT_S
+    source_immutable: bool = False  # sources are copies nobody writes during the run
 
 
 def announce(command: str, opts: Options, log: Reporter) -> None:
@@ -84,7 +85,9 @@ def announce(command: str, opts: Options, log: Reporter) -> None:
 
 
 @contextlib.contextmanager
-def open_sources(paths: list[str], log: Reporter) -> Iterator[list[Source]]:
+def open_sources(
+    paths: list[str], log: Reporter, immutable: bool = False
+) -> Iterator[list[Source]]:
     """Open every source read-only (one snapshot each); close them all afterwards."""
     if not paths:
         raise UsageError("no --source given")
@@ -97,7 +100,9 @@ def open_sources(paths: list[str], log: Reporter) -> Iterator[list[Source]]:
     opened: list[Source] = []
     try:
         for i, p in enumerate(paths):
-            opened.append(Source(p, i, lambda level, msg: log.event("source", msg, level=level)))
+            opened.append(
+                Source(p, i, lambda level, msg: log.event("source", msg, level=level), immutable)
+            )
             log.data(
                 "source",
                 f"{p}: opened read-only, one snapshot ({len(opened[-1].schema.tables)} table(s))",
@@ -283,7 +288,7 @@ def cmd_plan(opts: Options, log: Reporter) -> int:
     """`plan`: the complete dry run; writes nothing. Exit 1 when `run` would refuse (values
     that do not fit, conflicting or clashing rows across sources, NULL keys, orphan keys)."""
     announce("plan", opts, log)
-    with open_sources(opts.sources, log) as sources:
+    with open_sources(opts.sources, log, opts.source_immutable) as sources:
         if opts.schema == "existing" or (opts.schema == "auto" and opts.target):
             with contextlib.closing(connect(opts.target, opts.lock_timeout_s)) as conn:
                 if _mode(conn, sources, opts) == "existing":
@@ -634,7 +639,7 @@ def _load_mappings(conn: psycopg.Connection) -> dict[tuple[int, str], dict[int, 
 def cmd_verify(opts: Options, log: Reporter) -> int:
     """`verify`: compare sources and target per table; exit 1 on any difference."""
     announce("verify", opts, log)
-    with open_sources(opts.sources, log) as sources:
+    with open_sources(opts.sources, log, opts.source_immutable) as sources:
         if opts.schema == "create":
             plan = make_plan(sources, opts, log, every=False)
         with (
@@ -688,7 +693,7 @@ def cmd_run(opts: Options, log: Reporter) -> int:
     if opts.on_conflict not in ("refuse", "renumber"):
         raise UsageError(f"--on-conflict {opts.on_conflict!r}: expected refuse or renumber")
     announce("run", opts, log)
-    with open_sources(opts.sources, log) as sources:
+    with open_sources(opts.sources, log, opts.source_immutable) as sources:
         if opts.schema != "create":
             with (
                 contextlib.closing(connect(opts.target, opts.lock_timeout_s)) as conn,

@@ -72,8 +72,11 @@ def _as_bytes(value: object) -> bytes:
 class Source:
     """One SQLite file opened read-only inside a single read transaction (one snapshot)."""
 
-    def __init__(self, path: str, index: int, log: Callable[[str, str], None]) -> None:
+    def __init__(
+        self, path: str, index: int, log: Callable[[str, str], None], immutable: bool = False
+    ) -> None:
         self.path = path
+        self._copies = immutable  # --source-immutable: nobody writes the file during the run
         self.index = index
         self.label = path
         self.immutable = False
@@ -143,19 +146,19 @@ class Source:
         if self._opened_as is not None and self._identity() != self._opened_as:
             raise SourceError(
                 f"source {self.path}: the file changed while it was read (it was opened with "
-                "immutable=1 because it is a WAL-mode file nobody had open); nothing was "
-                "committed: run again, or stop the writer first"
+                "immutable=1); nothing was committed: run again without --source-immutable, or "
+                "stop the writer first"
             )
 
     def _open(self) -> apsw.Connection:
         self._check_file()
         directory = Path(self.path).resolve().parent
-        if self._quiet_wal():
+        if self._quiet_wal() and self._copies:
             self._log(
-                "warning",
+                "info",
                 f"source {self.path}: WAL-mode file with no -wal/-shm next to it: opened with "
-                "immutable=1 so that SQLite creates none (the run fails if the file changes "
-                "while it is read)",
+                "immutable=1 (--source-immutable), so SQLite creates none; the run fails if the "
+                "file changes while it is read",
             )
             self.immutable = True
             self._opened_as = self._identity()
@@ -167,7 +170,21 @@ class Source:
                 ) from exc
             except apsw.Error as exc:
                 raise SourceError(f"source {self.path}: cannot be opened: {exc}") from exc
-        if self._wal_header and not Path(str(Path(self.path).resolve()) + "-shm").exists():
+        if self._quiet_wal() and os.access(directory, os.W_OK):
+            self._log(
+                "warning",
+                f"source {self.path}: WAL-mode file nobody has open: SQLite creates "
+                f"{Path(self.path).name}-wal and -shm next to it for the read snapshot (a "
+                "read-only connection cannot remove them; the app's next open uses them). Pass "
+                "--source-immutable for copies nobody writes during the run to create none",
+            )
+        wal = Path(str(Path(self.path).resolve()) + "-wal")
+        if (
+            self._wal_header
+            and wal.exists()
+            and wal.stat().st_size > 0
+            and not Path(str(Path(self.path).resolve()) + "-shm").exists()
+        ):
             self._log(
                 "warning",
                 f"source {self.path}: its -wal holds commits not yet checkpointed and it has no "

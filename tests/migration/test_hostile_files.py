@@ -701,18 +701,39 @@ def _wal_source(path: Path, rows: int) -> None:
     conn.close()  # the last connection checkpoints and removes -wal and -shm
 
 
-def test_a_wal_source_gets_no_shm_or_wal_file_next_to_it(tmp_path, target):
+def test_a_wal_source_copy_opened_immutable_gets_no_shm_or_wal_next_to_it(tmp_path, target):
     folder = tmp_path / "pod"
     folder.mkdir()
     _wal_source(folder / "pets.db", 50)
     assert sorted(p.name for p in folder.iterdir()) == ["pets.db"]
     before = snapshot(target)
-    res = run_subprocess("run", "--source", str(folder / "pets.db"), "--target", target, "--verify")
+    res = run_subprocess(
+        "run", "--source", str(folder / "pets.db"), "--target", target, "--verify",
+        "--source-immutable",
+    )  # fmt: skip
     assert res.code == 0, res.text
     assert sorted(p.name for p in folder.iterdir()) == ["pets.db"]
     assert query(target, "SELECT count(*) FROM pets") == [(50,)]
     assert any("opened with immutable=1" in m for m in Result(0, res.out, "").messages("source"))
     assert_only_migrated(target, before, {"pets"})
+
+
+def test_a_live_wal_source_says_which_files_sqlite_creates_next_to_it(tmp_path, target):
+    folder = tmp_path / "pod"
+    folder.mkdir()
+    _wal_source(folder / "pets.db", 5)
+    res = run_subprocess("run", "--source", str(folder / "pets.db"), "--target", target)
+    assert res.code == 0, res.text
+    warned = Result(0, res.out, "").messages("source", "warning")
+    assert warned == [
+        (
+            f"source {folder / 'pets.db'}: WAL-mode file nobody has open: SQLite creates "
+            "pets.db-wal and -shm next to it for the read snapshot (a read-only connection "
+            "cannot remove them; the app's next open uses them). Pass --source-immutable for "
+            "copies nobody writes during the run to create none"
+        )
+    ]
+    assert sorted(p.name for p in folder.iterdir()) == ["pets.db", "pets.db-shm", "pets.db-wal"]
 
 
 def test_a_wal_source_the_app_has_open_is_read_live_and_nothing_new_appears(tmp_path, target):
@@ -747,11 +768,10 @@ def test_an_immutable_source_that_changes_while_read_fails_the_run(tmp_path, tar
 
     monkeypatch.setattr(source.Source, "_read_schema", schema_then_write)
     before = snapshot(target)
-    res = run_cli("run", "--source", str(path), "--target", target)
+    res = run_cli("run", "--source", str(path), "--target", target, "--source-immutable")
     assert res.code == 2
     assert _only_failure(res) == (
-        f"source {path}: the file changed while it was read (it was opened with immutable=1 "
-        "because it is a WAL-mode file nobody had open); nothing was committed: run again, or "
-        "stop the writer first"
+        f"source {path}: the file changed while it was read (it was opened with immutable=1); "
+        "nothing was committed: run again without --source-immutable, or stop the writer first"
     )
     assert_unchanged(target, before)
