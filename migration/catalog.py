@@ -217,6 +217,29 @@ def foreign_keys(conn: psycopg.Connection, oids: list[int]) -> list[Rebuilt]:
     return [Rebuilt("fk", str(r[1]), str(r[3]), str(r[0]), str(r[2]), str(r[4])) for r in rows]
 
 
+def key_constraints(
+    conn: psycopg.Connection, oids: list[int], dropped_fks: list[str]
+) -> list[Rebuilt]:
+    """PRIMARY KEY and UNIQUE constraints of `oids` that can be rebuilt after the load: not on
+    a partitioned table, no comment, an ordinary index (not clustered, not the replica
+    identity), and no foreign key outside `dropped_fks` relying on their index."""
+    rows = conn.execute(
+        "SELECT n.nspname, c.conname, t.relname, c.conrelid::regclass::text, "
+        "pg_get_constraintdef(c.oid) FROM pg_constraint c "
+        "JOIN pg_class t ON t.oid = c.conrelid JOIN pg_namespace n ON n.oid = t.relnamespace "
+        "JOIN pg_index i ON i.indexrelid = c.conindid "
+        "WHERE c.contype IN ('p', 'u') AND c.conrelid = ANY(%s) AND t.relkind = 'r' "
+        "AND NOT i.indisclustered AND NOT i.indisreplident "
+        "AND obj_description(c.oid, 'pg_constraint') IS NULL "
+        "AND obj_description(c.conindid, 'pg_class') IS NULL "
+        "AND NOT EXISTS (SELECT 1 FROM pg_constraint f WHERE f.contype = 'f' "
+        "AND f.conindid = c.conindid AND NOT (f.conname = ANY(%s) AND f.conrelid = ANY(%s))) "
+        "ORDER BY c.conrelid, c.contype, c.conname",
+        (oids, dropped_fks, oids),
+    ).fetchall()
+    return [Rebuilt("key", str(r[1]), str(r[3]), str(r[0]), str(r[2]), str(r[4])) for r in rows]
+
+
 def definitions(conn: psycopg.Connection, oids: list[int]) -> dict[str, str]:
     """Every index and constraint definition of `oids`, keyed by name (for before/after checks)."""
     rows = conn.execute(

@@ -4,7 +4,7 @@ The target's catalog is the contract: every source table must exist there; colum
 matched by name under the identifier policy (or `--map-column`), every value is converted to
 the target column's type (`convert.py`) or refused, and the tool creates no table, column,
 index or constraint of its own and runs no text taken from a source. For speed, the loaded
-tables' secondary indexes and foreign keys are dropped before COPY and recreated after it
+tables' keys, secondary indexes and foreign keys are dropped before COPY and recreated after it
 from their own definitions (read from the target's catalog), in the same transaction; serial
 and identity sequences are moved past the loaded ids. Tables already holding rows are
 refused unless `--replace` (TRUNCATE, keeping the app's definitions) or `--keep TABLE` (the
@@ -356,8 +356,7 @@ def describe(
                 reason=col.reason,
             )
         lines.append("")
-    oids = [t.oid for t in plan.targets.values()]
-    rebuilt = catalog.secondary_indexes(conn, oids) + catalog.foreign_keys(conn, oids)
+    rebuilt = rebuildable(conn, [t.oid for t in plan.targets.values()])
     if rebuilt:
         lines.append("Dropped before the load and recreated after it (same definitions):")
         lines.extend(f"  {r.kind} {r.name} on {r.table}: {r.definition}" for r in rebuilt)
@@ -387,7 +386,7 @@ def prepare(
     conn: psycopg.Connection, plan: ExistingPlan, replace: bool, reported: list[str]
 ) -> Prepared:
     """Refuse tables holding rows (or TRUNCATE them with --replace), then drop the loaded
-    tables' secondary indexes and foreign keys (recreated by `finish`)."""
+    tables' keys, secondary indexes and foreign keys (recreated by `finish`)."""
     state = Prepared()
     loaded = {t.oid: t for t in plan.targets.values()}
     busy = [t for t in loaded.values() if catalog.has_rows(conn, t)]
@@ -404,10 +403,8 @@ def prepare(
         )
         state.truncated = [loaded[o].name for o in emptied]
         reported.append(f"table(s) {', '.join(state.truncated)}: emptied (--replace) and reloaded")
-    state.rebuilt = catalog.secondary_indexes(conn, list(loaded)) + catalog.foreign_keys(
-        conn, list(loaded)
-    )
-    for r in state.rebuilt:
+    state.rebuilt = rebuildable(conn, list(loaded))
+    for r in state.rebuilt:  # foreign keys first: they rely on the keys' indexes
         if r.kind == "index":
             conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(r.schema, r.name)))
         else:
@@ -417,6 +414,15 @@ def prepare(
                 )
             )
     return state
+
+
+def rebuildable(conn: psycopg.Connection, oids: list[int]) -> list[Rebuilt]:
+    """What the load drops and recreates, in drop order: foreign keys, then primary keys and
+    UNIQUE constraints, then secondary indexes (each rebuilt in one sorted pass afterwards,
+    instead of being maintained row by row during COPY)."""
+    fks = catalog.foreign_keys(conn, oids)
+    keys = catalog.key_constraints(conn, oids, [f.name for f in fks])
+    return fks + keys + catalog.secondary_indexes(conn, oids)
 
 
 def _truncate_set(
@@ -447,21 +453,32 @@ def finish(
 ) -> None:
     """Recreate the dropped indexes and foreign keys from their definitions; move sequences."""
     problems: list[Problem] = []
-    for r in state.rebuilt:
+    order = {"key": 0, "index": 1, "fk": 2}  # keys before the foreign keys that need them
+    for r in sorted(state.rebuilt, key=lambda r: order[r.kind]):
         # the definitions come from the target's own catalog (pg_get_*def), never from a source
         stmt: str | sql.Composed = r.definition
-        if r.kind == "fk":
+        if r.kind != "index":
             stmt = sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} ").format(
                 sql.Identifier(r.schema, r.relation), sql.Identifier(r.name)
             ) + sql.SQL(r.definition)
         try:
             with conn.transaction():
                 conn.execute(stmt)
-        except psycopg.IntegrityError as exc:
-            problems.append(Problem("target", r.table, "-", r.name, r.definition, _first_line(exc)))
+        except psycopg.Error as exc:
+            if not isinstance(exc, psycopg.IntegrityError):
+                if problems:  # a foreign key whose key could not be rebuilt: already reported
+                    continue
+                raise
+            detail = f" ({exc.diag.message_detail})" if exc.diag.message_detail else ""
+            problems.append(
+                Problem("target", r.table, "-", r.name, r.definition, _first_line(exc) + detail)
+            )
     if problems:
         raise DataProblemError(
-            "the data breaks the app's constraints; nothing was written", problems
+            "the data breaks the app's constraint(s) "
+            + ", ".join(f"{p.column} on {p.table}" for p in problems)
+            + "; nothing was written",
+            problems,
         )
     for tp in plan.tables:
         _move_sequences(conn, plan.targets[tp.target], plan.sequences.get(tp.target, 0), decisions)

@@ -599,7 +599,8 @@ def _loaded(
 def _key_problem(tp: TablePlan, sources: list[Source], exc: psycopg.Error) -> DataProblemError:
     """The primary key rejected rows: name it and count the NULL keys in each source."""
     problems = []
-    for idx in tp.sources:
+    # (a source table without a primary key, loaded into the app's keyed table, has none to count)
+    for idx in tp.sources if tp.table.pk else []:
         src = sources[idx]
         st = src.schema.table(tp.table.name)
         nulls = " OR ".join(f"{qi(st.column(c).name)} IS NULL" for c in tp.table.pk)

@@ -656,3 +656,53 @@ def test_arrays_load_from_json_text_with_nulls_and_refuse_other_shapes(make_db, 
     assert set(reasons) == {"labels", "scores", "moods", "stamps"}
     assert "out of range for integer" in reasons["scores"]
     assert "label of enum mood" in reasons["moods"]
+
+
+def test_duplicate_keys_are_refused_whether_the_key_is_rebuilt_or_kept(make_db, target):
+    app_target(target)
+    before = definitions(target)
+    src = make_db(
+        "CREATE TABLE authors (id INTEGER, uid CHAR(32), name TEXT, ip TEXT, net TEXT, "
+        "joined TEXT); CREATE TABLE pages (id INTEGER PRIMARY KEY, title TEXT NOT NULL, "
+        "status TEXT NOT NULL, published INTEGER NOT NULL, created TEXT NOT NULL)",
+        rows={AUTHORS_SQL: [AUTHORS[0], (1, U2.hex, "Dup", None, None, "2024-01-01")]},
+    )
+    rebuilt = run_cli("run", "--source", src, "--target", target, "--schema", "existing")
+    assert rebuilt.code == 1, rebuilt.text
+    assert "constraint(s) authors_pkey on authors" in rebuilt.messages("failed")[0]
+    [problem] = [e for e in rebuilt.events if e["event"] == "problem"]
+    assert "Key (id)=(1) is duplicated" in str(problem["reason"])
+    assert definitions(target) == before
+    # with a foreign key of a non-source table on it, the key stays and COPY meets it
+    query(target, "CREATE TABLE mentions (author_id bigint REFERENCES authors (id))")
+    kept = run_cli("run", "--source", src, "--target", target, "--schema", "existing")
+    assert kept.code == 1, kept.text
+    assert "the data breaks the app's constraint authors_pkey" in kept.messages("failed")[0]
+    [problem] = [e for e in kept.events if e["event"] == "problem"]
+    assert problem["value"] == "Key (id)=(1) already exists."
+    assert query(target, "SELECT count(*) FROM authors") == [(0,)]
+
+
+def test_a_key_that_a_non_source_table_relies_on_stays_in_place(make_db, target):
+    app_target(target)
+    query(target, "CREATE TABLE mentions (author_id bigint REFERENCES authors (id))")
+    src = app_source(make_db)
+    plan = run_cli(
+        "plan",
+        "--source",
+        src,
+        "--target",
+        target,
+        "--schema",
+        "existing",
+        "--log-format",
+        "text",
+    )
+    assert plan.code == 0, plan.text
+    assert "key pages_pkey on pages" in plan.out
+    assert "key authors_pkey" not in plan.out  # mentions' foreign key relies on its index
+    assert "key authors_uid_key on authors" in plan.out
+    assert "fk pages_author_id_fkey on pages" in plan.out
+    assert "index pages_meta_idx on pages" in plan.out
+    res = run_cli("run", "--source", src, "--target", target, "--schema", "existing")
+    assert res.code == 0, res.text
