@@ -398,9 +398,13 @@ def merge_source(
     stage = planmod.temp_name(plan, f"petstore_stage_{tp.target}")
     renumber = sql.Identifier("pg_temp", planmod.temp_name(plan, RENUMBER_TABLE))
     tres = result.tables[tp.target]
+    # only the copied columns, typed as the target's, without its NOT NULLs: a target column
+    # no source fills (an app's column with a default) gets its default from the INSERT below
     conn.execute(
-        sql.SQL("CREATE TEMP TABLE {} (LIKE {}) ON COMMIT DROP").format(
-            sql.Identifier(stage), sql.Identifier(tp.target)
+        sql.SQL("CREATE TEMP TABLE {} ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA").format(
+            sql.Identifier(stage),
+            sql.SQL(", ").join(sql.Identifier(c.name) for c in tp.copied()),
+            sql.Identifier(tp.target),
         )
     )
     n = copy_rows(conn, tp, src, stage, log, temp=True)
@@ -525,7 +529,9 @@ def merge_source(
         )
     cols = sql.SQL(", ").join(sql.Identifier(c.name) for c in copied)
     cur = conn.execute(
-        sql.SQL("INSERT INTO {T} ({c}) SELECT {c} FROM {S}").format(T=T, c=cols, S=S)
+        sql.SQL("INSERT INTO {T} ({c}) OVERRIDING SYSTEM VALUE SELECT {c} FROM {S}").format(
+            T=T, c=cols, S=S
+        )
     )
     tres.rows_written += cur.rowcount
     conn.execute(sql.SQL("DROP TABLE {}").format(S))

@@ -706,3 +706,30 @@ def test_a_key_that_a_non_source_table_relies_on_stays_in_place(make_db, target)
     assert "index pages_meta_idx on pages" in plan.out
     res = run_cli("run", "--source", src, "--target", target, "--schema", "existing")
     assert res.code == 0, res.text
+
+
+def test_several_sources_fill_target_only_columns_from_their_defaults(make_db, target):
+    query(
+        target,
+        "CREATE TABLE notes (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, body text NOT "
+        "NULL, created timestamptz NOT NULL DEFAULT '2020-01-01 00:00:00+00', version int NOT "
+        "NULL DEFAULT 1)",
+    )
+    schema = "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL)"
+    first = make_db(schema, rows={"INSERT INTO notes VALUES (?, ?)": [(1, "a"), (2, "b")]})
+    second = make_db(schema, rows={"INSERT INTO notes VALUES (?, ?)": [(2, "b"), (3, "c")]})
+    res = run_cli(
+        "run",
+        "--source",
+        first,
+        "--source",
+        second,
+        "--target",
+        target,
+        "--verify",
+    )
+    assert res.code == 0, res.text
+    assert query(target, "SELECT id, body, version FROM notes ORDER BY id") == [
+        (1, "a", 1), (2, "b", 1), (3, "c", 1),
+    ]  # fmt: skip
+    assert query(target, "INSERT INTO notes (body) VALUES ('new') RETURNING id") == [(4,)]
