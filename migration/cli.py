@@ -146,6 +146,9 @@ def _parser() -> argparse.ArgumentParser:
         default="refuse",
         help="predict `run --on-conflict` (default refuse)",
     )
+    sp.add_argument(
+        "--replace", action="store_true", help="predict `run --replace` (--schema existing)"
+    )
     target(sp)
     schema(sp)
     sp = sub.add_parser("run", help="migrate in one transaction")
@@ -164,7 +167,8 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument(
         "--replace",
         action="store_true",
-        help="drop and reload target tables that already hold rows",
+        help="target tables that already hold rows: create drops and reloads them, existing "
+        "empties them (TRUNCATE) and keeps the app's definitions",
     )
     sp = sub.add_parser("verify", help="compare sources and target per table")
     common(sp)

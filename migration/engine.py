@@ -292,41 +292,59 @@ def cmd_plan(opts: Options, log: Reporter) -> int:
         if opts.schema == "existing" or (opts.schema == "auto" and opts.target):
             with contextlib.closing(connect(opts.target, opts.lock_timeout_s)) as conn:
                 if _mode(conn, sources, opts) == "existing":
-                    target_plan = existing.build(conn, sources, opts)
+                    target_plan = existing.build(conn, sources, opts, collect=True)
                     planmod.diagnose(target_plan, sources, every=True)
                     existing.describe(target_plan, sources, conn, log)
+                    found = preflight.check(target_plan, sources, opts.on_conflict)
+                    refusals = target_plan.mismatches
+                    refusals += existing.predict(conn, target_plan, opts.replace)
                     conn.rollback()
-                    return _plan_problems(target_plan, log)
+                    describe_findings(found, log)
+                    return _plan_verdict(target_plan, found, log, refusals)
         plan = make_plan(sources, opts, log, every=True)
         describe_plan(plan, sources, opts, log)
         found = preflight.check(plan, sources, opts.on_conflict)
         describe_findings(found, log)
-        for p in [*plan.problems, *found.problems]:
-            log.data(
-                "problem",
-                p.describe(),
-                level="error",
-                source=p.source,
-                table=p.table,
-                rowid=p.rowid,
-                column=p.column,
-                value=p.value,
-                reason=p.reason,
-            )
-        total = sum(plan.problem_counts.values()) + sum(found.counts.values())
-        verdict = (
-            f"run would refuse: {total} problem(s); nothing would be written (exit 1)"
-            if total
-            else "run would proceed: nothing found that it would refuse"
+        return _plan_verdict(plan, found, log)
+
+
+def _plan_verdict(
+    plan: Plan, found: preflight.Findings, log: Reporter, refusals: list[Problem] | None = None
+) -> int:
+    """`problem` events for everything `run` would refuse, the closing `plan` event, the exit
+    code (`refusals`: the app's schema does not match, or its tables hold rows)."""
+    if refusals:
+        log.text(
+            "Refused against the target's schema:\n"
+            + "\n".join("  " + p.describe() for p in refusals)
         )
-        log.event(
-            "plan",
-            verdict,
-            level="error" if total else "info",
-            problems=total,
-            elapsed_s=log.elapsed(),
+    for p in [*(refusals or []), *plan.problems, *found.problems]:
+        log.data(
+            "problem",
+            p.describe(),
+            level="error",
+            source=p.source,
+            table=p.table,
+            rowid=p.rowid,
+            column=p.column,
+            value=p.value,
+            reason=p.reason,
         )
-        return 1 if total else 0
+    total = sum(plan.problem_counts.values()) + sum(found.counts.values())
+    total += len(refusals or [])
+    verdict = (
+        f"run would refuse: {total} problem(s); nothing would be written (exit 1)"
+        if total
+        else "run would proceed: nothing found that it would refuse"
+    )
+    log.event(
+        "plan",
+        verdict,
+        level="error" if total else "info",
+        problems=total,
+        elapsed_s=log.elapsed(),
+    )
+    return 1 if total else 0
 
 
 def describe_findings(found: preflight.Findings, log: Reporter) -> None:
@@ -348,23 +366,6 @@ def describe_findings(found: preflight.Findings, log: Reporter) -> None:
         lines.append(f"  decision: {d}")
         log.data("decision", d)
     log.text("\n".join(lines))
-
-
-def _plan_problems(plan: Plan, log: Reporter) -> int:
-    """Every value that does not fit, as events; exit 1 if any."""
-    for p in plan.problems:
-        log.data(
-            "problem",
-            p.describe(),
-            level="error",
-            source=p.source,
-            table=p.table,
-            rowid=p.rowid,
-            column=p.column,
-            value=p.value,
-            reason=p.reason,
-        )
-    return 1 if plan.problems else 0
 
 
 def _mode(conn: psycopg.Connection, sources: list[Source], opts: Options) -> str:

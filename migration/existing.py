@@ -56,6 +56,7 @@ class ExistingPlan(Plan):
     kept: list[str] = field(default_factory=list)  # source tables whose target rows stay
     filled_by_default: list[str] = field(default_factory=list)
     sequences: dict[str, int] = field(default_factory=dict)  # table -> sqlite_sequence max
+    mismatches: list[Problem] = field(default_factory=list)  # kept by `plan` (run refuses)
 
 
 @dataclass
@@ -142,8 +143,11 @@ def affinity(declared: str) -> str:
     return "NUMERIC"
 
 
-def build(conn: psycopg.Connection, sources: list[Source], opts: Options) -> ExistingPlan:
-    """Match every source table and column to the app's schema; list every mismatch at once."""
+def build(
+    conn: psycopg.Connection, sources: list[Source], opts: Options, collect: bool = False
+) -> ExistingPlan:
+    """Match every source table and column to the app's schema; list every mismatch at once
+    (refusing, or with `collect` keeping them in the plan so `plan` reports them with the rest)."""
     namer = Namer(opts.identifiers)
     try:
         zone = convert.source_zone(opts.source_timezone)
@@ -201,7 +205,9 @@ def build(conn: psycopg.Connection, sources: list[Source], opts: Options) -> Exi
             "app's migrations own its views)"
             for v in src.schema.views
         )
-    if mismatches:
+    if mismatches and collect:
+        plan.mismatches = mismatches
+    elif mismatches:
         raise SchemaMismatchError(
             f"{len(mismatches)} mismatch(es) between the sources and the target's schema; nothing "
             "was written (map columns with --map-column table.source_column=column, skip them "
@@ -379,6 +385,31 @@ def describe(
     else:
         lines.append("Every value converts exactly to its target column's type.")
     log.text("\n".join(lines))
+
+
+def predict(conn: psycopg.Connection, plan: ExistingPlan, replace: bool) -> list[Problem]:
+    """What `prepare` would refuse: tables holding rows (without --replace), or a table outside
+    the load that references one --replace would empty."""
+    loaded = {t.oid: t for t in plan.targets.values()}
+    busy = [t for t in loaded.values() if catalog.has_rows(conn, t)]
+    if busy and not replace:
+        return [
+            Problem(
+                "target",
+                t.name,
+                "-",
+                "*",
+                "holds rows",
+                "the target table already holds rows: run refuses (--replace empties it with "
+                "TRUNCATE; --keep-table keeps its rows and skips the source's)",
+            )
+            for t in busy
+        ]
+    try:
+        _truncate_set(conn, busy, loaded)
+    except TargetStateError as exc:
+        return [Problem("target", busy[0].name, "-", "*", "--replace", str(exc))]
+    return []
 
 
 # -- around the load -----------------------------------------------------------------------

@@ -650,7 +650,7 @@ def test_arrays_load_from_json_text_with_nulls_and_refuse_other_shapes(make_db, 
             ]
         },
     )
-    plan = run_cli("plan", "--source", bad, "--target", target, "--schema", "existing")
+    plan = run_cli("plan", "--source", bad, "--target", target, "--schema", "existing", "--replace")
     assert plan.code == 1
     reasons = {e["column"]: e["reason"] for e in plan.events if e["event"] == "problem"}
     assert set(reasons) == {"labels", "scores", "moods", "stamps"}
@@ -733,3 +733,39 @@ def test_several_sources_fill_target_only_columns_from_their_defaults(make_db, t
         (1, "a", 1), (2, "b", 1), (3, "c", 1),
     ]  # fmt: skip
     assert query(target, "INSERT INTO notes (body) VALUES ('new') RETURNING id") == [(4,)]
+
+
+def test_plan_reports_mismatches_bad_values_and_busy_tables_all_at_once(make_db, target):
+    app_target(target)
+    query(target, "ALTER TABLE pages DROP COLUMN views")
+    query(target, "INSERT INTO authors (uid, name) VALUES (gen_random_uuid(), 'app row')")
+    pages = [(1, None, "gone", None, None, 1, None, 0, None, None, "x", 1, "2024-01-01")]
+    src = app_source(make_db, authors=AUTHORS[:1], pages=pages)
+    res = run_cli("plan", "--source", src, "--target", target, "--schema", "existing")
+    assert res.code == 1, res.text
+    problems = {
+        (e["table"], e["column"]): e["reason"] for e in res.events if e["event"] == "problem"
+    }
+    assert "has no column 'views' in target table pages" in problems[("pages", "views")]
+    assert "label of enum page_status" in problems[("pages", "status")]
+    assert "already holds rows: run refuses" in problems[("authors", "*")]
+    assert res.messages("plan") == [
+        "run would refuse: 3 problem(s); nothing would be written (exit 1)"
+    ]
+    query(target, "CREATE TABLE fans (author_id bigint REFERENCES authors (id))")
+    replace = run_cli(
+        "plan",
+        "--source",
+        src,
+        "--target",
+        target,
+        "--schema",
+        "existing",
+        "--replace",
+        "--ignore-column",
+        "pages.views",
+    )
+    problems = {(e["table"], e["column"]): e["reason"] for e in replace.events
+                if e["event"] == "problem"}  # fmt: skip
+    assert set(problems) == {("pages", "status"), ("authors", "*")}
+    assert "table fans (not a source table) references it" in problems[("authors", "*")]
