@@ -240,6 +240,16 @@ def key_constraints(
     return [Rebuilt("key", str(r[1]), str(r[3]), str(r[0]), str(r[2]), str(r[4])) for r in rows]
 
 
+def triggers(conn: psycopg.Connection, oids: list[int]) -> list[tuple[str, str]]:
+    """(table, trigger) for the app's own enabled row triggers on `oids` (they fire during COPY)."""
+    rows = conn.execute(
+        "SELECT t.tgrelid::regclass::text, t.tgname FROM pg_trigger t WHERE t.tgrelid = ANY(%s) "
+        "AND NOT t.tgisinternal AND t.tgenabled <> 'D' ORDER BY 1, 2",
+        (oids,),
+    ).fetchall()
+    return [(str(r[0]), str(r[1])) for r in rows]
+
+
 def definitions(conn: psycopg.Connection, oids: list[int]) -> dict[str, str]:
     """Every index and constraint definition of `oids`, keyed by name (for before/after checks)."""
     rows = conn.execute(

@@ -205,6 +205,11 @@ def build(
             "app's migrations own its views)"
             for v in src.schema.views
         )
+    plan.reported.extend(
+        f"table {table}: the app's trigger {name} fires for every loaded row (the load does not "
+        "disable it; --verify shows whether it changed a value)"
+        for table, name in catalog.triggers(conn, [t.oid for t in plan.targets.values()])
+    )
     if mismatches and collect:
         plan.mismatches = mismatches
     elif mismatches:

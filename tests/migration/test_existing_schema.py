@@ -769,3 +769,18 @@ def test_plan_reports_mismatches_bad_values_and_busy_tables_all_at_once(make_db,
                 if e["event"] == "problem"}  # fmt: skip
     assert set(problems) == {("pages", "status"), ("authors", "*")}
     assert "table fans (not a source table) references it" in problems[("authors", "*")]
+
+
+def test_the_apps_triggers_are_reported_and_fire(make_db, target):
+    app_target(target)
+    query(
+        target,
+        "CREATE TABLE audit (page_id int); CREATE FUNCTION log_page() RETURNS trigger "
+        "LANGUAGE plpgsql AS $$BEGIN INSERT INTO audit VALUES (NEW.id); RETURN NEW; END$$; "
+        "CREATE TRIGGER pages_audit AFTER INSERT ON pages FOR EACH ROW EXECUTE FUNCTION log_page()",
+    )
+    res = run_cli("run", "--source", app_source(make_db), "--target", target)
+    assert res.code == 0, res.text
+    assert any("trigger pages_audit fires for every loaded row" in m
+               for m in res.messages("reported"))  # fmt: skip
+    assert query(target, "SELECT count(*) FROM audit") == [(3,)]
