@@ -873,7 +873,9 @@ _SIMPLE = {
     "citext": Converter(
         to_text(), "text", "text", canon_text, "text", TEXT_SQL, frozenset({"TEXT"})
     ),
-    "bytea": Converter(to_bytea, "bytea", "bytea", canon_bytea, "BLOBs byte for byte"),
+    "bytea": Converter(
+        to_bytea, "bytea", "bytea", canon_bytea, "BLOBs byte for byte", None, frozenset({"BLOB"})
+    ),
     "uuid": Converter(
         to_uuid,
         "uuid",

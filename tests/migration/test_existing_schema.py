@@ -784,3 +784,24 @@ def test_the_apps_triggers_are_reported_and_fire(make_db, target):
     assert any("trigger pages_audit fires for every loaded row" in m
                for m in res.messages("reported"))  # fmt: skip
     assert query(target, "SELECT count(*) FROM audit") == [(3,)]
+
+
+def test_blobs_go_to_bytea_as_they_are_and_text_in_a_blob_column_is_refused(make_db, target):
+    query(target, "CREATE TABLE files (id int PRIMARY KEY, data bytea, name char(4))")
+    schema = "CREATE TABLE files (id INTEGER PRIMARY KEY, data BLOB, name TEXT)"
+    good = make_db(schema, rows={"INSERT INTO files VALUES (?, ?, ?)": [
+        (1, b"\x00\xff" * 3, "ab"), (2, None, None), (3, b"", "abcd"),
+    ]})  # fmt: skip
+    res = run_cli("run", "--source", good, "--target", target, "--verify")
+    assert res.code == 0, res.text
+    assert query(target, "SELECT id, data, name FROM files ORDER BY id") == [
+        (1, b"\x00\xff" * 3, "ab  "), (2, None, None), (3, b"", "abcd"),
+    ]  # fmt: skip
+    bad = make_db(schema, rows={"INSERT INTO files VALUES (?, ?, ?)": [(1, "text", "abcde")]})
+    query(target, "DROP SCHEMA petstore_migration CASCADE")  # forget the first run
+    refused = run_cli("run", "--source", bad, "--target", target, "--replace")
+    assert refused.code == 1, refused.text
+    reasons = {e["column"]: e["reason"] for e in refused.events if e["event"] == "problem"}
+    assert "is not a BLOB (bytea)" in reasons["data"]
+    assert "longer than character(4)" in reasons["name"]
+    assert query(target, "SELECT count(*) FROM files") == [(3,)]
