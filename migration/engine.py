@@ -372,6 +372,13 @@ def _mode(conn: psycopg.Connection, sources: list[Source], opts: Options) -> str
     """`--schema` resolved against the target (a completed run keeps the mode it used)."""
     record = _last_record(conn)
     recorded = str(record.get("schema", "create")) if record is not None else None
+    saved: dict[str, Any] = (record or {}).get("schema_options") or {}  # type: ignore[assignment]
+    # a rerun or `verify` matches columns as the recorded run did, unless told otherwise
+    for name in ("map_columns", "ignore_columns", "keep"):
+        if not getattr(opts, name) and saved.get(name):
+            setattr(opts, name, [str(v) for v in saved[name]])
+    if opts.source_timezone == "UTC" and saved.get("source_timezone"):
+        opts.source_timezone = str(saved["source_timezone"])
     return existing.resolve(conn, sources, opts, recorded)
 
 
@@ -906,6 +913,14 @@ def _run_once(
         "source_names": _source_identity(sources),
         "identifiers": opts.identifiers,
         "schema": "existing" if prepared is not None else "create",
+        "schema_options": {
+            "map_columns": opts.map_columns,
+            "ignore_columns": opts.ignore_columns,
+            "keep": opts.keep,
+            "source_timezone": opts.source_timezone,
+        }
+        if prepared is not None
+        else {},
         "on_conflict": opts.on_conflict,
         "views": views,
         "reported": result.reported,

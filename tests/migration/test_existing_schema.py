@@ -805,3 +805,26 @@ def test_blobs_go_to_bytea_as_they_are_and_text_in_a_blob_column_is_refused(make
     assert "is not a BLOB (bytea)" in reasons["data"]
     assert "longer than character(4)" in reasons["name"]
     assert query(target, "SELECT count(*) FROM files") == [(3,)]
+
+
+def test_verify_and_rerun_reuse_the_recorded_column_options(make_db, target):
+    app_target(target)
+    query(target, "ALTER TABLE pages RENAME COLUMN views TO view_count")
+    src = app_source(make_db)
+    res = run_cli(
+        "run",
+        "--source",
+        src,
+        "--target",
+        target,
+        "--map-column",
+        "pages.views=view_count",
+        "--source-timezone",
+        "Europe/Paris",
+        "--verify",
+    )
+    assert res.code == 0, res.text
+    assert run_cli("verify", "--source", src, "--target", target).code == 0
+    again = run_cli("run", "--source", src, "--target", target)
+    assert again.code == 0, again.text
+    assert "already migrated and verified" in again.messages("done")[0]
