@@ -69,6 +69,7 @@ def announce(command: str, opts: Options, log: Reporter) -> None:
         "identifiers": opts.identifiers,
         "casts": list(opts.casts),
         "replace": opts.replace,
+        "schema": opts.schema,
     }
     chosen = [k for k in ("verify", "replace") if options[k]]
     log.event(

@@ -118,6 +118,7 @@ def test_done_carries_totals_and_start_carries_no_password(pods, target):
         "identifiers": "lower",
         "casts": [],
         "replace": False,
+        "schema": "auto",
     }
     password = target.split("@")[0].rsplit(":", 1)[1]
     assert password not in json.dumps(start)
