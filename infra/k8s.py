@@ -95,9 +95,12 @@ class KubernetesWiringArgs:
     app_password_version: int
 
 
-def migration_args(files: Sequence[str], on_conflict: str) -> list[str]:
+def migration_args(
+    files: Sequence[str], on_conflict: str, app_schema_first: bool = False
+) -> list[str]:
     """The migration CLI's arguments: every SQLite source, the target from the mounted Secret
-    file (never argv or env), verification, JSON logs."""
+    file (never argv or env), verification, JSON logs; after the app's schema command, load
+    into the schema it created (``--schema existing``: a table it lacks refuses the run)."""
     args = ["run"]
     for name in files:
         args += ["--source", f"{SQLITE_MOUNT_PATH}/{name}"]
@@ -105,6 +108,8 @@ def migration_args(files: Sequence[str], on_conflict: str) -> list[str]:
     args += ["--verify", "--log-format", "json"]
     if on_conflict == "renumber":
         args += ["--on-conflict", "renumber"]
+    if app_schema_first:
+        args += ["--schema", "existing"]
     return args
 
 
@@ -724,7 +729,7 @@ class KubernetesWiring(pulumi.ComponentResource):
             MIGRATION_CONTAINER,
             cfg.migration_image,
             MIGRATION_COMMAND,
-            migration_args(cfg.sqlite_files, cfg.on_conflict),
+            migration_args(cfg.sqlite_files, cfg.on_conflict, bool(init_containers)),
             migration_job_env(),
             [
                 k8s.core.v1.VolumeMountArgs(

@@ -106,6 +106,14 @@ def test_migration_args_list_every_source_then_the_target_file_verify_and_json_l
     ]
 
 
+def test_migration_args_load_into_the_apps_schema_after_its_schema_command() -> None:
+    assert k8s.migration_args(["a.db"], "fail", app_schema_first=True)[-2:] == [
+        "--schema",
+        "existing",
+    ]
+    assert "--schema" not in k8s.migration_args(["a.db"], "fail")
+
+
 def test_migration_args_add_renumber_only_when_configured() -> None:
     assert k8s.migration_args(["a.db"], "renumber")[-2:] == ["--on-conflict", "renumber"]
     assert "--on-conflict" not in k8s.migration_args(["a.db"], "fail")

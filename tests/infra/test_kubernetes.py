@@ -562,6 +562,7 @@ def test_app_schema_command_runs_first_in_the_apps_image_with_the_same_hardening
         {"name": "DATABASE_URL_FILE", "value": "/var/run/secrets/petstore-db/app-schema-url"}
     ]
     assert init["securityContext"] == HARDENED_CONTAINER
+    assert _container(_migration_job(run))["args"][-2:] == ["--schema", "existing"]
     assert init["resources"] == _container(_migration_job(run))["resources"]
     assert {
         "name": "credentials",
