@@ -171,6 +171,36 @@ def drop_tables(conn: psycopg.Connection, tables: list[str]) -> None:
     )
 
 
+def drop_views(conn: psycopg.Connection, names: list[str]) -> None:
+    """--replace: drop the existing views the run recreates, together and never with CASCADE;
+    a view or function of someone else's that depends on them refuses the run, named."""
+    views = [
+        name
+        for name in names
+        if conn.execute(
+            "SELECT relkind FROM pg_class WHERE oid = to_regclass(%s)",
+            (sql.Identifier(name).as_string(conn),),
+        ).fetchone()
+        == ("v",)
+    ]
+    if not views:
+        return
+    err = _savepoint(
+        conn,
+        sql.SQL("DROP VIEW {} RESTRICT").format(sql.SQL(", ").join(map(sql.Identifier, views))),
+    )
+    if err is None:
+        return
+    if not isinstance(err, psycopg.errors.DependentObjectsStillExist):
+        raise err
+    detail = err.diag.message_detail
+    raise TargetStateError(
+        f"cannot replace view(s) {', '.join(views)} in the target: objects the migration does "
+        f"not own depend on them ({(detail or _first_line(err)).replace(chr(10), '; ')}); "
+        "nothing was changed (drop or alter those objects first)"
+    )
+
+
 def _first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
@@ -736,15 +766,13 @@ def create_views(
     )
     created: list[str] = []
     errors: dict[str, str] = {}
+    if replace:
+        drop_views(conn, [target for _name, target, _query in pending])
     progress = True
     while pending and progress:
         progress = False
         for item in list(pending):
             name, target, query = item
-            if replace:
-                _savepoint(
-                    conn, sql.SQL("DROP VIEW IF EXISTS {} CASCADE").format(sql.Identifier(target))
-                )
             err = _savepoint(
                 conn, sql.SQL("CREATE VIEW {} AS {}").format(sql.Identifier(target), query)
             )

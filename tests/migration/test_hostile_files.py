@@ -775,3 +775,38 @@ def test_an_immutable_source_that_changes_while_read_fails_the_run(tmp_path, tar
         "nothing was committed: run again without --source-immutable, or stop the writer first"
     )
     assert_unchanged(target, before)
+
+
+def test_replace_refuses_to_drop_a_view_another_view_depends_on(make_db, target):
+    src = make_db(PETS + "CREATE VIEW pet_names AS SELECT name FROM pets;")
+    _prepare(
+        target,
+        "CREATE VIEW pet_names AS SELECT 'x'::text AS name;"
+        "CREATE VIEW shouting AS SELECT upper(name) FROM pet_names",
+    )
+    before = snapshot(target)
+    res = run_cli("run", "--source", src, "--target", target, "--schema", "create", "--replace")
+    assert res.code == 2, res.text
+    assert _only_failure(res) == (
+        "cannot replace view(s) pet_names in the target: objects the migration does not own "
+        "depend on them (view shouting depends on view pet_names); nothing was changed (drop or "
+        "alter those objects first)"
+    )
+    assert_unchanged(target, before)
+    assert query(target, "SELECT * FROM shouting") == [("X",)]
+
+
+def test_replace_recreates_the_runs_own_views_over_replaced_tables(make_db, target):
+    src = make_db(PETS + "CREATE VIEW pet_names AS SELECT name FROM pets;")
+    _prepare(
+        target,
+        "CREATE TABLE pets (id bigint PRIMARY KEY, name text); INSERT INTO pets VALUES (9, 'old');"
+        "CREATE VIEW pet_names AS SELECT name FROM pets",
+    )
+    res = run_cli("run", "--source", src, "--target", target, "--schema", "create", "--replace")
+    assert res.code == 2, res.text  # the view depends on the table: refused, named
+    assert "view pet_names (on table pets)" in _only_failure(res)
+    _prepare(target, "DROP VIEW pet_names; CREATE VIEW pet_names AS SELECT 'x'::text AS name")
+    res = run_cli("run", "--source", src, "--target", target, "--schema", "create", "--replace")
+    assert res.code == 0, res.text
+    assert query(target, "SELECT * FROM pet_names") == [("rex",)]
