@@ -24,7 +24,7 @@ from psycopg import sql
 from migration import catalog, convert
 from migration import plan as planmod
 from migration.catalog import Rebuilt, TargetTable
-from migration.errors import DataProblemError, Problem, SchemaError, TargetStateError, UsageError
+from migration.errors import DataProblemError, Problem, TargetStateError, UsageError
 from migration.model import Column, Table
 from migration.plan import Namer, Plan, TablePlan
 from migration.source import Source, qi
@@ -222,6 +222,20 @@ def build(
     return plan
 
 
+@dataclass
+class _Matching:
+    """One source table against its target table: what `_match` found."""
+
+    t: Table
+    target: TargetTable
+    columns: list[ColumnPlan] = field(default_factory=list)
+    used: set[str] = field(default_factory=set)
+    mismatches: list[Problem] = field(default_factory=list)
+
+    def mismatch(self, column: str, value: str, reason: str) -> None:
+        self.mismatches.append(Problem("target", self.t.name, "-", column, value, reason))
+
+
 def _table_plan(
     t: Table,
     target: TargetTable,
@@ -234,12 +248,7 @@ def _table_plan(
     mismatches: list[Problem],
 ) -> TablePlan | None:
     key = t.name.lower()
-    cols: list[ColumnPlan] = []
-    used: set[str] = set()
-
-    def mismatch(column: str, value: str, reason: str) -> None:
-        mismatches.append(Problem("target", t.name, "-", column, value, reason))
-
+    m = _Matching(t, target)
     for col in t.columns:
         if (key, col.name.lower()) in ignored:
             plan.reported.append(
@@ -247,60 +256,27 @@ def _table_plan(
                 "values are not carried over"
             )
             continue
-        name = maps.get((key, col.name.lower()), namer(col.name))
-        tc = target.column(name)
-        if tc is None:
-            mismatch(
-                col.name,
-                f"{target.name}.{name}",
-                f"source column {t.name}.{col.name} has no column {name!r} in target table "
-                f"{target.name} (--map-column {t.name}.{col.name}=COLUMN or --ignore-column "
-                f"{t.name}.{col.name})",
-            )
-            continue
-        if name in used:
-            mismatch(
-                col.name, name, f"two source columns map to target column {target.name}.{name}"
-            )
-            continue
-        used.add(name)
-        if tc.generated and not col.generated:
-            mismatch(
-                col.name,
-                f"{target.name}.{name}",
-                f"target column {target.name}.{name} is generated (PostgreSQL computes it) but "
-                f"source column {t.name}.{col.name} holds values (--ignore-column "
-                f"{t.name}.{col.name})",
-            )
-            continue
-        try:
-            conv = convert.converter(tc.type, zone)
-        except convert.Unsupported as exc:
-            mismatch(
-                col.name,
-                tc.type.shown,
-                f"target column {target.name}.{name} ({tc.type.shown}): {exc}; --ignore-column "
-                f"{t.name}.{col.name} leaves it to its default",
-            )
-            continue
-        cols.append(_column_plan(col, name, tc, conv))
+        _match(m, col, maps.get((key, col.name.lower()), namer(col.name)), zone)
     for tc in target.columns:
-        if tc.name in used or (key, tc.name.lower()) in ignored:
+        if tc.name in m.used or (key, tc.name.lower()) in ignored or tc.generated:
             continue
-        if tc.notnull and not tc.has_default and not tc.generated:
-            mismatch(
+        if tc.notnull and not tc.has_default:
+            m.mismatch(
                 tc.name,
                 f"{target.name}.{tc.name}",
                 f"target column {target.name}.{tc.name} is NOT NULL without a default and no "
                 f"source column of {t.name} fills it (--map-column {t.name}.SOURCE={tc.name})",
             )
-        elif not tc.generated:
+        else:
             plan.filled_by_default.append(f"{target.name}.{tc.name}")
-    if not cols:
-        return None if mismatches else _empty_table(t, target)
+    if not m.columns and not m.mismatches:
+        m.mismatch("*", target.name, f"no source column of {t.name} is loaded into {target.name}")
+    mismatches.extend(m.mismatches)
+    if not m.columns:
+        return None
     holders = [s.index for s in sources if any(x.name.lower() == key for x in s.schema.tables)]
-    tp = TablePlan(t, target.name, cols, holders)
-    mapped = {c.name for c in cols}
+    tp = TablePlan(t, target.name, m.columns, holders)
+    mapped = {c.name for c in m.columns}
     tp.pk = list(target.pk) if target.pk and set(target.pk) <= mapped else []
     for idx in holders:
         st = sources[idx].schema.table(t.name)
@@ -310,10 +286,43 @@ def _table_plan(
     return tp
 
 
-def _empty_table(t: Table, target: TargetTable) -> TablePlan | None:
-    raise SchemaError(
-        f"table {t.name!r}: no source column is loaded into {target.name} (all ignored)"
-    )
+def _match(m: _Matching, col: Column, name: str, zone: dt.tzinfo) -> None:
+    """Source column `col` into target column `name`: a column plan, or a mismatch."""
+    t, target = m.t, m.target
+    tc = target.column(name)
+    if tc is None:
+        m.mismatch(
+            col.name,
+            f"{target.name}.{name}",
+            f"source column {t.name}.{col.name} has no column {name!r} in target table "
+            f"{target.name} (--map-column {t.name}.{col.name}=COLUMN or --ignore-column "
+            f"{t.name}.{col.name})",
+        )
+        return
+    if name in m.used:
+        m.mismatch(col.name, name, f"two source columns map to target column {target.name}.{name}")
+        return
+    m.used.add(name)
+    if tc.generated and not col.generated:
+        m.mismatch(
+            col.name,
+            f"{target.name}.{name}",
+            f"target column {target.name}.{name} is generated (PostgreSQL computes it) but "
+            f"source column {t.name}.{col.name} holds values (--ignore-column "
+            f"{t.name}.{col.name})",
+        )
+        return
+    try:
+        conv = convert.converter(tc.type, zone)
+    except convert.Unsupported as exc:
+        m.mismatch(
+            col.name,
+            tc.type.shown,
+            f"target column {target.name}.{name} ({tc.type.shown}): {exc}; --ignore-column "
+            f"{t.name}.{col.name} leaves it to its default",
+        )
+        return
+    m.columns.append(_column_plan(col, name, tc, conv))
 
 
 def _column_plan(
