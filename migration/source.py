@@ -562,7 +562,7 @@ class Source:
             cols[i] = f"CASE WHEN {big} THEN NULL ELSE {exprs[i]} END"
             flags.append(f"CASE WHEN {big} THEN octet_length({qi(name)}) END")
         size = balanced_sum([f"coalesce(octet_length({c}), 0)" for c in cols])
-        extra = [size, rowid or "NULL", *flags]
+        extra = [size, rowid if streams and rowid else "NULL", *flags]
         return f"SELECT {', '.join(cols + extra)} FROM {qi(table)}", streams  # noqa: S608 - identifiers quoted by qi(); read-only SQLite source
 
     def _with_large(
