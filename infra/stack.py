@@ -23,7 +23,7 @@ from infra.tags import base_tags
 def define_stack(config: StackConfig | None = None) -> dict[str, pulumi.Output[object]]:
     """Create every resource of the current stack and return the stack outputs to export."""
     cfg = config or load_config()
-    tags = base_tags(cfg.stack)
+    tags = base_tags(cfg.stack, cfg.environment)
     name = f"petstore-{cfg.stack}"
     db = cfg.database
 

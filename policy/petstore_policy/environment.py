@@ -4,8 +4,9 @@ The Pulumi CLI starts a policy pack with ``PULUMI_STACK`` set, and ``pulumi_poli
 the runtime from it, so :func:`pulumi.get_stack` names the stack being previewed or updated.
 A stack is production when its name is in the policy's ``productionStacks`` config (default
 ``["prod"]``; override with ``--policy-pack-config``). An AWS resource whose ``environment`` tag
-names a production stack is treated as production too: a tag can only make the rules stricter,
-never looser. When the stack name is unknown, the pack assumes production (fail closed).
+names a production stack, or whose ``tier`` tag is ``production`` (the program sets it from the
+stack's ``environment`` config), is treated as production too: a tag can only make the rules
+stricter, never looser. When the stack name is unknown, the pack assumes production (fail closed).
 """
 
 from __future__ import annotations
@@ -19,6 +20,10 @@ from pulumi_policy.proxy import UnknownValueError
 PRODUCTION_STACKS_KEY = "productionStacks"
 DEFAULT_PRODUCTION_STACKS: tuple[str, ...] = ("prod",)
 ENVIRONMENT_TAG = "environment"
+# The program tags every AWS resource with its stack's configured class (infra/tags.py): a
+# production stack is recognised by that config, whatever its name.
+TIER_TAG = "tier"
+PRODUCTION_TIER = "production"
 
 # JSON schema of the per-policy config; the CLI validates --policy-pack-config against it.
 PRODUCTION_STACKS_SCHEMA: dict[str, Any] = {
@@ -61,13 +66,13 @@ def production_stacks(config: Mapping[str, Any]) -> tuple[str, ...]:
     return names
 
 
-def _environment_tag(props: Mapping[str, Any]) -> str | None:
-    """The resource's ``environment`` tag, or None when absent or not yet known (preview)."""
+def _environment_tag(props: Mapping[str, Any], key: str = ENVIRONMENT_TAG) -> str | None:
+    """The resource's ``key`` tag, or None when absent or not yet known (preview)."""
     try:
         tags = props.get("tags")
         if not isinstance(tags, Mapping):
             return None
-        value = tags.get(ENVIRONMENT_TAG)
+        value = tags.get(key)
     except UnknownValueError:
         return None
     return value if isinstance(value, str) else None
@@ -85,4 +90,6 @@ def resolve_environment(
     tag = _environment_tag(props)
     if tag is not None and tag in prod_names:
         return Environment(stack, True, f"resource tag {ENVIRONMENT_TAG}={tag!r} is production")
+    if _environment_tag(props, TIER_TAG) == PRODUCTION_TIER:
+        return Environment(stack, True, f"resource tag {TIER_TAG}={PRODUCTION_TIER!r}")
     return Environment(stack, False, f"stack {stack!r} is not in {PRODUCTION_STACKS_KEY}")

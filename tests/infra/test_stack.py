@@ -143,6 +143,7 @@ def test_every_taggable_aws_resource_carries_the_required_tags(run: StackRun) ->
             "environment": run.stack,
             "managed-by": "pulumi",
         }, r.name
+        assert tags["tier"] == {"dev": "development", "prod": "production"}[run.stack], r.name
 
 
 def _instance(run: StackRun) -> RegisteredResource:

@@ -50,6 +50,16 @@ def test_production_environment_tag_makes_a_dev_stack_resource_production() -> N
     assert env == Environment("dev", True, "resource tag environment='prod' is production")
 
 
+def test_production_tier_tag_makes_any_stack_production() -> None:
+    env = resolve_environment(
+        "eu-live", {}, {"tags": {"environment": "eu-live", "tier": "production"}}
+    )
+
+    assert env.production is True
+    assert env.reason == "resource tag tier='production'"
+    assert resolve_environment("eu-live", {}, {"tags": {"tier": "development"}}).production is False
+
+
 def test_dev_tag_cannot_relax_a_prod_stack() -> None:
     assert resolve_environment("prod", {}, {"tags": {"environment": "dev"}}).production is True
 

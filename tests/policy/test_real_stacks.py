@@ -136,3 +136,25 @@ def test_a_setting_the_program_accepts_but_the_baseline_refuses_is_caught() -> N
         ),
         "monitoringRoleArn is unset; enhanced monitoring needs its IAM role [Security Hub RDS.6]",
     ]
+
+
+def test_a_stack_configured_as_production_gets_the_production_rules_whatever_its_name() -> None:
+    run = run_stack(
+        "dev",
+        {
+            "environment": "production",
+            "multiAz": True,
+            "deletionProtection": True,
+            "createKmsKey": True,
+            "finalSnapshot": True,
+            "backupRetentionDays": 7,
+            "secretRecoveryWindowDays": 30,
+        },
+    )
+    instance = run.one(r.RDS_INSTANCE)
+    analyzer = Analyzer("dev")  # the stack's name is not in productionStacks
+
+    assert instance.inputs["tags"]["tier"] == "production"
+    assert _violations(analyzer, run) == {}
+    unprotected = analyzer.violations(r.RDS_INSTANCE, instance.inputs, protect=False)
+    assert list(unprotected) == ["protect-stateful-resources"]
