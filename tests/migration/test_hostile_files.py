@@ -326,13 +326,18 @@ def _leaks(text: str, secrets: tuple[str, ...]) -> list[str]:
 
 
 @pytest.mark.parametrize(("form", "url", "secrets"), _forms(), ids=[f[0] for f in _forms()])
-@pytest.mark.parametrize("via", ["--target", "DATABASE_URL"])
-def test_the_password_is_masked_in_every_form_of_target(make_db, form, url, secrets, via):
+@pytest.mark.parametrize("via", ["--target", "DATABASE_URL", "--target-file"])
+def test_the_password_is_masked_in_every_form_of_target(make_db, tmp_path, form, url, secrets, via):
     src = make_db(PETS)
     args = ["run", "--source", src, "--log-format", "text"]
+    if via == "--target":
+        args += ["--target", url]
+    elif via == "--target-file":
+        (tmp_path / "url").write_text(url + "\n")
+        args += ["--target-file", str(tmp_path / "url")]
     res = run_subprocess(
-        *([*args, "--target", url] if via == "--target" else args),
-        env={"DATABASE_URL": url} if via == "DATABASE_URL" else {"DATABASE_URL": ""},
+        *args,
+        env={"DATABASE_URL": url if via == "DATABASE_URL" else ""},
         timeout=60,
     )
     assert res.code == 2, res.text
