@@ -71,6 +71,16 @@ def _parser() -> argparse.ArgumentParser:
             help="text (default on a terminal) or JSON lines (default otherwise)",
         )
 
+    def skip(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument(
+            "--skip",
+            action="append",
+            default=[],
+            metavar="KIND:NAME",
+            help="migrate without this view, index, CHECK or default: view:NAME, index:NAME, "
+            "check:TABLE.NAME (or TABLE.N, the Nth unnamed CHECK), default:TABLE.COLUMN",
+        )
+
     def target(sp: argparse.ArgumentParser) -> None:
         where = sp.add_mutually_exclusive_group()
         where.add_argument(
@@ -149,10 +159,12 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument(
         "--replace", action="store_true", help="predict `run --replace` (--schema existing)"
     )
-    target(sp)
+    target(sp)  # also where the translated DDL is tried (rolled back); else embedded
     schema(sp)
+    skip(sp)
     sp = sub.add_parser("run", help="migrate in one transaction")
     common(sp)
+    skip(sp)
     target(sp)
     schema(sp)
     sp.add_argument(
@@ -255,6 +267,7 @@ def main(argv: list[str] | None = None) -> int:
         source_timezone=getattr(args, "source_timezone", "UTC"),
         lock_timeout_s=getattr(args, "lock_timeout", engine.LOCK_TIMEOUT_S),
         source_immutable=args.source_immutable,
+        skip=getattr(args, "skip", []),
     )
     try:
         if args.command == "plan":

@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 import psycopg
 from psycopg import sql
 
-from migration import __version__, diff, existing, load, preflight, verify
+from migration import __version__, diff, existing, load, predict, preflight, verify
 from migration import plan as planmod
 from migration.errors import (
     DataProblemError,
@@ -58,6 +58,7 @@ class Options:
     source_timezone: str = "UTC"
     lock_timeout_s: float = LOCK_TIMEOUT_S
     source_immutable: bool = False  # sources are copies nobody writes during the run
+    skip: list[str] = field(default_factory=list)  # view:NAME, check:TABLE.NAME, ... left out
 
 
 def announce(command: str, opts: Options, log: Reporter) -> None:
@@ -192,6 +193,7 @@ def make_plan(sources: list[Source], opts: Options, log: Reporter, every: bool) 
     """Build the plan and diagnose values (every column with `every`, else flagged ones)."""
     namer = Namer(opts.identifiers)
     plan = planmod.build(sources, namer, planmod.parse_casts(opts.casts))
+    planmod.apply_skips(plan, opts.skip)
     planmod.diagnose(plan, sources, every=every)
     return plan
 
@@ -246,12 +248,10 @@ def describe_plan(plan: Plan, sources: list[Source], opts: Options, log: Reporte
             conn_free_ddl.extend(_as_text(x) + ";" for x in (s.statement, s.validate) if x)
         lines.extend(f"  note: {n}" for n in notes)
         lines.append("")
-    for name, target, query, error in plan.views:
+    for _name, target, query, _error in plan.views:
         if query is not None:
             view = sql.SQL("CREATE VIEW {} AS {}").format(sql.Identifier(target), query)
             conn_free_ddl.append(_as_text(view) + ";")
-        else:
-            plan.reported.append(f"view {name!r}: {error}: not carried over")
     lines.append("DDL:")
     lines.extend("  " + d for d in conn_free_ddl)
     lines.append("")
@@ -303,14 +303,21 @@ def cmd_plan(opts: Options, log: Reporter) -> int:
                     describe_findings(found, log)
                     return _plan_verdict(target_plan, found, log, refusals)
         plan = make_plan(sources, opts, log, every=True)
+        namer = Namer(opts.identifiers)
+        refused = predict.refusals(plan, sources, namer, opts.target, connect, log)
         describe_plan(plan, sources, opts, log)
+        predict.report(refused, log)
         found = preflight.check(plan, sources, opts.on_conflict)
         describe_findings(found, log)
-        return _plan_verdict(plan, found, log)
+        return _plan_verdict(plan, found, log, refused=len(refused))
 
 
 def _plan_verdict(
-    plan: Plan, found: preflight.Findings, log: Reporter, refusals: list[Problem] | None = None
+    plan: Plan,
+    found: preflight.Findings,
+    log: Reporter,
+    refusals: list[Problem] | None = None,
+    refused: int = 0,
 ) -> int:
     """`problem` events for everything `run` would refuse, the closing `plan` event, the exit
     code (`refusals`: the app's schema does not match, or its tables hold rows)."""
@@ -332,7 +339,7 @@ def _plan_verdict(
             reason=p.reason,
         )
     total = sum(plan.problem_counts.values()) + sum(found.counts.values())
-    total += len(refusals or [])
+    total += len(refusals or []) + refused  # refused: DDL that cannot be created (predict)
     verdict = (
         f"run would refuse: {total} problem(s); nothing would be written (exit 1)"
         if total
@@ -792,6 +799,7 @@ def _run_existing(
 def _checked_plan(sources: list[Source], opts: Options, log: Reporter, optimistic: bool) -> Plan:
     namer = Namer(opts.identifiers)
     plan = planmod.build(sources, namer, planmod.parse_casts(opts.casts), optimistic=optimistic)
+    planmod.apply_skips(plan, opts.skip)
     planmod.diagnose(plan, sources)
     for tp in plan.tables:
         for note in tp.notes:
@@ -892,6 +900,7 @@ def _run_once(
     with log.phase("views", "views created") as done:
         views = load.create_views(conn, plan, result, opts.replace)
         done["views"] = len(views)
+    load.refuse_unmigrated(plan, result)
     with log.phase("sequences", "identity sequences set past the loaded keys"):
         load.reset_sequences(conn, plan, result)
     with log.phase("analyze", "planner statistics gathered"):

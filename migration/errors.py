@@ -69,6 +69,10 @@ class SourceTextError(DataProblemError):
     """A source's TEXT value is not valid UTF-8 (exit 1; `plan` lists every such row)."""
 
 
+class SchemaObjectError(DataProblemError):
+    """A view, index, CHECK or default cannot be created and was not skipped by name (exit 1)."""
+
+
 class ConflictError(DataProblemError):
     """Several sources hold the same key with different content (exit 1)."""
 

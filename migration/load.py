@@ -21,12 +21,13 @@ from migration.errors import (
     ConflictError,
     DataProblemError,
     Problem,
+    SchemaObjectError,
     SourceTextError,
     TargetStateError,
 )
 from migration.log import Reporter, duration
 from migration.model import name_key
-from migration.plan import Namer, Plan, TablePlan
+from migration.plan import Namer, Plan, Refusal, TablePlan
 from migration.source import Large, Source, no_cycle_collection, qi
 from migration.typemap import ValueProblem, show
 
@@ -66,6 +67,7 @@ class LoadResult:
     decisions: list[str] = field(default_factory=list)
     mappings: dict[tuple[int, str], dict[int, int]] = field(default_factory=dict)
     source_sums: dict[tuple[str, int], verify.Sum] = field(default_factory=dict)
+    refused: list[Refusal] = field(default_factory=list)  # DDL PostgreSQL rejected
 
 
 def execute_one(conn: psycopg.Connection, stmt: sql.Composed) -> None:
@@ -739,10 +741,8 @@ def post_steps(
                         ]
                     )
                 else:
-                    result.reported.append(
-                        f"{step.what}: not carried over: PostgreSQL rejected the translation "
-                        f"({_first_line(err)})"
-                    )
+                    why = f"PostgreSQL rejected the translation ({_first_line(err)})"
+                    result.refused.append(Refusal(step.key, step.what, why))
     if collect is None:
         refuse_violations(problems)
 
@@ -761,9 +761,6 @@ def create_views(
 ) -> list[str]:
     """Create the translated views (retrying those that depend on later ones); report the rest."""
     pending = [(n, t, q) for n, t, q, e in plan.views if q is not None]
-    result.reported.extend(
-        f"view {n!r}: {e}: not carried over" for n, _t, q, e in plan.views if q is None
-    )
     created: list[str] = []
     errors: dict[str, str] = {}
     if replace:
@@ -783,11 +780,47 @@ def create_views(
             else:
                 errors[name] = _first_line(err)
     for name, _target, query in pending:
-        result.reported.append(
-            f"view {name!r}: not carried over: PostgreSQL rejected the translation "
-            f"({errors[name]}); translated SQL: {query.as_string(conn)}"
+        why = (
+            f"PostgreSQL rejected the translation ({errors[name]}); translated SQL: "
+            f"{query.as_string(conn)}"
         )
+        result.refused.append(Refusal(f"view:{name}", f"view {name!r}", why))
     return created
+
+
+def refuse_unmigrated(plan: Plan, result: LoadResult) -> None:
+    """Before commit: every view, index, CHECK or default that cannot be created, and was not
+    skipped by name, refuses the run (the app's schema is the contract)."""
+    refused = plan.refusals + result.refused
+    if refused:
+        raise SchemaObjectError(
+            f"{len(refused)} object(s) of the source schema cannot be created in PostgreSQL; "
+            "nothing was written: " + "; ".join(r.message() for r in refused)
+        )
+
+
+def try_ddl(
+    conn: psycopg.Connection, plan: Plan, sources: list[Source], namer: Namer
+) -> list[Refusal]:
+    """What `run` would refuse: create every table (empty), key, index, CHECK and view in a
+    scratch schema inside a transaction that is rolled back (`plan`'s prediction)."""
+    result = LoadResult()
+    scratch = sql.Identifier(f"petstore_plan_{os.getpid()}")
+    with conn.transaction(force_rollback=True):
+        execute_one(conn, sql.SQL("CREATE SCHEMA {}").format(scratch))
+        execute_one(conn, sql.SQL("SET LOCAL search_path TO {}").format(scratch))
+        create_tables(conn, plan, sources, namer, result)
+        for tp in plan.tables:
+            for step in tp.post:
+                if step.kind == "pkey":
+                    err = _savepoint(conn, step.statement)
+                    if err is not None:
+                        why = f"PostgreSQL rejected it ({_first_line(err)})"
+                        result.refused.append(Refusal(step.key, step.what, why))
+        post_steps(conn, plan, result)
+        create_views(conn, plan, result, replace=False)
+    plan.reported.extend(result.reported)
+    return plan.refusals + result.refused
 
 
 def reset_sequences(conn: psycopg.Connection, plan: Plan, result: LoadResult) -> None:

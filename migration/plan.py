@@ -63,6 +63,8 @@ class PostStep:
     kind: str  # pkey (added right after the first COPY), unique, index, check, fk
     name: str = ""  # the relation it creates (indexes share the namespace with tables)
     validate: sql.Composed | None = None  # run alone right after `statement` (NOT VALID ones)
+    key: str = ""  # how --skip names it: index:NAME, check:TABLE.NAME, unique:..., fk:...
+    translated: bool = False  # holds an expression translated from the source (plan tries it)
 
 
 @dataclass
@@ -80,6 +82,8 @@ class TablePlan:
     notes: list[str] = field(default_factory=list)
     row_counts: dict[int, int] = field(default_factory=dict)
     generated: dict[str, sql.Composable] = field(default_factory=dict)  # target column -> expr
+    no_default: set[str] = field(default_factory=set)  # target columns whose default is skipped
+    translated_defaults: bool = False  # a DEFAULT is a translated expression (plan tries it)
 
     def copied(self) -> list[ColumnPlan]:
         """Columns written by COPY (generated ones are computed by PostgreSQL)."""
@@ -108,6 +112,74 @@ class Plan:
     problems: list[Problem]
     problem_counts: dict[tuple[str, str, str], int]
     sources: list[str]
+    refusals: list[Refusal] = field(default_factory=list)  # cannot be created; run refuses
+    skipped: list[str] = field(default_factory=list)  # --skip keys applied
+
+    def needs_trial(self) -> bool:
+        """True when some DDL holds a translated expression PostgreSQL may still reject."""
+        return any(q is not None for _, _, q, _ in self.views) or any(
+            tp.generated or tp.translated_defaults or any(s.translated for s in tp.post)
+            for tp in self.tables
+        )
+
+
+@dataclass
+class Refusal:
+    """A view, index, CHECK or default that cannot be created: the run refuses unless the user
+    skips it by name (`--skip KEY`)."""
+
+    key: str  # view:NAME, index:NAME, check:TABLE.NAME (or TABLE.N for the Nth unnamed one),
+    # default:TABLE.COLUMN, unique:TABLE.COLUMNS, fk:TABLE.COLUMNS
+    what: str
+    why: str
+
+    def message(self) -> str:
+        """One line naming the object, why, and the option that migrates without it."""
+        return f"{self.what}: {self.why} (to migrate without it: --skip {self.key})"
+
+
+SKIP_FORMS = "view:NAME, index:NAME, check:TABLE.NAME, default:TABLE.COLUMN"
+
+
+def apply_skips(plan: Plan, skips: list[str]) -> None:
+    """Leave out what `--skip` names (before anything is tried); an unknown key is an error."""
+    wanted = {k.strip().lower(): k.strip() for k in skips}
+    if not wanted:
+        return
+    known: set[str] = {r.key.lower() for r in plan.refusals}
+    known |= {f"view:{name}".lower() for name, *_ in plan.views}
+    known |= {s.key.lower() for tp in plan.tables for s in tp.post if s.key}
+    known |= {
+        f"default:{tp.table.name}.{c.source.name}".lower()
+        for tp in plan.tables
+        for c in tp.columns
+        if c.source.default is not None
+    }
+    for low, key in wanted.items():
+        if low not in known:
+            raise UsageError(
+                f"--skip {key}: no such object in the sources (expected one of {SKIP_FORMS})"
+            )
+    note = "not carried over: skipped with --skip {}"
+    kept_views = []
+    for view in plan.views:
+        key = f"view:{view[0]}"
+        if key.lower() in wanted:
+            plan.reported.append(f"view {view[0]!r}: " + note.format(key))
+        else:
+            kept_views.append(view)
+    plan.views = kept_views
+    for tp in plan.tables:
+        for step in [s for s in tp.post if s.key.lower() in wanted]:
+            tp.post.remove(step)
+            plan.reported.append(f"{step.what}: " + note.format(step.key))
+        for c in tp.columns:
+            if f"default:{tp.table.name}.{c.source.name}".lower() in wanted:
+                tp.no_default.add(c.name)
+    for r in [r for r in plan.refusals if r.key.lower() in wanted]:
+        plan.refusals.remove(r)
+        plan.reported.append(f"{r.what}: {r.why}: " + note.format(r.key))
+    plan.skipped = list(wanted.values())
 
 
 def temp_name(plan: Plan, base: str) -> str:
@@ -291,8 +363,12 @@ def build(
                     "first source's views only"
                 )
     plan = Plan(plans, views, reported, [], {}, [s.path for s in sources])
+    plan.refusals += [
+        Refusal(f"view:{name}", f"view {name!r}", error) for name, _, q, error in views if error
+    ]
     for tp in plans:
         _post_steps(tp, plan, namer, {name_key(p.table.name): p for p in plans})
+        _default_refusals(tp, plan, sources[tp.sources[0]])
     relations = [(f"table {tp.table.name!r}", tp.target) for tp in plans] + [
         (f"view {v[0]!r}", v[1]) for v in views
     ]
@@ -304,6 +380,20 @@ def build(
     ]
     _check_names(relations, "relation", namer)
     return plan
+
+
+def _default_refusals(tp: TablePlan, plan: Plan, src: Source) -> None:
+    """Every DEFAULT that cannot be carried over is a refusal (`default:TABLE.COLUMN`)."""
+    for col in tp.columns:
+        if col.source.default is None or col.name == tp.identity or col.source.generated:
+            continue
+        default, note = default_sql(col, src)
+        if default is None and note:
+            key = f"default:{tp.table.name}.{col.source.name}"
+            what = f"default of {tp.table.name}.{col.source.name}"
+            plan.refusals.append(Refusal(key, what, note.removesuffix(": not carried over")))
+        elif note and "translated to" in note:
+            tp.translated_defaults = True
 
 
 def _translate_generated(tp: TablePlan, namer: Namer, reported: list[str]) -> None:
@@ -464,7 +554,7 @@ def create_table(tp: TablePlan, src: Source, namer: Namer) -> tuple[sql.Composed
                 bits.append(sql.SQL("GENERATED BY DEFAULT AS IDENTITY"))
             if col.source.notnull or col.name == tp.identity:
                 bits.append(sql.SQL("NOT NULL"))
-            if col.name != tp.identity:
+            if col.name != tp.identity and col.name not in tp.no_default:
                 default, note = default_sql(col, src)
                 if default is not None:
                     bits.extend([sql.SQL("DEFAULT"), default])
@@ -494,12 +584,12 @@ def _post_steps(tp: TablePlan, plan: Plan, namer: Namer, by_name: dict[str, Tabl
         )
     for ix in t.indexes:
         colls = {p.collation.upper() for p in ix.columns}
+        ix_key, ix_what = f"index:{ix.name}", f"index {ix.name!r} on {t.name!r}"
+        if ix.origin == "u":
+            ix_key = f"unique:{t.name}.{','.join(p.name or '?' for p in ix.columns)}"
         if colls - {"BINARY", "NOCASE"}:
-            plan.reported.append(
-                f"index {ix.name!r} on {t.name!r}: collation "
-                f"{sorted(colls - {'BINARY', 'NOCASE'})} has no PostgreSQL equivalent: not carried "
-                "over"
-            )
+            why = f"collation {sorted(colls - {'BINARY', 'NOCASE'})} has no PostgreSQL equivalent"
+            plan.refusals.append(Refusal(ix_key, ix_what, why))
             continue
         expr_parts: list[sql.Composable] = []
         predicate: sql.Composable | None = None
@@ -510,19 +600,14 @@ def _post_steps(tp: TablePlan, plan: Plan, namer: Namer, by_name: dict[str, Tabl
                     ix.sql, table_relation(tp), t.name, namer
                 )
             except translate.TranslationError as exc:
-                plan.reported.append(
-                    f"index {ix.name!r} on {t.name!r}: could not be translated ({exc}): not "
-                    "carried over"
-                )
+                plan.refusals.append(Refusal(ix_key, ix_what, f"not translated: {exc}"))
                 continue
         keys: list[sql.Composable] = []
         for i, part in enumerate(ix.columns):
             if part.name is None:
                 if i >= len(expr_parts) or part.collation.upper() != "BINARY":
-                    plan.reported.append(
-                        f"index {ix.name!r} on {t.name!r}: expression part not translatable: not "
-                        "carried over"
-                    )
+                    why = "an expression part with a collation is not translated"
+                    plan.refusals.append(Refusal(ix_key, ix_what, why))
                     keys = []
                     break
                 keys.append(expr_parts[i])
@@ -550,6 +635,7 @@ def _post_steps(tp: TablePlan, plan: Plan, namer: Namer, by_name: dict[str, Tabl
                     ),
                     "unique",
                     name,
+                    key=ix_key,
                 )
             )
             continue
@@ -562,28 +648,26 @@ def _post_steps(tp: TablePlan, plan: Plan, namer: Namer, by_name: dict[str, Tabl
         )
         if predicate is not None:
             stmt = sql.SQL("{} WHERE {}").format(stmt, predicate)
-        tp.post.append(PostStep(f"index {ix.name!r} on {t.name!r}", stmt, "index", name))
+        translated = bool(expr_parts) or predicate is not None
+        tp.post.append(PostStep(ix_what, stmt, "index", name, key=ix_key, translated=translated))
     for n, chk in enumerate(t.checks, 1):
         if typemap.implied_by_jsonb(chk.source_sql, tp.columns):
             tp.notes.append(f"CHECK ({chk.source_sql}): implied by the jsonb type, not created")
             continue
+        chk_key = f"check:{t.name}.{chk.name or n}"
+        chk_what = f"CHECK ({chk.source_sql}) on {t.name!r}"
         if chk.node is None:
-            plan.reported.append(
-                f"CHECK on {t.name!r} ({chk.source_sql}): {chk.error}: not carried over"
-            )
+            plan.refusals.append(Refusal(chk_key, chk_what, str(chk.error)))
             continue
         try:
             rendered = translate.table_expression(chk.node, table_relation(tp), t.name, namer)
         except translate.TranslationError as exc:
-            plan.reported.append(
-                f"CHECK on {t.name!r} ({chk.source_sql}): not translatable ({exc}): not carried "
-                "over"
-            )
+            plan.refusals.append(Refusal(chk_key, chk_what, f"not translated: {exc}"))
             continue
         name = _fit_name(namer(chk.name) if chk.name else f"{tp.target}_check{n}")
         tp.post.append(
             PostStep(
-                f"CHECK ({chk.source_sql}) on {t.name!r}",
+                chk_what,
                 sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} CHECK ({}) NOT VALID").format(
                     ident, sql.Identifier(name), rendered
                 ),
@@ -591,6 +675,8 @@ def _post_steps(tp: TablePlan, plan: Plan, namer: Namer, by_name: dict[str, Tabl
                 validate=sql.SQL("ALTER TABLE {} VALIDATE CONSTRAINT {}").format(
                     ident, sql.Identifier(name)
                 ),
+                key=chk_key,
+                translated=True,
             )
         )
     for fk in t.fks:
@@ -639,6 +725,7 @@ def _post_steps(tp: TablePlan, plan: Plan, namer: Namer, by_name: dict[str, Tabl
                 stmt,
                 "fk",
                 validate=validate,
+                key=f"fk:{t.name}.{','.join(fk.columns)}",
             )
         )
 

@@ -49,9 +49,23 @@ INSERT INTO visit_notes VALUES (1, '2024-05-01', 'all good');
 @pytest.fixture
 def shop(make_db, target):
     src = make_db(SHOP)
-    res = run_cli("run", "--source", src, "--target", target, "--verify")
+    res = run_cli("run", "--source", src, "--target", target, "--verify", "--skip", "view:odd")
     assert res.code == 0, res.text
     return target, res
+
+
+def test_a_view_that_cannot_be_created_refuses_the_run_unless_skipped_by_name(make_db, target):
+    src = make_db(SHOP)
+    res = run_cli("run", "--source", src, "--target", target, "--verify")
+    assert res.code == 1
+    assert res.messages("failed") == [
+        (
+            "1 object(s) of the source schema cannot be created in PostgreSQL; nothing was "
+            "written: view 'odd': not translated: function 'julianday' is not on the allowlist "
+            "of what is translated (to migrate without it: --skip view:odd)"
+        )
+    ]
+    assert tables_in(target) == []
 
 
 def constraints(url: str, table: str) -> dict[str, str]:
@@ -144,7 +158,7 @@ def test_views_are_translated_and_created_and_the_rest_reported_by_name(shop):
     reported = res.messages("reported")
     assert (
         "view 'odd': not translated: function 'julianday' is not on the allowlist of what is "
-        "translated: not carried over"
+        "translated: not carried over: skipped with --skip view:odd"
     ) in reported
     assert any("trigger 'pets_touch' on 'pets': not carried over" in m for m in reported)
 
