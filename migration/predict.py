@@ -8,9 +8,7 @@ embedded PostgreSQL. Only plans holding translated expressions need it.
 from __future__ import annotations
 
 import contextlib
-import tempfile
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import psycopg
 
@@ -38,13 +36,12 @@ def _embedded(log: Reporter) -> Iterator[str | None]:
         )
         yield None
         return
-    with tempfile.TemporaryDirectory(prefix="petstore-plan-") as work:
-        log.event("plan", "trying the translated DDL on a throwaway embedded PostgreSQL")
-        server = embedded.start(Path(work))
-        try:
-            yield server.url()
-        finally:
-            server.stop(delete=True)
+    log.event("plan", "trying the translated DDL on a throwaway embedded PostgreSQL")
+    server = embedded.start()  # its own fresh directory under the temp dir, deleted after
+    try:
+        yield server.url()
+    finally:
+        server.stop(delete=True)
 
 
 def refusals(

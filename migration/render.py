@@ -775,7 +775,7 @@ def _date(node: Any, ctx: Context, scope: Scope | None, d: int) -> Typed:
     return _date_function("date", args, ctx)
 
 
-_ANONYMOUS = {"datetime", "time", "total"}
+_ANONYMOUS = {"datetime", "time", "total", "json_valid"}
 
 
 def _anonymous(node: Any, ctx: Context, scope: Scope | None, d: int) -> Typed:
@@ -783,6 +783,11 @@ def _anonymous(node: Any, ctx: Context, scope: Scope | None, d: int) -> Typed:
     if name not in _ANONYMOUS:
         raise UnsupportedError(f"function {shown(node.name)}")
     args = [_sub(a, ctx, scope, d) for a in node.expressions]
+    if name == "json_valid":
+        if len(args) != 1:
+            raise UnsupportedError("function 'json_valid' with flags")
+        # SQL/JSON's IS JSON (PostgreSQL 16+): RFC 8259 text, NULL for NULL, like json_valid(X)
+        return Typed(sql.SQL("({} IS JSON)").format(args[0].sql), "bool")
     if name == "total":
         if len(args) != 1:
             raise UnsupportedError("function 'total' with several arguments")

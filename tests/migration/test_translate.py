@@ -66,6 +66,7 @@ def refused(text: str, as_view: bool = False) -> str:
         ("'it''s'", "'it''s'"),
         ("x'00ff'", "E'\\\\000\\\\377'::bytea"),
         ("0x10", "16"),
+        ("json_valid(code) OR code IS NULL", '(("code" IS JSON) OR ("code" IS NULL))'),
     ],
 )
 def test_allowlisted_expressions_render_as_postgresql(sqlite, postgres):
