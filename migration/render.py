@@ -37,8 +37,10 @@ _SQLITE_NUMBER = r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)"
 class UnsupportedError(Exception):
     """A node, function, type or relation that is not on the allowlist (named in `what`)."""
 
-    def __init__(self, what: str) -> None:
-        super().__init__(f"{what} is not on the allowlist of what is translated")
+    def __init__(
+        self, what: str, why: str = "is not on the allowlist of what is translated"
+    ) -> None:
+        super().__init__(f"{what} {why}")
         self.what = what
 
 
@@ -990,7 +992,7 @@ def _relation(
         rel = ctx.relations.get(node.name.lower())
         if rel is None:
             raise UnsupportedError(
-                f"relation {shown(node.name)}, which is not part of the migration"
+                f"relation {shown(node.name)}", "is not a table or view of this migration"
             )
         ref: sql.Composable = _ident(rel.target)
         if alias is not None:

@@ -168,12 +168,12 @@ ORDINARY = {
     "view over pg_authid": (
         "CREATE VIEW va AS SELECT rolname, rolpassword FROM pg_authid;",
         "view:va",
-        "relation 'pg_authid', which is not part of the migration",
+        "relation 'pg_authid' is not a table or view of this migration",
     ),
     "view over a table outside the migration": (
         "CREATE VIEW vb AS SELECT x FROM bystander;",
         "view:vb",
-        "relation 'bystander', which is not part of the migration",
+        "relation 'bystander' is not a table or view of this migration",
     ),
 }
 

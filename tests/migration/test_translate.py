@@ -129,9 +129,12 @@ def test_view_over_own_relations_with_joins_group_order_and_union():
 @pytest.mark.parametrize(
     ("query", "named"),
     [
-        ("SELECT * FROM pg_authid", "relation 'pg_authid', which is not part of the migration"),
+        (
+            "SELECT * FROM pg_authid",
+            "relation 'pg_authid' is not a table or view of this migration",
+        ),
         ("SELECT * FROM pg_catalog.pg_authid", "relation 'pg_catalog.pg_authid' in another"),
-        ("SELECT * FROM secrets", "relation 'secrets', which is not part of the migration"),
+        ("SELECT * FROM secrets", "relation 'secrets' is not a table or view of this migration"),
         ("SELECT (SELECT x FROM secrets) FROM pets", "relation 'secrets'"),
         ("WITH s AS (SELECT 1) SELECT * FROM s", "SELECT with with_"),
         ("SELECT count(*) OVER () FROM pets", "node kind Window"),
