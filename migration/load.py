@@ -110,9 +110,44 @@ def create_tables(
                     )
             stmt, notes = planmod.create_table(tp, src, namer)
             err = _savepoint(conn, stmt)
+        if err is not None and tp.translated_defaults:
+            err, notes = _defaults_one_by_one(conn, tp, src, namer, result)
         if err is not None:
             raise err
         result.reported.extend(f"table {tp.table.name!r}: {n}" for n in notes)
+
+
+def _defaults_one_by_one(
+    conn: psycopg.Connection, tp: TablePlan, src: Source, namer: Namer, result: LoadResult
+) -> tuple[psycopg.Error | None, list[str]]:
+    """PostgreSQL rejected the table with its translated DEFAULTs: create it without them, then
+    set each alone; each one rejected is refused by name (`default:TABLE.COLUMN`)."""
+    translated = []
+    for col in tp.columns:
+        if col.name in tp.no_default or col.name == tp.identity or col.source.generated:
+            continue
+        default, note = planmod.default_sql(col, src)
+        if default is not None and note and "translated to" in note:
+            translated.append((col, default))
+            tp.no_default.add(col.name)
+    stmt, notes = planmod.create_table(tp, src, namer)
+    err = _savepoint(conn, stmt)
+    if err is not None:
+        return err, notes
+    for col, default in translated:
+        rejected = _savepoint(
+            conn,
+            sql.SQL("ALTER TABLE {} ALTER COLUMN {} SET DEFAULT {}").format(
+                sql.Identifier(tp.target), sql.Identifier(col.name), default
+            ),
+        )
+        if rejected is not None:
+            key = f"default:{tp.table.name}.{col.source.name}"
+            why = f"PostgreSQL rejected the translation ({_first_line(rejected)})"
+            result.refused.append(
+                Refusal(key, f"default of {tp.table.name}.{col.source.name}", why)
+            )
+    return None, notes
 
 
 # What depends on a relation, and the relation that owns each dependent (a view's rule, another

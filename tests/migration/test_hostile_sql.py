@@ -271,3 +271,27 @@ def test_plan_tries_the_ddl_on_an_embedded_server_when_no_target_is_given(make_d
     assert res.code == 1, res.text
     assert [e["key"] for e in refused] == ["view:bad"]
     assert "PostgreSQL rejected the translation" in str(refused[0]["reason"])
+
+
+def test_a_translated_default_postgresql_rejects_is_refused_by_name(make_db, target):
+    src = make_db(
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, x INTEGER DEFAULT (lower('A')));"
+        "INSERT INTO t VALUES (1, 5);"
+    )
+    plan = run_cli("plan", "--source", src, "--target", target)
+    assert plan.code == 1
+    assert [e["key"] for e in plan.events if e["event"] == "refused"] == ["default:t.x"]
+    res = run_cli("run", "--source", src, "--target", target)
+    assert res.code == 1
+    assert res.messages("failed") == [
+        (
+            "1 object(s) of the source schema cannot be created in PostgreSQL; nothing was "
+            'written: default of t.x: PostgreSQL rejected the translation (column "x" is of type '
+            "bigint but default expression is of type text) (to migrate without it: --skip "
+            "default:t.x)"
+        )
+    ]
+    assert tables_in(target) == []
+    res = run_cli("run", "--source", src, "--target", target, "--skip", "default:t.x")
+    assert res.code == 0, res.text
+    assert query(target, "SELECT x FROM t") == [(5,)]
