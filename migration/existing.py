@@ -566,8 +566,10 @@ def constraint_error(exc: DataProblemError) -> DataProblemError:
     if type(exc) is not DataProblemError or not isinstance(cause, psycopg.IntegrityError):
         return exc
     diag = cause.diag
-    table = diag.table_name or "?"
+    table = diag.table_name or (exc.problems[0].table if exc.problems else "?")
     what = diag.constraint_name or (f"NOT NULL on {diag.column_name}" if diag.column_name else "")
+    if diag.datatype_name and not diag.table_name:
+        what = f"{what} of domain {diag.datatype_name}"
     return DataProblemError(
         f"table {table}: the data breaks the app's constraint {what}: {_first_line(cause)}; "
         "nothing was written",

@@ -828,3 +828,37 @@ def test_verify_and_rerun_reuse_the_recorded_column_options(make_db, target):
     again = run_cli("run", "--source", src, "--target", target)
     assert again.code == 0, again.text
     assert "already migrated and verified" in again.messages("done")[0]
+
+
+def test_domains_citext_and_preserved_names(make_db, target):
+    query(
+        target,
+        "CREATE EXTENSION citext; CREATE DOMAIN email AS citext CHECK (VALUE LIKE '%@%'); "
+        "CREATE DOMAIN cents AS numeric(8, 2) NOT NULL; "
+        'CREATE TABLE "Users" ("UserId" int PRIMARY KEY, "Email" email, "Balance" cents)',
+    )
+    schema = 'CREATE TABLE "Users" ("UserId" INTEGER PRIMARY KEY, "Email" TEXT, "Balance" REAL)'
+    src = make_db(schema, rows={'INSERT INTO "Users" VALUES (?, ?, ?)': [(1, "A@x.org", 1.5)]})
+    lower = run_cli("plan", "--source", src, "--target", target, "--schema", "existing")
+    assert lower.code == 1  # under --identifiers lower the table is "users"
+    assert any("the target has no table 'users'" in str(e["reason"]) for e in lower.events
+               if e["event"] == "problem")  # fmt: skip
+    res = run_cli(
+        "run", "--source", src, "--target", target, "--identifiers", "preserve", "--verify"
+    )
+    assert res.code == 0, res.text
+    assert query(target, 'SELECT "UserId", "Email", "Balance" FROM "Users"') == [
+        (1, "A@x.org", decimal.Decimal("1.50"))
+    ]
+    assert query(target, 'SELECT count(*) FROM "Users" WHERE "Email" = \'a@X.ORG\'') == [(1,)]
+    query(target, "DROP SCHEMA petstore_migration CASCADE")
+    bad = make_db(schema, rows={'INSERT INTO "Users" VALUES (?, ?, ?)': [(2, "nobody", None)]})
+    refused = run_cli(
+        "run", "--source", bad, "--target", target, "--identifiers", "preserve", "--replace"
+    )
+    assert refused.code == 1, refused.text
+    expected = (
+        "table Users: the data breaks the app's constraint email_check of domain email: value "
+        'for domain email violates check constraint "email_check"; nothing was written'
+    )
+    assert refused.messages("failed") == [expected]
