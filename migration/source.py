@@ -41,6 +41,10 @@ from migration.model import (
 BUSY_TIMEOUT_S = float(os.environ.get("MIGRATION_SQLITE_BUSY_TIMEOUT_S", "5"))
 SQLITE_HEADER = b"SQLite format 3\x00"
 _AUTOINCREMENT = re.compile(r"\bAUTOINCREMENT\b", re.IGNORECASE)
+# The tables SQLite makes for itself (AUTOINCREMENT, ANALYZE); any other sqlite_ name was planted.
+SQLITE_INTERNAL_TABLES = frozenset(
+    {"sqlite_sequence", "sqlite_stat1", "sqlite_stat2", "sqlite_stat3", "sqlite_stat4"}
+)
 # Python frames allowed while parsing a CREATE TABLE (the default 1000 fails at ~45 nested
 # parentheses); Python-to-Python calls use no C stack since 3.11, 20000 was tried at 900 levels.
 PARSE_RECURSION_LIMIT = 10_000
@@ -245,6 +249,16 @@ class Source:
         self._check_unchanged()
         return rows
 
+    def _check_internal(self, name: str) -> None:
+        """A `sqlite_` table that SQLite does not make itself (one planted through
+        `PRAGMA writable_schema`) would be passed over with its rows: refuse it by name."""
+        if name.lower() not in SQLITE_INTERNAL_TABLES:
+            raise SourceError(
+                f"source {self.path}: table {name!r} has a name SQLite reserves for its own "
+                f"tables ({', '.join(sorted(SQLITE_INTERNAL_TABLES))}), so it is not one of them "
+                "and its rows would not be migrated; rename it in the source"
+            )
+
     def _read_schema(self) -> SourceSchema:
         objects = []
         for kind, *raw in self._q(  # as bytes: a name that is not UTF-8 is named, not raised
@@ -278,6 +292,7 @@ class Source:
             name, sql_text = str(name), str(sql or "")
             if kind == "table":
                 if name.startswith("sqlite_"):
+                    self._check_internal(name)
                     continue
                 info = listing.get(name)
                 ttype = str(info[2]) if info else "table"

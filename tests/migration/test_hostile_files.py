@@ -432,6 +432,35 @@ def test_a_table_name_that_is_not_utf8_is_named_and_exits_2(make_db, target):
     assert_unchanged(target, before)
 
 
+def test_a_planted_table_with_sqlites_reserved_prefix_is_refused_not_passed_over(make_db, target):
+    src = make_db(PETS)
+    _writable_schema(  # SQLite refuses CREATE TABLE sqlite_...; a hostile file plants it
+        src,
+        "UPDATE sqlite_schema SET name = 'sqlite_hidden', tbl_name = 'sqlite_hidden', "
+        "sql = 'CREATE TABLE sqlite_hidden (id INTEGER PRIMARY KEY, name TEXT)' "
+        "WHERE name = 'pets'",
+    )
+    before = snapshot(target)
+    res = run_cli("run", "--source", src, "--target", target)
+    assert res.code == 2
+    assert _only_failure(res) == (
+        f"source {src}: table 'sqlite_hidden' has a name SQLite reserves for its own tables "
+        "(sqlite_sequence, sqlite_stat1, sqlite_stat2, sqlite_stat3, sqlite_stat4), so it is not "
+        "one of them and its rows would not be migrated; rename it in the source"
+    )
+    assert_unchanged(target, before)
+
+
+def test_sqlites_own_statistics_and_sequence_tables_are_not_migrated(make_db, target):
+    src = make_db(
+        "CREATE TABLE pets (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT);"
+        "CREATE INDEX pets_name ON pets (name); INSERT INTO pets (name) VALUES ('rex'); ANALYZE"
+    )
+    res = run_cli("run", "--source", src, "--target", target)
+    assert res.code == 0, res.text
+    assert tables_in(target) == ["pets"]
+
+
 def _deep_check(path: str, depth: int) -> None:
     # the standard library's SQLite parser stops at 100 levels; apsw's current SQLite allows 1000
     conn = apsw.Connection(path)
