@@ -29,8 +29,10 @@ EXIT_OK, EXIT_DATA, EXIT_USAGE = 0, 1, 2
 
 
 def _parser() -> argparse.ArgumentParser:
+    invoked = Path(sys.argv[0]).name  # the console script, or __main__.py under python -m
     p = argparse.ArgumentParser(
-        prog="python -m migration", description="Migrate SQLite files to PostgreSQL, losslessly."
+        prog=invoked if invoked == "sqlite-to-rds" else "python -m migration",
+        description="Migrate SQLite files to PostgreSQL, losslessly.",
     )
     sub = p.add_subparsers(dest="command", required=True)
 
