@@ -15,6 +15,7 @@ date()/datetime()/time()/strftime().
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -183,8 +184,8 @@ def _sqlite_number_of_text(text: str) -> int | float:
 
 
 def _number(value: int | float) -> sql.Composable:
-    if isinstance(value, float) and value != value:  # NaN never comes from a literal
-        raise UnsupportedError("NaN literal")
+    if isinstance(value, float) and not math.isfinite(value):  # 1e999: SQLite's Inf, text 'Inf'
+        raise UnsupportedError(f"number literal out of range ({value})")
     return sql.Literal(value)
 
 
