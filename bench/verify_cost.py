@@ -14,6 +14,7 @@ with every run's time.
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import sys
 import tempfile
@@ -64,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
                     cmd, log=work / f"{db}.log", timeout_s=TIMEOUT_S, cwd=tree
                 )
                 if sample.returncode != 0:
-                    print(sample.log.read_text()[-2000:])
+                    print(sample.log.read_text()[-2000:])  # before the finally removes it
                     print(f"{name} failed (exit {sample.returncode})")
                     return 2
                 times[name].append(sample.wall_s)
@@ -72,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
                     conn.execute(sql.SQL("DROP DATABASE {}").format(sql.Identifier(db)))
     finally:
         server.stop(delete=True)
+        shutil.rmtree(work, ignore_errors=True)
     for name, runs in times.items():
         print(f"{name:<22} runs {', '.join(f'{t:.2f}' for t in runs)} s")
     ratio = 0.0
