@@ -381,6 +381,52 @@ def _failure_policy(container: str) -> k8s.batch.v1.PodFailurePolicyArgs:
     )
 
 
+def _tmp_volume() -> k8s.core.v1.VolumeArgs:
+    return k8s.core.v1.VolumeArgs(
+        name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit=TMP_SIZE_LIMIT)
+    )
+
+
+@dataclass(frozen=True)
+class _JobParts:
+    """What differs between the Jobs; everything else (await, replace, hardening) is shared."""
+
+    job_name: pulumi.Input[str]
+    namespace: pulumi.Input[str]
+    labels: dict[str, str]
+    deadline_seconds: int
+    container: k8s.core.v1.ContainerArgs
+    container_name: str
+    volumes: Sequence[k8s.core.v1.VolumeArgs]
+    init_containers: Sequence[k8s.core.v1.ContainerArgs] = ()
+
+
+def _job(resource_name: str, parts: _JobParts, opts: pulumi.ResourceOptions) -> k8s.batch.v1.Job:
+    """One awaited, hardened Job. A failed (unready) Job is replaced, i.e. re-run, by the next
+    `pulumi up`. No pulumi.com/skipAwait: Pulumi waits for completion before what depends on it
+    (the cutover). No ttl_seconds_after_finished: a Job deleted by the TTL controller would be
+    re-created, i.e. re-run, by the next `pulumi up`."""
+    return k8s.batch.v1.Job(
+        resource_name,
+        metadata=k8s.meta.v1.ObjectMetaArgs(
+            name=parts.job_name,
+            namespace=parts.namespace,
+            labels=parts.labels,
+            annotations={REPLACE_UNREADY: "true"},
+        ),
+        spec=k8s.batch.v1.JobSpecArgs(
+            backoff_limit=BACKOFF_LIMIT,
+            active_deadline_seconds=parts.deadline_seconds,
+            pod_failure_policy=_failure_policy(parts.container_name),
+            template=k8s.core.v1.PodTemplateSpecArgs(
+                metadata=k8s.meta.v1.ObjectMetaArgs(labels=parts.labels),
+                spec=_pod_spec([parts.container], parts.volumes, parts.init_containers),
+            ),
+        ),
+        opts=opts,
+    )
+
+
 def _job_options(
     child: pulumi.ResourceOptions, depends_on: Sequence[pulumi.Resource]
 ) -> pulumi.ResourceOptions:
@@ -631,36 +677,16 @@ class KubernetesWiring(pulumi.ComponentResource):
                 k8s.core.v1.VolumeMountArgs(name="tmp", mount_path=TMP_MOUNT_PATH),
             ],
         )
-        return k8s.batch.v1.Job(
-            f"{name}-roles-job",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=job_name,
-                namespace=namespace,
-                labels=labels,
-                annotations={REPLACE_UNREADY: "true"},
-            ),
-            spec=k8s.batch.v1.JobSpecArgs(
-                backoff_limit=BACKOFF_LIMIT,
-                active_deadline_seconds=ROLES_DEADLINE_SECONDS,
-                pod_failure_policy=_failure_policy(ROLES_CONTAINER),
-                template=k8s.core.v1.PodTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels),
-                    spec=_pod_spec(
-                        [container],
-                        [
-                            _secret_volume("credentials", secret_name),
-                            k8s.core.v1.VolumeArgs(
-                                name="tmp",
-                                empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(
-                                    size_limit=TMP_SIZE_LIMIT
-                                ),
-                            ),
-                        ],
-                    ),
-                ),
-            ),
-            opts=_job_options(child, [secret]),
+        job_parts = _JobParts(
+            job_name=job_name,
+            namespace=namespace,
+            labels=labels,
+            deadline_seconds=ROLES_DEADLINE_SECONDS,
+            container=container,
+            container_name=ROLES_CONTAINER,
+            volumes=[_secret_volume("credentials", secret_name), _tmp_volume()],
         )
+        return _job(f"{name}-roles-job", job_parts, _job_options(child, [secret]))
 
     def _migration(
         self,
@@ -739,45 +765,21 @@ class KubernetesWiring(pulumi.ComponentResource):
                 tmp,
             ],
         )
-        job = k8s.batch.v1.Job(
-            f"{name}-migration-job",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=migration_job_name(cfg.migration_revision),
-                namespace=namespace,
-                labels=labels,
-                # A failed (unready) Job is replaced, i.e. re-run, by the next `pulumi up`.
-                # No pulumi.com/skipAwait: Pulumi must wait for completion before cutover.
-                annotations={REPLACE_UNREADY: "true"},
+        sqlite = k8s.core.v1.VolumeArgs(
+            name="sqlite",
+            persistent_volume_claim=k8s.core.v1.PersistentVolumeClaimVolumeSourceArgs(
+                claim_name=cfg.sqlite_pvc_name, read_only=True
             ),
-            spec=k8s.batch.v1.JobSpecArgs(
-                backoff_limit=BACKOFF_LIMIT,
-                active_deadline_seconds=ACTIVE_DEADLINE_SECONDS,
-                # No ttl_seconds_after_finished: a Job deleted by the TTL controller would be
-                # re-created, i.e. the migration re-run, by the next `pulumi up`.
-                pod_failure_policy=_failure_policy(MIGRATION_CONTAINER),
-                template=k8s.core.v1.PodTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels),
-                    spec=_pod_spec(
-                        [container],
-                        [
-                            k8s.core.v1.VolumeArgs(
-                                name="sqlite",
-                                persistent_volume_claim=k8s.core.v1.PersistentVolumeClaimVolumeSourceArgs(
-                                    claim_name=cfg.sqlite_pvc_name, read_only=True
-                                ),
-                            ),
-                            _secret_volume("credentials", migration_secret_name),
-                            k8s.core.v1.VolumeArgs(
-                                name="tmp",
-                                empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(
-                                    size_limit=TMP_SIZE_LIMIT
-                                ),
-                            ),
-                        ],
-                        init_containers,
-                    ),
-                ),
-            ),
-            opts=_job_options(child, [migration_secret]),
         )
+        job_parts = _JobParts(
+            job_name=migration_job_name(cfg.migration_revision),
+            namespace=namespace,
+            labels=labels,
+            deadline_seconds=ACTIVE_DEADLINE_SECONDS,
+            container=container,
+            container_name=MIGRATION_CONTAINER,
+            volumes=[sqlite, _secret_volume("credentials", migration_secret_name), _tmp_volume()],
+            init_containers=init_containers,
+        )
+        job = _job(f"{name}-migration-job", job_parts, _job_options(child, [migration_secret]))
         return migration_secret, job
