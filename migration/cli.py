@@ -80,7 +80,8 @@ def _parser() -> argparse.ArgumentParser:
             default=[],
             metavar="KIND:NAME",
             help="migrate without this view, index, CHECK or default: view:NAME, index:NAME, "
-            "check:TABLE.NAME (or TABLE.N, the Nth unnamed CHECK), default:TABLE.COLUMN",
+            "check:TABLE.NAME (or TABLE.N, the Nth unnamed CHECK), default:TABLE.COLUMN; "
+            "generated:TABLE.COLUMN carries a generated column's stored values as a plain column",
         )
 
     def target(sp: argparse.ArgumentParser) -> None:

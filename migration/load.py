@@ -93,21 +93,15 @@ def _savepoint(conn: psycopg.Connection, *stmts: sql.Composed | None) -> psycopg
 def create_tables(
     conn: psycopg.Connection, plan: Plan, sources: list[Source], namer: Namer, result: LoadResult
 ) -> None:
-    """CREATE TABLE for every table; a rejected generated expression becomes a plain column."""
+    """CREATE TABLE for every table; a generated expression PostgreSQL rejects is refused by
+    name (`generated:TABLE.COLUMN`) and the table created with it as a plain column, so that
+    everything else is still tried (the run refuses before commit)."""
     for tp in plan.tables:
         src = sources[tp.sources[0]]
         stmt, notes = planmod.create_table(tp, src, namer)
         err = _savepoint(conn, stmt)
         if err is not None and any(c.source.generated and not c.plain for c in tp.columns):
-            for col in tp.columns:
-                if col.source.generated and not col.plain:
-                    col.plain = True
-                    result.reported.append(
-                        f"table {tp.table.name!r}: generated column {col.source.name!r} carried "
-                        "over as a plain "
-                        "column with its values: PostgreSQL rejected the translated expression "
-                        f"({_first_line(err)})"
-                    )
+            _refuse_rejected_generated(conn, tp, src, namer, result)
             stmt, notes = planmod.create_table(tp, src, namer)
             err = _savepoint(conn, stmt)
         if err is not None and tp.translated_defaults:
@@ -115,6 +109,33 @@ def create_tables(
         if err is not None:
             raise err
         result.reported.extend(f"table {tp.table.name!r}: {n}" for n in notes)
+
+
+def _refuse_rejected_generated(
+    conn: psycopg.Connection, tp: TablePlan, src: Source, namer: Namer, result: LoadResult
+) -> None:
+    """Add the translated generated columns one at a time to a trial table (no defaults,
+    rolled back): each one PostgreSQL rejects next to those accepted before it (its own
+    expression, or a reference to another generated column) is refused by name and becomes a
+    plain column."""
+    computed = [c for c in tp.columns if c.source.generated and not c.plain]
+    no_default, tp.no_default = tp.no_default, {c.name for c in tp.columns}
+    for col in computed:
+        col.plain = True
+    try:
+        for col in computed:
+            col.plain = False
+            stmt, _notes = planmod.create_table(tp, src, namer)
+            try:
+                with conn.transaction(force_rollback=True):
+                    execute_one(conn, stmt)
+            except psycopg.Error as exc:
+                col.plain = True
+                tp.generated.pop(col.name, None)
+                why = f"PostgreSQL rejected the translation ({_first_line(exc)})"
+                result.refused.append(planmod.generated_refusal(tp, col, why))
+    finally:
+        tp.no_default = no_default
 
 
 def _defaults_one_by_one(

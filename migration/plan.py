@@ -129,16 +129,34 @@ class Refusal:
     skips it by name (`--skip KEY`)."""
 
     key: str  # view:NAME, index:NAME, check:TABLE.NAME (or TABLE.N for the Nth unnamed one),
-    # default:TABLE.COLUMN, unique:TABLE.COLUMNS, fk:TABLE.COLUMNS
+    # default:TABLE.COLUMN, generated:TABLE.COLUMN, unique:TABLE.COLUMNS, fk:TABLE.COLUMNS
     what: str
     why: str
 
     def message(self) -> str:
         """One line naming the object, why, and the option that migrates without it."""
+        if self.key.startswith("generated:"):
+            return (
+                f"{self.what}: {self.why} (to carry its stored values as a plain column: "
+                f"--skip {self.key})"
+            )
         return f"{self.what}: {self.why} (to migrate without it: --skip {self.key})"
 
 
-SKIP_FORMS = "view:NAME, index:NAME, check:TABLE.NAME, default:TABLE.COLUMN"
+SKIP_FORMS = "view:NAME, index:NAME, check:TABLE.NAME, default:TABLE.COLUMN, generated:TABLE.COLUMN"
+PLAIN_NOTE = "carried over as a plain column with its stored values: skipped with --skip {}"
+
+
+def generated_key(tp: TablePlan, col: ColumnPlan) -> str:
+    """How `--skip` names a generated column: generated:TABLE.COLUMN (source names)."""
+    return f"generated:{tp.table.name}.{col.source.name}"
+
+
+def generated_refusal(tp: TablePlan, col: ColumnPlan, why: str) -> Refusal:
+    """A generated column whose expression cannot be carried over exactly."""
+    return Refusal(
+        generated_key(tp, col), f"generated column {tp.table.name}.{col.source.name}", why
+    )
 
 
 def apply_skips(plan: Plan, skips: list[str]) -> None:
@@ -154,6 +172,9 @@ def apply_skips(plan: Plan, skips: list[str]) -> None:
         for tp in plan.tables
         for c in tp.columns
         if c.source.default is not None
+    }
+    known |= {
+        generated_key(tp, c).lower() for tp in plan.tables for c in tp.columns if c.source.generated
     }
     for low, key in wanted.items():
         if low not in known:
@@ -176,9 +197,18 @@ def apply_skips(plan: Plan, skips: list[str]) -> None:
         for c in tp.columns:
             if f"default:{tp.table.name}.{c.source.name}".lower() in wanted:
                 tp.no_default.add(c.name)
+            if c.source.generated and generated_key(tp, c).lower() in wanted:
+                c.plain = True
+                tp.generated.pop(c.name, None)
+                if not any(r.key.lower() == generated_key(tp, c).lower() for r in plan.refusals):
+                    plan.reported.append(
+                        f"generated column {tp.table.name}.{c.source.name}: "
+                        + PLAIN_NOTE.format(generated_key(tp, c))
+                    )
     for r in [r for r in plan.refusals if r.key.lower() in wanted]:
         plan.refusals.remove(r)
-        plan.reported.append(f"{r.what}: {r.why}: " + note.format(r.key))
+        template = PLAIN_NOTE if r.key.startswith("generated:") else note
+        plan.reported.append(f"{r.what}: {r.why}: " + template.format(r.key))
     plan.skipped = list(wanted.values())
 
 
@@ -274,6 +304,7 @@ def build(
     """Read statistics from every source and decide every table, column, index and view."""
     first = sources[0]
     reported: list[str] = []
+    refused: list[Refusal] = []  # generated columns that cannot be carried over exactly
     tables_by_name: dict[str, Table] = {}
     holders: dict[str, list[int]] = {}
     for src in sources:
@@ -343,14 +374,7 @@ def build(
                 tp.identity = alias.name
                 seqs = [sources[i].schema.sequences.get(name_key(t.name), 0) for i in tp.sources]
                 tp.restart_after = max(seqs, default=0)
-        for cp in cols:
-            if cp.source.generated and cp.source.generated_node is None:
-                cp.plain = True
-                cp.notes.append(
-                    "generated column expression not found: carried over as a plain column "
-                    "with its values"
-                )
-        _translate_generated(tp, namer, reported)
+        _translate_generated(tp, namer, refused)
         for cp in cols:
             tp.notes.extend(f"column {cp.source.name!r}: {n}" for n in cp.notes)
         plans.append(tp)
@@ -363,6 +387,7 @@ def build(
                     "first source's views only"
                 )
     plan = Plan(plans, views, reported, [], {}, [s.path for s in sources])
+    plan.refusals += refused
     plan.refusals += [
         Refusal(f"view:{name}", f"view {name!r}", error) for name, _, q, error in views if error
     ]
@@ -396,12 +421,18 @@ def _default_refusals(tp: TablePlan, plan: Plan, src: Source) -> None:
             tp.translated_defaults = True
 
 
-def _translate_generated(tp: TablePlan, namer: Namer, reported: list[str]) -> None:
-    """Generated expressions through the allowlist; one that is not becomes a plain column
-    carrying the source's computed values (nothing is lost, the report says so)."""
+def _translate_generated(tp: TablePlan, namer: Namer, refused: list[Refusal]) -> None:
+    """Generated expressions through the allowlist; one that is not is refused by name
+    (`generated:TABLE.COLUMN`; skipped, it becomes a plain column carrying the source's
+    stored values). It is planned as a plain column so the rest can still be tried."""
     rel = table_relation(tp)
     for cp in tp.columns:
         if not cp.source.generated or cp.plain:
+            continue
+        if cp.source.generated_node is None:
+            cp.plain = True
+            why = cp.source.generated_error or "the generated expression was not found in the DDL"
+            refused.append(generated_refusal(tp, cp, why))
             continue
         try:
             tp.generated[cp.name] = translate.table_expression(
@@ -409,10 +440,7 @@ def _translate_generated(tp: TablePlan, namer: Namer, reported: list[str]) -> No
             )
         except translate.TranslationError as exc:
             cp.plain = True
-            reported.append(
-                f"table {tp.table.name!r}: generated column {cp.source.name!r} carried over as a "
-                f"plain column with its values: {exc}"
-            )
+            refused.append(generated_refusal(tp, cp, f"not translated: {exc}"))
 
 
 def table_relation(tp: TablePlan) -> render.Relation:

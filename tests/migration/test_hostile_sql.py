@@ -254,7 +254,7 @@ def test_an_unknown_skip_key_is_a_usage_error(make_db, target):
     assert res.messages("failed") == [
         (
             "--skip view:nope: no such object in the sources (expected one of view:NAME, "
-            "index:NAME, check:TABLE.NAME, default:TABLE.COLUMN)"
+            "index:NAME, check:TABLE.NAME, default:TABLE.COLUMN, generated:TABLE.COLUMN)"
         )
     ]
     assert tables_in(target) == []

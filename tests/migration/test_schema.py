@@ -182,18 +182,104 @@ def test_generated_columns_are_computed_by_postgresql(make_db, target):
     assert any("VIRTUAL generated column created as STORED" in m for m in res.messages("reported"))
 
 
-def test_untranslatable_generated_column_becomes_plain_column_and_is_reported(make_db, target):
-    src = make_db("""
-        CREATE TABLE t (id INTEGER PRIMARY KEY, x TEXT, h TEXT GENERATED ALWAYS AS (hex(x)) STORED);
-        INSERT INTO t (id, x) VALUES (1, 'ab');
-    """)
-    res = run_cli("run", "--source", src, "--target", target, "--verify")
-    assert res.code == 0, res.text
-    assert query(target, "SELECT h FROM t") == [("6162",)]
-    assert any(
-        "generated column 'h' carried over as a plain column with its values" in m
-        for m in res.messages("reported")
+GENERATED_HEX = """
+CREATE TABLE t (id INTEGER PRIMARY KEY, x TEXT, h TEXT GENERATED ALWAYS AS (hex(x)) STORED);
+INSERT INTO t (id, x) VALUES (1, 'ab'), (2, NULL), (3, 'é');
+"""
+GENERATED_CHAIN = """
+CREATE TABLE t (id INTEGER PRIMARY KEY, x TEXT, g1 TEXT GENERATED ALWAYS AS (x || 'a') STORED,
+                g2 TEXT GENERATED ALWAYS AS (g1 || 'b') STORED, n INTEGER DEFAULT 3);
+INSERT INTO t (id, x) VALUES (1, 'p'), (2, NULL);
+"""
+
+
+def _refusal_messages(res) -> list[str]:
+    return [e["message"] for e in res.events if e["event"] == "refused"]
+
+
+def _generated_kind(target: str, column: str) -> str:
+    (row,) = query(
+        target,
+        "SELECT attgenerated FROM pg_attribute WHERE attrelid = 't'::regclass AND attname = %s",
+        (column,),
     )
+    return str(row[0])
+
+
+def test_untranslatable_generated_column_refuses_run_and_plan_alike(make_db, target):
+    src = make_db(GENERATED_HEX)
+    expected = (
+        "generated column t.h: not translated: function 'HEX' is not on the allowlist of what "
+        "is translated (to carry its stored values as a plain column: --skip generated:t.h)"
+    )
+    plan = run_cli("plan", "--source", src, "--target", target)
+    assert plan.code == 1, plan.text
+    assert _refusal_messages(plan) == [expected]
+    res = run_cli("run", "--source", src, "--target", target, "--verify")
+    assert res.code == 1, res.text
+    (failed,) = res.messages("failed")
+    assert failed.endswith("nothing was written: " + expected)
+    assert tables_in(target) == []
+
+
+def test_skipped_generated_column_carries_the_stored_values_as_a_plain_column(make_db, target):
+    src = make_db(GENERATED_HEX)
+    plan = run_cli("plan", "--source", src, "--target", target, "--skip", "generated:T.h")
+    assert plan.code == 0, plan.text
+    res = run_cli("run", "--source", src, "--target", target, "--verify", "--skip", "generated:t.h")
+    assert res.code == 0, res.text
+    assert query(target, "SELECT id, h FROM t ORDER BY id") == [
+        (1, "6162"),
+        (2, ""),  # SQLite's hex(NULL) is '': the values SQLite stored, not recomputed
+        (3, "C3A9"),
+    ]
+    assert _generated_kind(target, "h") == ""  # plain: the app writes it from now on
+    note = (
+        "generated column t.h: not translated: function 'HEX' is not on the allowlist of what is "
+        "translated: carried over as a plain column with its stored values: skipped with --skip "
+        "generated:t.h"
+    )
+    assert note in res.messages("reported")
+    assert [m for m in plan.messages("reported") if m.startswith("generated column")] == [note]
+
+
+def test_generated_column_postgresql_rejects_is_refused_by_name(make_db, target):
+    src = make_db(GENERATED_CHAIN)
+    expected = (
+        "generated column t.g2: PostgreSQL rejected the translation (cannot use generated column "
+        '"g1" in column generation expression) (to carry its stored values as a plain column: '
+        "--skip generated:t.g2)"
+    )
+    plan = run_cli("plan", "--source", src, "--target", target)
+    assert plan.code == 1, plan.text
+    assert _refusal_messages(plan) == [expected]
+    res = run_cli("run", "--source", src, "--target", target)
+    assert res.code == 1, res.text
+    (failed,) = res.messages("failed")
+    assert failed.endswith("nothing was written: " + expected)
+    assert tables_in(target) == []
+    res = run_cli(
+        "run", "--source", src, "--target", target, "--verify", "--skip", "generated:t.g2"
+    )
+    assert res.code == 0, res.text
+    assert query(target, "SELECT id, g1, g2, n FROM t ORDER BY id") == [
+        (1, "pa", "pab", 3),
+        (2, None, None, 3),
+    ]
+    assert (_generated_kind(target, "g1"), _generated_kind(target, "g2")) == ("s", "")
+    assert query(target, "INSERT INTO t (id, x) VALUES (3, 'q') RETURNING g1, n") == [("qa", 3)]
+
+
+def test_a_translatable_generated_column_may_be_skipped_too(make_db, target):
+    src = make_db(GENERATED_CHAIN)
+    res = run_cli("run", "--source", src, "--target", target, "--skip", "generated:t.g1")
+    assert res.code == 0, res.text
+    assert (_generated_kind(target, "g1"), _generated_kind(target, "g2")) == ("", "s")
+    assert query(target, "SELECT g1, g2 FROM t ORDER BY id") == [("pa", "pab"), (None, None)]
+    assert (
+        "generated column t.g1: carried over as a plain column with its stored values: skipped "
+        "with --skip generated:t.g1"
+    ) in res.messages("reported")
 
 
 def test_without_rowid_and_strict_tables(make_db, target):
