@@ -57,7 +57,25 @@ def _parser() -> argparse.ArgumentParser:
             nargs="+",
             default=[],
             metavar="TABLE.COLUMN=TYPE",
-            help="force a column's PostgreSQL type, e.g. pets.notes=bytea",
+            help="create: the column's PostgreSQL type, e.g. pets.notes=bytea, "
+            "authors.id=uuid, books.price=numeric(8,2), pages.status=ENUM (see --enum)",
+        )
+        sp.add_argument(
+            "--cast-declared",
+            action="extend",
+            nargs="+",
+            default=[],
+            metavar="DECLARED=TYPE",
+            help="create: the type of every column declared DECLARED in SQLite, e.g. "
+            "datetime=timestamptz (Django's DateTimeField with USE_TZ) or char(32)=uuid",
+        )
+        sp.add_argument(
+            "--enum",
+            action="append",
+            default=[],
+            metavar="NAME=LABEL,...",
+            help="create: an enum type for --cast, e.g. page_status=draft,published; created "
+            "in the run's transaction, or used as is if the target has it with these labels",
         )
         sp.add_argument(
             "--source-immutable",
@@ -145,7 +163,7 @@ def _parser() -> argparse.ArgumentParser:
             "--source-timezone",
             default="UTC",
             metavar="ZONE",
-            help="existing: the zone naive SQLite datetimes are read in for timestamptz columns "
+            help="the zone naive SQLite datetimes are read in for timestamptz columns "
             "(default UTC)",
         )
 
@@ -262,6 +280,8 @@ def main(argv: list[str] | None = None) -> int:
         on_conflict=getattr(args, "on_conflict", "refuse"),
         identifiers=args.identifiers,
         casts=args.cast,
+        cast_declared=args.cast_declared,
+        enums=args.enum,
         replace=getattr(args, "replace", False),
         schema=getattr(args, "schema", "create"),
         map_columns=getattr(args, "map_column", []),

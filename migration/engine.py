@@ -17,6 +17,7 @@ from psycopg import sql
 
 from migration import __version__, diff, existing, load, predict, preflight, verify
 from migration import plan as planmod
+from migration.casts import CastOptions
 from migration.errors import (
     DataProblemError,
     Problem,
@@ -59,6 +60,8 @@ class Options:
     lock_timeout_s: float = LOCK_TIMEOUT_S
     source_immutable: bool = False  # sources are copies nobody writes during the run
     skip: list[str] = field(default_factory=list)  # view:NAME, check:TABLE.NAME, ... left out
+    cast_declared: list[str] = field(default_factory=list)  # DECLARED=TYPE (create mode)
+    enums: list[str] = field(default_factory=list)  # NAME=LABEL,... (create mode)
 
 
 def announce(command: str, opts: Options, log: Reporter) -> None:
@@ -189,10 +192,15 @@ def bounded_lock_waits(
         ) from exc
 
 
+def cast_options(opts: Options) -> CastOptions:
+    """Create mode's type options: --cast, --cast-declared, --enum, --source-timezone."""
+    return planmod.parse_casts(opts.casts, opts.cast_declared, opts.enums, opts.source_timezone)
+
+
 def make_plan(sources: list[Source], opts: Options, log: Reporter, every: bool) -> Plan:
     """Build the plan and diagnose values (every column with `every`, else flagged ones)."""
     namer = Namer(opts.identifiers)
-    plan = planmod.build(sources, namer, planmod.parse_casts(opts.casts))
+    plan = planmod.build(sources, namer, cast_options(opts))
     planmod.apply_skips(plan, opts.skip)
     planmod.diagnose(plan, sources, every=every)
     return plan
@@ -798,7 +806,7 @@ def _run_existing(
 
 def _checked_plan(sources: list[Source], opts: Options, log: Reporter, optimistic: bool) -> Plan:
     namer = Namer(opts.identifiers)
-    plan = planmod.build(sources, namer, planmod.parse_casts(opts.casts), optimistic=optimistic)
+    plan = planmod.build(sources, namer, cast_options(opts), optimistic=optimistic)
     planmod.apply_skips(plan, opts.skip)
     planmod.diagnose(plan, sources)
     for tp in plan.tables:
@@ -932,6 +940,7 @@ def _run_once(
         if prepared is not None
         else {},
         "on_conflict": opts.on_conflict,
+        "created_types": result.created_types,
         "views": views,
         "reported": result.reported,
         "decisions": result.decisions,

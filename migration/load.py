@@ -15,8 +15,8 @@ from pathlib import Path
 import psycopg
 from psycopg import _copy_base, sql
 
+from migration import casts, verify
 from migration import plan as planmod
-from migration import verify
 from migration.errors import (
     ConflictError,
     DataProblemError,
@@ -68,6 +68,7 @@ class LoadResult:
     mappings: dict[tuple[int, str], dict[int, int]] = field(default_factory=dict)
     source_sums: dict[tuple[str, int], verify.Sum] = field(default_factory=dict)
     refused: list[Refusal] = field(default_factory=list)  # DDL PostgreSQL rejected
+    created_types: list[str] = field(default_factory=list)  # enums this run created (owns)
 
 
 def execute_one(conn: psycopg.Connection, stmt: sql.Composed) -> None:
@@ -95,7 +96,9 @@ def create_tables(
 ) -> None:
     """CREATE TABLE for every table; a generated expression PostgreSQL rejects is refused by
     name (`generated:TABLE.COLUMN`) and the table created with it as a plain column, so that
-    everything else is still tried (the run refuses before commit)."""
+    everything else is still tried (the run refuses before commit). The enums casts use are
+    created first (`casts.create`)."""
+    result.created_types += casts.create(conn, plan.named_types, result.decisions)
     for tp in plan.tables:
         src = sources[tp.sources[0]]
         stmt, notes = planmod.create_table(tp, src, namer)
@@ -856,13 +859,22 @@ def refuse_unmigrated(plan: Plan, result: LoadResult) -> None:
 
 
 def try_ddl(
-    conn: psycopg.Connection, plan: Plan, sources: list[Source], namer: Namer
+    conn: psycopg.Connection,
+    plan: Plan,
+    sources: list[Source],
+    namer: Namer,
+    own_server: bool = False,
 ) -> list[Refusal]:
     """What `run` would refuse: create every table (empty), key, index, CHECK and view in a
-    scratch schema inside a transaction that is rolled back (`plan`'s prediction)."""
+    scratch schema inside a transaction that is rolled back (`plan`'s prediction). The types
+    casts name are looked up on the server first (`own_server`: the throwaway embedded one,
+    where citext is created for the trial; the report says the target needs it)."""
     result = LoadResult()
     scratch = sql.Identifier(f"petstore_plan_{os.getpid()}")
     with conn.transaction(force_rollback=True):
+        if own_server and any(t.labels is None for t in plan.named_types):
+            conn.execute("CREATE EXTENSION IF NOT EXISTS citext")
+        casts.resolve(conn, plan.named_types)
         execute_one(conn, sql.SQL("CREATE SCHEMA {}").format(scratch))
         execute_one(conn, sql.SQL("SET LOCAL search_path TO {}").format(scratch))
         create_tables(conn, plan, sources, namer, result)

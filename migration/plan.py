@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 import apsw
 from psycopg import sql
 
+from migration import casts as casts_mod
 from migration import render, translate, typemap
+from migration.casts import CastOptions, NamedType
 from migration.errors import Problem, SchemaError, UsageError
 from migration.model import Column, Table, name_key
 from migration.source import SQLITE_MAX_COLUMNS, Source, qi
@@ -114,9 +116,12 @@ class Plan:
     sources: list[str]
     refusals: list[Refusal] = field(default_factory=list)  # cannot be created; run refuses
     skipped: list[str] = field(default_factory=list)  # --skip keys applied
+    named_types: list[NamedType] = field(default_factory=list)  # enums/citext casts use
 
     def needs_trial(self) -> bool:
         """True when some DDL holds a translated expression PostgreSQL may still reject."""
+        if self.named_types:  # an enum or citext: the CREATE TABLE needs it on the server
+            return True
         return any(q is not None for _, _, q, _ in self.views) or any(
             tp.generated or tp.translated_defaults or any(s.translated for s in tp.post)
             for tp in self.tables
@@ -249,21 +254,15 @@ def _toposort(tables: list[Table]) -> list[Table]:
     return done
 
 
-def parse_casts(casts: list[str]) -> dict[tuple[str, str], Kind]:
-    """`table.column=type` options, keyed by lower-case source names."""
-    out = {}
-    for item in casts:
-        target, sep, typ = item.partition("=")
-        table, dot, column = target.rpartition(".")
-        if not sep or not dot or not table or not column or not typ.strip():
-            raise UsageError(
-                f"--cast {item!r}: expected table.column=type, e.g. pets.price=numeric(10,2)"
-            )
-        try:
-            out[(name_key(table), name_key(column))] = typemap.cast_kind(typ.strip())
-        except ValueError as exc:
-            raise UsageError(f"--cast {item!r}: {exc}") from exc
-    return out
+def parse_casts(
+    casts: list[str],
+    declared: list[str] | None = None,
+    enums: list[str] | None = None,
+    zone: str = "UTC",
+) -> CastOptions:
+    """`--cast table.column=type`, `--cast-declared`, `--enum` and `--source-timezone`
+    (`casts.parse`; column keys are lower-case source names)."""
+    return casts_mod.parse(casts, declared or [], enums or [], zone)
 
 
 def _check_names(names: list[tuple[str, str]], what: str, namer: Namer) -> None:
@@ -298,10 +297,11 @@ def _check_names(names: list[tuple[str, str]], what: str, namer: Namer) -> None:
 def build(
     sources: list[Source],
     namer: Namer,
-    casts: dict[tuple[str, str], Kind],
+    casts: CastOptions | dict[tuple[str, str], Kind],
     optimistic: bool = False,
 ) -> Plan:
     """Read statistics from every source and decide every table, column, index and view."""
+    options = casts if isinstance(casts, CastOptions) else CastOptions(columns=dict(casts))
     first = sources[0]
     reported: list[str] = []
     refused: list[Refusal] = []  # generated columns that cannot be carried over exactly
@@ -321,7 +321,8 @@ def build(
             "reported, never translated)"
             for tr in src.schema.triggers
         )
-    for tname, cname in casts:
+    _check_declared_rules(options, list(tables_by_name.values()))
+    for tname, cname in options.columns:
         found = tables_by_name.get(tname)
         if found is None or not any(name_key(c.name) == cname for c in found.columns):
             raise UsageError(f"--cast {tname}.{cname}: no such table/column in the sources")
@@ -338,10 +339,7 @@ def build(
             [(c.name, namer(c.name)) for c in t.columns], f"table {t.name!r}: column", namer
         )
         json_cols = typemap.json_checked_columns([chk.source_sql for chk in t.checks])
-        kinds = [
-            casts.get((name_key(t.name), name_key(c.name))) or typemap.declared_kind(c, json_cols)
-            for c in t.columns
-        ]
+        kinds = [options.kind_for(t.name, c, json_cols) for c in t.columns]
         for col, kind in zip(t.columns, kinds, strict=True):
             _check_type_limits(sources[holders[name_key(t.name)][0]].path, t, col, kind)
         stats: list[list[object]] = [[] for _ in t.columns]
@@ -388,6 +386,8 @@ def build(
                 )
     plan = Plan(plans, views, reported, [], {}, [s.path for s in sources])
     plan.refusals += refused
+    plan.named_types = options.named_types()
+    _check_cast_references(plans)
     plan.refusals += [
         Refusal(f"view:{name}", f"view {name!r}", error) for name, _, q, error in views if error
     ]
@@ -405,6 +405,50 @@ def build(
     ]
     _check_names(relations, "relation", namer)
     return plan
+
+
+def _check_declared_rules(options: CastOptions, tables: list[Table]) -> None:
+    """A `--cast-declared` rule no column matches is a usage error (a typo would do nothing)."""
+    for rule in options.declared:
+        if not any(rule.matches(c.declared) for t in tables for c in t.columns):
+            raise UsageError(
+                f"--cast-declared {rule.option}: no column of the sources is declared so"
+            )
+
+
+def _check_cast_references(plans: list[TablePlan]) -> None:
+    """A foreign key between columns of different types, one of them chosen by a cast (e.g. the
+    key cast to uuid, the referencing column left varchar(32)), cannot be created: refused
+    before anything is written, naming the cast that fixes it."""
+    by_name = {name_key(tp.table.name): tp for tp in plans}
+    for tp in plans:
+        for fk in tp.table.fks:
+            parent = by_name.get(name_key(fk.ref_table))
+            ref_cols = fk.ref_columns or (parent.table.pk if parent else [])
+            if parent is None or len(ref_cols) != len(fk.columns):
+                continue
+            for child_name, parent_name in zip(fk.columns, ref_cols, strict=True):
+                child = _column_plan(tp, child_name)
+                ref = _column_plan(parent, parent_name)
+                if child is None or ref is None or not _cast_apart(child, ref):
+                    continue
+                raise UsageError(
+                    f"foreign key {tp.table.name}({child_name}) -> {parent.table.name}"
+                    f"({parent_name}): the columns would be {child.pg_type} and {ref.pg_type}, "
+                    "which PostgreSQL cannot compare in a foreign key; give both the same type "
+                    f"(e.g. --cast {tp.table.name}.{child_name}={ref.pg_type})"
+                )
+
+
+def _cast_apart(child: ColumnPlan, ref: ColumnPlan) -> bool:
+    """Two columns of incomparable types, at least one of them chosen by a cast."""
+    if not (child.reason.startswith("--cast") or ref.reason.startswith("--cast")):
+        return False
+    return child.kind != ref.kind or child.named is not ref.named
+
+
+def _column_plan(tp: TablePlan, name: str) -> ColumnPlan | None:
+    return next((c for c in tp.columns if name_key(c.source.name) == name_key(name)), None)
 
 
 def _default_refusals(tp: TablePlan, plan: Plan, src: Source) -> None:
@@ -554,7 +598,9 @@ def default_sql(col: ColumnPlan, src: Source) -> tuple[sql.Composable | None, st
             return None, f"default {text} does not fit {col.pg_type} ({exc}): not carried over"
         if col.kind == "jsonb":  # jsonb's binary COPY format: a version byte, then the JSON text
             converted = bytes(converted)[1:].decode()  # type: ignore[call-overload]
-        return sql.SQL("{}::{}").format(sql.Literal(converted), sql.SQL(col.pg_type)), None
+        elif isinstance(converted, bytes) and col.kind != "bytea":  # another type's wire format
+            return None, f"default {text} on a {col.pg_type} column: not carried over"
+        return sql.SQL("{}::{}").format(sql.Literal(converted), col.type_sql()), None
     try:
         rendered = translate.expression(text, lambda n: n)
     except translate.TranslationError as exc:
@@ -568,7 +614,7 @@ def create_table(tp: TablePlan, src: Source, namer: Namer) -> tuple[sql.Composed
     parts = []
     notes = []
     for col in tp.columns:
-        bits = [sql.Identifier(col.name), sql.SQL(col.pg_type)]
+        bits = [sql.Identifier(col.name), col.type_sql()]
         if col.source.generated and not col.plain:
             expr = tp.generated[col.name]
             bits.append(sql.SQL("GENERATED ALWAYS AS ({}) STORED").format(expr))

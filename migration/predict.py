@@ -60,7 +60,7 @@ def refusals(
         if url is None:
             return list(plan.refusals)
         conn = stack.enter_context(contextlib.closing(connect(url)))
-        return load.try_ddl(conn, plan, sources, namer)
+        return load.try_ddl(conn, plan, sources, namer, own_server=target is None)
 
 
 def report(found: list[Refusal], log: Reporter) -> None:

@@ -13,9 +13,16 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING
+
+from psycopg import sql
 
 from migration.model import Column
 from migration.source import qi
+
+if TYPE_CHECKING:
+    from migration.casts import NamedType
+    from migration.convert import TypeSpec
 
 Check = Callable[[object], object]
 Canon = Callable[[object], str]
@@ -345,6 +352,9 @@ class Kind:
     scale: int | None = None
     why: str = ""
     cast: bool = False
+    spec: TypeSpec | None = None  # kind "spec": converted by `convert` as in existing mode
+    named: NamedType | None = None  # an enum or citext the target must hold
+    zone: dt.tzinfo | None = None  # --source-timezone, for timestamptz
 
 
 def parse_type(text: str) -> tuple[str, int | None, int | None]:
@@ -553,6 +563,11 @@ class ColumnPlan:
     rep: str | None = None
     plain: bool = False  # a generated column carried over as a plain column with its values
     pg_canon: str | None = None  # verification's SQL rendering when the kind's standard one differs
+    named: NamedType | None = None  # an enum or citext: rendered by name (`casts`)
+
+    def type_sql(self) -> sql.Composable:
+        """The column's type for DDL: a named type by identifier, else the planned type."""
+        return self.named.ident() if self.named is not None else sql.SQL(self.pg_type)
 
 
 def _app_column(col: Column, target_name: str, kind: Kind, select: str) -> ColumnPlan:
@@ -561,7 +576,7 @@ def _app_column(col: Column, target_name: str, kind: Kind, select: str) -> Colum
     from migration import convert  # here: convert imports this module's constants
 
     pg_type = APP_KINDS[kind.kind]
-    conv = convert.converter(convert.TypeSpec(pg_type, pg_type))
+    conv = convert.converter(convert.TypeSpec(pg_type, pg_type), kind.zone or dt.UTC)
     return ColumnPlan(
         col,
         target_name,
@@ -577,12 +592,40 @@ def _app_column(col: Column, target_name: str, kind: Kind, select: str) -> Colum
     )
 
 
+def _spec_column(col: Column, target_name: str, kind: Kind, select: str) -> ColumnPlan:
+    """A column whose type a cast chose from `casts.SPEC_TYPES` or an enum: its values go
+    through the converter `--schema existing` uses for that type."""
+    from migration import convert  # here: convert imports this module's constants
+
+    assert kind.spec is not None  # noqa: S101 - the caller checked
+    conv = convert.converter(kind.spec, kind.zone or dt.UTC)
+    plan = ColumnPlan(
+        col,
+        target_name,
+        conv.kind,
+        kind.spec.shown,
+        conv.copy_type,
+        f"{kind.why}; {conv.accepts}",
+        conv.fn,
+        conv.canon,
+        select,
+        convert_on_load=True,
+        pg_canon=conv.pg_canon,
+        named=kind.named,
+    )
+    if col.collation and col.collation != "BINARY" and kind.spec.name != "citext":
+        plan.notes.append(f"column collation {col.collation} not carried over")
+    return plan
+
+
 def _n(x: object) -> int:
     return int(x) if x is not None else 0  # type: ignore[call-overload]
 
 
 def decide(col: Column, target_name: str, kind: Kind, stats: list[object]) -> ColumnPlan:
     """The column's plan from its kind and the combined statistics of every source."""
+    if kind.spec is not None:
+        return _spec_column(col, target_name, kind, qi(col.name))
     c = qi(col.name)
     k, why, perm = kind.kind, kind.why, kind.cast
     bad = 0

@@ -41,6 +41,8 @@ class App:
     prepared_env: str  # =1: the suite uses the data already in the database
     build_schema: list[str]  # argv (after python) that builds the app's schema on $url_env
     existing_args: tuple[str, ...] = ()  # extra `run` options for --schema existing
+    create_args: tuple[str, ...] = ()  # extra `run` options for --schema create (docs/migration.md)
+    extensions: tuple[str, ...] = ()  # created by the database owner before --schema create
 
     @property
     def suite(self) -> Path:
@@ -65,6 +67,16 @@ APPS = {
         "WIKI_DATABASE_URL",
         "WIKI_PREPARED",
         ["-m", "examples.wiki.db"],  # metadata.create_all
+        create_args=(
+            "--cast",
+            "authors.id=uuid",
+            "pages.author_id=uuid",
+            "pages.status=page_status",
+            "authors.email=citext",
+            "--enum",
+            "page_status=draft,published,archived",
+        ),
+        extensions=("citext",),
     ),
     "library": App(
         "library",
@@ -74,6 +86,17 @@ APPS = {
         # `migrate` seeds django_migrations, content types and permissions: replaced by the
         # source's rows (the same migrations wrote them), the app's definitions kept
         ("--replace",),
+        create_args=(
+            "--cast-declared",
+            "datetime=timestamptz",
+            "time=time",
+            "char(32)=uuid",
+            "char(39)=inet",
+            "--cast",
+            "catalog_book.price=numeric(8,2)",
+            "catalog_book.reading_time=interval",
+            "catalog_loan.period=interval",
+        ),
     ),
 }
 
@@ -107,6 +130,13 @@ def checked(proc: subprocess.CompletedProcess[str], what: str) -> str:
             f"{what} exited {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
         )
     return proc.stdout
+
+
+def create_extensions(url: str, names: tuple[str, ...]) -> None:
+    """What the database owner does before `--schema create` (the tool creates no extension)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        for name in names:
+            conn.execute(sql.SQL("CREATE EXTENSION IF NOT EXISTS {}").format(sql.Identifier(name)))
 
 
 def seed(app: App, url: str) -> None:
@@ -229,6 +259,9 @@ def compute(
         if mode == "existing":
             checked(python(app.build_schema, {app.url_env: url}), f"{app.name} schema")
             extra = app.existing_args
+        if mode == "create":
+            create_extensions(url, app.extensions)
+            extra = app.create_args
         proc = migrate(source, url, mode, extra)
         result["migrate"] = {"code": proc.returncode, "output": (proc.stdout + proc.stderr)[-4000:]}
         if proc.returncode != 0:

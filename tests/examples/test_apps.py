@@ -24,54 +24,11 @@ pytestmark = [pytest.mark.examples, pytest.mark.db, pytest.mark.slow]
 MIGRATED = ("create", "existing")
 
 # Checks that fail today, by (app, mode): each reason names what breaks. Strict: a fix flips the
-# test red, so this table shrinks with the work it tracks.
-UUID32 = "Uuid is CHAR(32) on SQLite, so create mode makes varchar(32)"
-ENUM = "Enum is VARCHAR on SQLite, so create mode has no page_status type"
-DJ_UUID = "UUIDField is char(32) on SQLite, so create mode makes varchar(32)"
-DJ_TS = "DateTimeField is `datetime` on SQLite, so create mode makes naive timestamp"
-DJ_DUR = "DurationField is bigint microseconds on SQLite, so create mode makes bigint"
-# What create mode cannot know from the file (docs/migration.md: for ORM apps, the app's
-# migrations first, then --schema existing).
-CREATE_MODE_FAILS: dict[str, dict[str, str]] = {
-    "wiki": {
-        "test_api_reads_an_author_by_uuid_key_with_unicode": f"{UUID32}: character varying = uuid",
-        "test_api_filters_by_enum_status": f'{ENUM}: type "page_status" does not exist',
-        "test_orm_reads_status_as_the_python_enum": f'{ENUM}: type "page_status" does not exist',
-        "test_email_lookup_ignores_case": "COLLATE NOCASE is not carried over (no citext)",
-        "test_author_uuid_filter_and_relationship": f"{UUID32}: character varying = uuid",
-        "test_api_creates_a_page_with_new_ids": f'{ENUM}: type "page_status" does not exist',
-        "test_orm_creates_author_and_revision_with_new_keys": f"{UUID32}: value too long",
-        "test_unique_slug_is_enforced": f'{ENUM}: type "page_status" does not exist',
-        "test_deleting_an_author_cascades_to_pages_and_revisions": f"{UUID32}: value too long",
-    },
-    "library": {
-        "test_uuid_primary_key_lookup": f"{DJ_UUID}: character varying = uuid",
-        "test_uuid_field_filter_and_fk_by_uuid": f"{DJ_UUID}: character varying = uuid",
-        "test_json_values_keep_their_types": f"{DJ_UUID}: character varying = uuid",
-        "test_json_null_is_not_sql_null": f"{DJ_UUID}: a publisher's pk reads back as str",
-        "test_aware_datetimes_read_back_as_utc": f"{DJ_TS}: datetimes read back naive",
-        "test_localtime_crosses_daylight_saving": f"{DJ_TS}: localtime() of a naive datetime",
-        "test_datetime_lookups_in_the_current_time_zone": f"{DJ_TS}: __date/__hour lookups miss",
-        "test_decimals_are_exact": "DecimalField is `decimal` (no scale) on SQLite: 7.10 reads 7.1",
-        "test_durations_read_and_filter": f"{DJ_DUR}: reads back an int",
-        "test_ip_addresses_read_and_filter": "GenericIPAddressField is char(39): varchar = inet",
-        "test_times_dates_floats_and_booleans": "TimeField is `time` on SQLite: becomes text",
-        "test_creating_a_book_gets_a_new_id_and_uuid": f"{DJ_DUR}: bigint = interval",
-        "test_creating_a_publisher_and_loan_with_new_keys": f"{DJ_UUID}: value too long",
-        "test_unique_isbn_is_enforced": f"{DJ_UUID}: value too long",
-        "test_deleting_a_publisher_cascades": f"{DJ_UUID}: character varying = uuid",
-        "test_users_and_passwords_survive": f"{DJ_TS}: date_joined reads back naive",
-        "test_api_filters_by_json_genre_and_status": f"{DJ_DUR}: the API gets an int",
-    },
-}
-KNOWN: dict[tuple[str, str], dict[str, str]] = {
-    **{(app, "create"): fails for app, fails in CREATE_MODE_FAILS.items()},
-}
+# test red, so this table shrinks with the work it tracks. Empty: create mode passes every check
+# with the options docs/migration.md recommends (harness.App.create_args).
+KNOWN: dict[tuple[str, str], dict[str, str]] = {}
 # Whole-run outcomes that fail today: (test, app, mode) -> reason.
-KNOWN_RUNS: dict[tuple[str, str, str], str] = {
-    ("objects", "wiki", "create"): f"{UUID32}: author ids read back as str",
-    ("objects", "library", "create"): f"{DJ_UUID}; {DJ_TS}; {DJ_DUR}; decimal scale lost",
-}
+KNOWN_RUNS: dict[tuple[str, str, str], str] = {}
 
 
 def _runs(test: str) -> list[Any]:
