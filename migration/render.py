@@ -10,7 +10,8 @@ Relations (FROM) must be tables or views of the same migration.
 SQLite semantics are translated where they are well defined: comparison affinity (the side
 SQLite would convert is cast), `||` (text) vs `+` (numeric), LIKE (ASCII case-insensitive),
 NULL ordering, min()/max() with several arguments, group_concat, ifnull, iif, total,
-date()/datetime()/time()/strftime().
+date()/datetime()/time()/strftime() with the exact modifiers, julianday(), printf() (%d %s %%),
+comparisons under COLLATE NOCASE.
 """
 
 from __future__ import annotations
@@ -400,11 +401,40 @@ def _pair(a: Typed, b: Typed) -> tuple[sql.Composable, sql.Composable]:
 
 
 def _compare(node: Any, ctx: Context, scope: Scope | None, d: int) -> Typed:
-    a = _sub(node.this, ctx, scope, d)
-    b = _sub(node.expression, ctx, scope, d)
+    this, that = node.this, node.expression
+    collations = [str(x.expression.name).upper() for x in (this, that) if _k(x) == "Collate"]
+    if collations:
+        return _compare_nocase(node, collations, ctx, scope, d)
+    a = _sub(this, ctx, scope, d)
+    b = _sub(that, ctx, scope, d)
     left, right = _pair(a, b)
     op = _COMPARE[_k(node)]
     return Typed(sql.SQL("({} " + op + " {})").format(left, right), "bool")
+
+
+_ASCII_UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def _compare_nocase(
+    node: Any, collations: list[str], ctx: Context, scope: Scope | None, d: int
+) -> Typed:
+    """A comparison under COLLATE NOCASE, between two text values: SQLite folds the 26 ASCII
+    letters only and then compares bytes, which is translate(A-Z -> a-z) under the "C"
+    collation (lower() would fold every letter). Other collations, and operands that are not
+    text (SQLite applies a collation to text only), are refused."""
+    if set(collations) != {"NOCASE"}:
+        raise UnsupportedError(f"COLLATE {shown(collations[0])} in a comparison")
+    sides = []
+    for x in (node.this, node.expression):
+        t = _sub(x.this if _k(x) == "Collate" else x, ctx, scope, d)
+        if t.kind != "text":
+            raise UnsupportedError("COLLATE NOCASE over a value that is not text")
+        folded = _call(
+            ctx, "translate", [t.sql, sql.Literal(_ASCII_UPPER), sql.Literal(_ASCII_UPPER.lower())]
+        )
+        sides.append(sql.SQL('({} COLLATE "C")').format(folded))
+    op = _COMPARE[_k(node)]
+    return Typed(sql.SQL("({} " + op + " {})").format(*sides), "bool")
 
 
 def _logic(node: Any, ctx: Context, scope: Scope | None, d: int) -> Typed:
@@ -750,14 +780,112 @@ def _time_value(t: Typed, ctx: Context) -> sql.Composable:
     return _cast(t.sql, "timestamp")
 
 
+_MODIFIER_AMOUNT = re.compile(r"([+-]?)(\d{1,7}) (day|hour|minute|second)s?", re.IGNORECASE)
+_START_OF = {"start of day": "day", "start of month": "month", "start of year": "year"}
+
+
+def _modified(value: sql.Composable, modifiers: list[Typed]) -> sql.Composable:
+    """SQLite date modifiers whose PostgreSQL equivalent is exact on a timestamp without time
+    zone: '±N days|hours|minutes|seconds' (whole N: a fixed number of milliseconds, no time
+    zone) and 'start of day|month|year'. Months and years (SQLite normalises 01-31 + 1 month
+    to 03-02, PostgreSQL clamps to 02-29), fractions, 'unixepoch', 'localtime', 'utc',
+    'weekday N', 'subsec' and the rest are refused by name."""
+    for m in modifiers:
+        if not (m.is_literal and isinstance(m.literal, str)):
+            raise UnsupportedError("a date modifier that is not a string literal")
+        text = m.literal
+        unit = _START_OF.get(text.lower())
+        amount = _MODIFIER_AMOUNT.fullmatch(text)
+        if unit is not None:
+            value = sql.SQL("date_trunc({}, {})").format(sql.Literal(unit), value)
+        elif amount is not None:
+            sign, digits, name = amount.groups()
+            step = sql.Literal(f"{'-' if sign == '-' else ''}{int(digits)} {name.lower()}s")
+            value = sql.SQL("({} + CAST({} AS interval))").format(value, step)
+        else:
+            raise UnsupportedError(f"date modifier {shown(text)}")
+    return value
+
+
 def _date_function(name: str, args: list[Typed], ctx: Context, fmt: str | None = None) -> Typed:
     if ctx.immutable:
         raise UnsupportedError(f"function {name!r} in an index or generated column (not immutable)")
-    if len(args) != 1:
-        raise UnsupportedError(f"function {name!r} with modifiers")
+    if not args:
+        raise UnsupportedError(f"function {name!r} without a time value")
     template = fmt if fmt is not None else _DATE_FORMATS[name]
-    value = _time_value(args[0], ctx)
+    value = _modified(_time_value(args[0], ctx), args[1:])
+    if args[1:]:
+        ctx.functions.add("date_trunc")
     return Typed(_call(ctx, "to_char", [value, sql.Literal(template)]), "text")
+
+
+_JULIAN_EPOCH_MS = 210_866_760_000_000  # 1970-01-01 00:00 as Julian day 2440587.5, in ms
+
+
+def _julianday(args: list[Typed], ctx: Context) -> Typed:
+    """julianday(T [, modifiers]) exactly as SQLite computes it: whole milliseconds since the
+    Julian epoch (the date part exact; the seconds as the double `s + min(frac, 0.999)`,
+    times 1000 plus 0.5, truncated: date.c's computeJD), then divided by 86400000.0."""
+    if ctx.immutable:
+        raise UnsupportedError("function 'julianday' in an index or generated column")
+    if not args:
+        raise UnsupportedError("function 'julianday' without a time value")
+    ts = _modified(_time_value(args[0], ctx), args[1:])
+    ctx.functions.update({"extract", "floor", "mod", "least", "trunc", "date_trunc"})
+    f8 = "double precision"
+    whole_ms = sql.SQL(
+        "((CAST({ts} AS date) - DATE '1970-01-01') * CAST(86400000 AS bigint) + {epoch} "
+        "+ EXTRACT(HOUR FROM {ts}) * 3600000 + EXTRACT(MINUTE FROM {ts}) * 60000)"
+    ).format(ts=ts, epoch=sql.Literal(_JULIAN_EPOCH_MS))
+    micros = sql.SQL("EXTRACT(MICROSECOND FROM {})").format(ts)
+    seconds = sql.SQL(
+        "(CAST(floor({us} / 1000000) AS {f8}) + "
+        "least(CAST(mod({us}, 1000000) AS {f8}) / CAST(1000000 AS {f8}), CAST(0.999 AS {f8})))"
+    ).format(us=micros, f8=sql.SQL(f8))
+    ms = sql.SQL("trunc({} * CAST(1000 AS {f8}) + CAST(0.5 AS {f8}))").format(
+        seconds, f8=sql.SQL(f8)
+    )
+    out = sql.SQL("((CAST({} AS {f8}) + {}) / CAST(86400000 AS {f8}))").format(
+        whole_ms, ms, f8=sql.SQL(f8)
+    )
+    return Typed(out, "double")
+
+
+_PRINTF = re.compile(r"%(.)|[^%]+", re.DOTALL)
+
+
+def _printf(args: list[Typed], ctx: Context) -> Typed:
+    """printf/format with a literal format of `%d` (integer arguments), `%s` (text or integer
+    arguments) and `%%`: SQLite writes a NULL as 0 and '' there. Widths, precisions, flags,
+    `%f` (SQLite rounds a REAL through its own 16-digit decoding), REAL or BLOB arguments are
+    refused by name."""
+    if not args or not (args[0].is_literal and isinstance(args[0].literal, str)):
+        raise UnsupportedError("function 'printf' with a format that is not a string literal")
+    fmt, values = args[0].literal, list(args[1:])
+    pieces: list[sql.Composable] = []
+    for m in _PRINTF.finditer(fmt):
+        if m.group(1) is None:
+            pieces.append(sql.Literal(m.group(0)))
+            continue
+        conv = m.group(1)
+        if conv == "%":
+            pieces.append(sql.Literal("%"))
+            continue
+        if conv not in "ds" or not values:
+            raise UnsupportedError(f"printf conversion {shown('%' + conv)}")
+        a = values.pop(0)
+        null = a.is_literal and a.literal is None and a.kind is None
+        if null:
+            pieces.append(sql.Literal("0" if conv == "d" else ""))
+        elif a.kind == "int" or (a.kind == "text" and conv == "s"):
+            empty = sql.Literal("0" if conv == "d" else "")
+            pieces.append(_call(ctx, "coalesce", [_cast(a.sql, "text"), empty]))
+        else:
+            raise UnsupportedError(f"printf {shown('%' + conv)} of a {a.kind or 'untyped'} value")
+    if values:
+        raise UnsupportedError("function 'printf' with more arguments than conversions")
+    body = sql.SQL(" || ").join(pieces) if pieces else sql.Literal("")
+    return Typed(sql.SQL("CAST(({}) AS text)").format(body), "text")
 
 
 def _time_to_str(node: Any, ctx: Context, scope: Scope | None, d: int) -> Typed:
@@ -778,7 +906,11 @@ def _date(node: Any, ctx: Context, scope: Scope | None, d: int) -> Typed:
     return _date_function("date", args, ctx)
 
 
-_ANONYMOUS = {"datetime", "time", "total", "json_valid"}
+def _format(node: Any, ctx: Context, scope: Scope | None, d: int) -> Typed:
+    return _printf(_args(node, ctx, scope, d), ctx)
+
+
+_ANONYMOUS = {"datetime", "time", "date", "strftime", "julianday", "printf", "total", "json_valid"}
 
 
 def _anonymous(node: Any, ctx: Context, scope: Scope | None, d: int) -> Typed:
@@ -795,6 +927,15 @@ def _anonymous(node: Any, ctx: Context, scope: Scope | None, d: int) -> Typed:
         if len(args) != 1:
             raise UnsupportedError("function 'total' with several arguments")
         return _total(args, ctx)
+    if name == "julianday":
+        return _julianday(args, ctx)
+    if name == "printf":
+        return _printf(args, ctx)
+    if name == "strftime":
+        fmt = args[0] if args else None
+        if fmt is None or not (fmt.is_literal and isinstance(fmt.literal, str)):
+            raise UnsupportedError("function 'strftime' with a format that is not a literal")
+        return _date_function(name, args[1:], ctx, to_char_format(fmt.literal))
     return _date_function(name, args, ctx)
 
 
@@ -855,6 +996,7 @@ _HANDLERS: dict[str, Callable[[Any, Context, Scope | None, int], Typed]] = {
     "TimeToStr": _time_to_str,
     "Date": _date,
     "Anonymous": _anonymous,
+    "Format": _format,
     "CurrentTimestamp": _current_timestamp,
 }
 # The PostgreSQL functions this module can emit (the fuzz test checks every output against it).
@@ -884,6 +1026,12 @@ EMITTED_FUNCTIONS = frozenset(
         "max",
         "string_agg",
         "to_char",
+        "date_trunc",  # date modifiers 'start of day|month|year'
+        "extract",  # julianday: EXTRACT(HOUR|MINUTE|MICROSECOND FROM ...)
+        "floor",
+        "mod",
+        "trunc",
+        "translate",  # COLLATE NOCASE: ASCII letters only, as SQLite folds them
     }
 )
 
