@@ -138,7 +138,7 @@ def parse(
     for item in casts:
         table, column, typ = _split_cast(item)
         out.columns[(name_key(table), name_key(column))] = _kind(
-            typ, f"--cast {typ}", out.enums, citext, f"--cast {item!r}"
+            typ, f"--cast {table}.{column}={typ}", out.enums, citext, f"--cast {item!r}"
         )
     for item in declared:
         out.declared.append(_declared_rule(item, out.enums, citext))
@@ -255,6 +255,12 @@ def resolve(conn: psycopg.Connection, types: list[NamedType]) -> None:
                 "(give the same labels, or another name)"
             )
         named.schema = schema
+
+
+def forget(types: list[NamedType]) -> None:
+    """Back to unresolved (after a trial rolled back: the plan shows what `run` will do)."""
+    for named in types:
+        named.schema, named.created = None, False
 
 
 def create(conn: psycopg.Connection, types: list[NamedType], decisions: list[str]) -> list[str]:

@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 import psycopg
 from psycopg import sql
 
-from migration import __version__, diff, existing, load, predict, preflight, verify
+from migration import __version__, diff, existing, load, predict, preflight, suggest, verify
 from migration import plan as planmod
 from migration.casts import CastOptions
 from migration.errors import (
@@ -314,6 +314,7 @@ def cmd_plan(opts: Options, log: Reporter) -> int:
         namer = Namer(opts.identifiers)
         refused = predict.refusals(plan, sources, namer, opts.target, connect, log)
         describe_plan(plan, sources, opts, log)
+        suggest.report(suggest.find(plan, sources), log)
         predict.report(refused, log)
         found = preflight.check(plan, sources, opts.on_conflict)
         describe_findings(found, log)

@@ -887,6 +887,7 @@ def try_ddl(
                         result.refused.append(Refusal(step.key, step.what, why))
         post_steps(conn, plan, result)
         create_views(conn, plan, result, replace=False)
+    casts.forget(plan.named_types)
     plan.reported.extend(result.reported)
     return plan.refusals + result.refused
 

@@ -527,6 +527,9 @@ def _uuid_sql(c: str) -> str:
     )
 
 
+uuid_sql = _uuid_sql  # for `suggest`: the same test of a UUID value
+
+
 def merge_stats(how: list[str], a: list[object], b: list[object]) -> list[object]:
     """Combine the statistics of two sources (sums add, min/max combine, NULL means none)."""
     if not a:
@@ -599,13 +602,16 @@ def _spec_column(col: Column, target_name: str, kind: Kind, select: str) -> Colu
 
     assert kind.spec is not None  # noqa: S101 - the caller checked
     conv = convert.converter(kind.spec, kind.zone or dt.UTC)
+    accepts = conv.accepts
+    if kind.spec.name == "citext":
+        accepts += " (the target needs the citext extension: CREATE EXTENSION citext)"
     plan = ColumnPlan(
         col,
         target_name,
         conv.kind,
         kind.spec.shown,
         conv.copy_type,
-        f"{kind.why}; {conv.accepts}",
+        f"{kind.why}; {accepts}",
         conv.fn,
         conv.canon,
         select,

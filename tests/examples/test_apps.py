@@ -11,6 +11,7 @@ read, Python type included.
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -97,3 +98,18 @@ def test_every_object_reads_as_on_sqlite(
     """Every attribute of every object, as the ORM hands it to the app, type included."""
     res = result(app, mode, pg_server, results_dir)
     assert res["diffs"] == []
+
+
+def test_the_docs_show_the_create_mode_command_lines_the_harness_runs() -> None:
+    """docs/migration.md's create-mode command line per app is exactly what is tested here."""
+    text = (harness.REPO / "docs" / "migration.md").read_text(encoding="utf-8")
+    block = text.split("### Telling create mode what the file forgot", 1)[1].split("```sh", 1)[1]
+    shown: dict[str, list[str]] = {}
+    for command in block.split("```", 1)[0].replace("\\\n", " ").splitlines():
+        words = shlex.split(command, comments=True)
+        if words[:3] == ["python", "-m", "migration"]:
+            app = words[words.index("--source") + 1].removesuffix(".db")
+            shown[app] = words[words.index("--verify") + 1 :]
+    assert shown == {app: list(spec.create_args) for app, spec in APPS.items()}
+    assert "CREATE EXTENSION IF NOT EXISTS citext" in block
+    assert APPS["wiki"].extensions == ("citext",)

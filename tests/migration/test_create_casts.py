@@ -412,3 +412,49 @@ def test_a_foreign_key_between_a_cast_and_an_uncast_column_is_refused_up_front(
     ]
     ok = run_cli("run", "--source", src, "--target", target, "--cast", "a.id=uuid", "b.a_id=uuid")
     assert ok.code == 0, ok.text
+
+
+def test_plan_suggests_the_casts_the_values_show_and_applies_none(
+    make_db: Callable[..., str],
+) -> None:
+    src = make_db(
+        "CREATE TABLE s (id INTEGER PRIMARY KEY, ref char(32), other char(32), ip char(39), "
+        "opens time, at datetime, also datetime, price decimal, mail TEXT COLLATE NOCASE, "
+        "empty char(32));"
+        f"INSERT INTO s VALUES (1, '{U1.hex}', '{U1.hex}', '::1', '09:30:00', "
+        "'2024-01-01 00:00:00', NULL, 7.1, 'a@b.c', NULL);"
+        f"INSERT INTO s VALUES (2, '{U1.hex.upper()}', '{'z' * 32}', '10.0.0.1', "
+        "NULL, NULL, NULL, 1, NULL, NULL);"
+    )
+    res = run_cli("plan", "--source", src, "--schema", "create")
+    assert res.code == 0, res.text
+    notes = [m for m in res.messages("note") if m.startswith("suggestion: ")]
+    assert [m.split(": ")[1] for m in notes] == [
+        "--cast s.ref=uuid",
+        "--cast s.ip=inet",
+        "--cast s.opens=time",
+        "--cast s.price=numeric(P,S)",
+        "--cast s.mail=citext",
+        "--cast-declared datetime=timestamptz",
+    ]
+    assert "2 column(s) declared datetime" in notes[-1]
+    types = {e["column"]: e["type"] for e in res.events if e["event"] == "column"}
+    assert types == {
+        "id": "bigint",
+        "ref": "varchar(32)",
+        "other": "varchar(32)",
+        "ip": "varchar(39)",
+        "opens": "text",
+        "at": "timestamp",
+        "also": "timestamp",
+        "price": "numeric",
+        "mail": "text",
+        "empty": "varchar(32)",
+    }
+    cast = run_cli("plan", "--source", src, "--cast", "s.ref=uuid", "--cast-declared", "time=time")
+    assert [m.split(": ")[1] for m in cast.messages("note") if m.startswith("suggestion: ")] == [
+        "--cast s.ip=inet",
+        "--cast s.price=numeric(P,S)",
+        "--cast s.mail=citext",
+        "--cast-declared datetime=timestamptz",
+    ]
