@@ -6,7 +6,6 @@ Identifiers go through `psycopg.sql.Identifier`; constants (defaults) through `s
 from __future__ import annotations
 
 import hashlib
-import itertools
 import re
 from dataclasses import dataclass, field
 
@@ -809,46 +808,55 @@ def diagnose(
 ) -> None:
     """Find, in Python, every value that does not fit (in flagged columns, or all with `every`)."""
     for tp in tables if tables is not None else plan.tables:
-        flagged = [c for c in tp.columns if every or c.needs_diagnosis]
         # two result columns per checked column: a wide table is checked in groups of columns
         # (SQLite returns at most SQLITE_MAX_COLUMNS per query)
         per = (SQLITE_MAX_COLUMNS - 1) // 2
-        groups = [flagged[i : i + per] for i in range(0, len(flagged), per)]
-        for idx, cols in itertools.product(tp.sources, groups):
+        for idx in tp.sources:
             src = sources[idx]
-            st = src.schema.table(tp.table.name)
-            # TEXT comes as raw bytes, so that invalid UTF-8 is found and named, not raised.
-            exprs = [
-                f"CASE WHEN typeof({n}) = 'text' THEN CAST({n} AS BLOB) ELSE {n} END, typeof({n})"
-                for n in (qi(st.column(c.source.name).name) for c in cols)
-            ]
-            select = ", ".join(exprs)
-            id_expr, order = tp.row_id_expr(), tp.order_by()
-            query = f"SELECT {id_expr}, {select} FROM {qi(st.name)} ORDER BY {order}"  # noqa: S608 - identifiers quoted by qi(); read-only SQLite source
-            for batch in src.batches(query, 5000):
-                for row in batch:
-                    rowid = row[0]
-                    for j, col in enumerate(cols):
-                        raw, storage = row[1 + 2 * j], row[2 + 2 * j]
-                        value: object = raw
-                        if storage == "text" and isinstance(raw, bytes):
-                            try:
-                                value = raw.decode("utf-8")
-                            except UnicodeDecodeError:
-                                value = typemap.InvalidText(raw)
-                        try:
-                            col.check(value)
-                        except ValueProblem as exc:
-                            key = (src.path, tp.table.name, col.source.name)
-                            plan.problem_counts[key] = plan.problem_counts.get(key, 0) + 1
-                            if plan.problem_counts[key] <= PROBLEMS_LISTED_PER_COLUMN:
-                                plan.problems.append(
-                                    Problem(
-                                        src.path,
-                                        tp.table.name,
-                                        rowid,
-                                        col.source.name,
-                                        typemap.show(value),
-                                        str(exc),
-                                    )
-                                )
+            # UTF-16 text is converted by SQLite itself, which pairs a lone surrogate with the
+            # next unit without complaint: every column of such a file is checked as raw bytes
+            utf16 = src.text_codec != "utf-8"
+            flagged = [c for c in tp.columns if every or utf16 or c.needs_diagnosis]
+            for cols in [flagged[i : i + per] for i in range(0, len(flagged), per)]:
+                _diagnose_columns(plan, tp, src, cols)
+
+
+def _diagnose_columns(plan: Plan, tp: TablePlan, src: Source, cols: list[ColumnPlan]) -> None:
+    """Check every value of `cols` in one source (TEXT as its raw bytes in the file's encoding,
+    so that text that does not decode is found and named, not raised)."""
+    st = src.schema.table(tp.table.name)
+    exprs = [
+        f"CASE WHEN typeof({n}) = 'text' THEN CAST({n} AS BLOB) ELSE {n} END, typeof({n})"
+        for n in (qi(st.column(c.source.name).name) for c in cols)
+    ]
+    select = ", ".join(exprs)
+    id_expr, order = tp.row_id_expr(), tp.order_by()
+    query = f"SELECT {id_expr}, {select} FROM {qi(st.name)} ORDER BY {order}"  # noqa: S608 - identifiers quoted by qi(); read-only SQLite source
+    for batch in src.batches(query, 5000):
+        for row in batch:
+            rowid = row[0]
+            for j, col in enumerate(cols):
+                raw, storage = row[1 + 2 * j], row[2 + 2 * j]
+                value: object = raw
+                if storage == "text" and isinstance(raw, bytes):
+                    try:
+                        value = raw.decode(src.text_codec)
+                    except UnicodeDecodeError:
+                        value = typemap.InvalidText(raw)
+                        value.encoding = src.encoding
+                try:
+                    col.check(value)
+                except ValueProblem as exc:
+                    key = (src.path, tp.table.name, col.source.name)
+                    plan.problem_counts[key] = plan.problem_counts.get(key, 0) + 1
+                    if plan.problem_counts[key] <= PROBLEMS_LISTED_PER_COLUMN:
+                        plan.problems.append(
+                            Problem(
+                                src.path,
+                                tp.table.name,
+                                rowid,
+                                col.source.name,
+                                typemap.show(value),
+                                str(exc),
+                            )
+                        )

@@ -58,6 +58,7 @@ BATCH_BYTES = 8 * MB
 STREAM_BYTES = 4 * MB
 STREAM_CHUNK = 1 * MB
 SQLITE_MAX_COLUMNS = 2000  # SQLITE_MAX_COLUMN of apsw's SQLite: result columns of one query
+_CODECS = {"UTF-8": "utf-8", "UTF-16LE": "utf-16-le", "UTF-16BE": "utf-16-be"}  # PRAGMA encoding
 _ROWID_NAMES = ("rowid", "_rowid_", "oid")  # a table's own column may shadow one or two of them
 
 
@@ -89,6 +90,7 @@ class Source:
         self._log = log
         self._payloads: dict[str, int | None] = {}
         self.conn = self._open()
+        self.encoding, self.text_codec = self._text_encoding()
         self.schema = self._read_schema()
 
     # -- opening ---------------------------------------------------------------------------
@@ -315,17 +317,18 @@ class Source:
         return SourceSchema(self.path, tables, views, triggers, sequences, skipped)
 
     def _schema_text(self, raw: object, kind: str, name: object, field: int) -> str | None:
-        """A sqlite_schema value as text; a name or definition that is not UTF-8 (SQLite stores
+        """A sqlite_schema value as text, in the file's encoding (UTF-8 or UTF-16le/be); a name
+        or definition that does not decode (SQLite stores
         whatever bytes it is given, e.g. through PRAGMA writable_schema) is named and refused."""
         if raw is None or isinstance(raw, str):
             return raw
         try:
-            return _as_bytes(raw).decode("utf-8")
+            return _as_bytes(raw).decode(self.text_codec)
         except UnicodeDecodeError as exc:
-            shown = _as_bytes(name).decode("utf-8", "backslashreplace")
+            shown = _as_bytes(name).decode(self.text_codec, "backslashreplace")
             part = "name" if field < 2 else "definition (CREATE statement)"
             raise SourceError(
-                f"source {self.path}: {kind} '{shown}': its {part} is not valid UTF-8 "
+                f"source {self.path}: {kind} '{shown}': its {part} is not valid {self.encoding} "
                 f"({exc.reason} at byte {exc.start}); PostgreSQL needs UTF-8 names and text: "
                 "rename or recreate it in the source"
             ) from None
@@ -592,8 +595,17 @@ class Source:
 
     def _utf8(self) -> bool:
         """TEXT is stored as UTF-8 (then a streamed value's bytes are what PostgreSQL takes)."""
-        row = self.conn.execute("PRAGMA encoding").fetchone()
-        return bool(row and str(row[0]).upper() == "UTF-8")
+        return self.text_codec == "utf-8"
+
+    def _text_encoding(self) -> tuple[str, str]:
+        """The file's text encoding as SQLite names it and as Python's codec: what
+        CAST(text AS BLOB) returns (names, definitions and values are decoded with it)."""
+        rows = self._q("PRAGMA encoding")
+        name = str(rows[0][0]) if rows else "UTF-8"
+        codec = _CODECS.get(name.upper())
+        if codec is None:
+            raise SourceError(f"source {self.path}: unknown text encoding {name!r}")
+        return name, codec
 
 
 @contextlib.contextmanager

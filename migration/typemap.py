@@ -131,7 +131,7 @@ def check_text(max_len: int | None = None, permissive: bool = False) -> Check:
                 raise ValueProblem(f"text longer than {max_len} characters")
             return v
         if isinstance(v, InvalidText):
-            raise ValueProblem("text is not valid UTF-8")
+            raise ValueProblem(f"text is not valid {v.encoding}")
         if permissive:
             if type(v) is int:
                 return str(v)
@@ -148,7 +148,10 @@ def check_text(max_len: int | None = None, permissive: bool = False) -> Check:
 
 
 class InvalidText(bytes):
-    """Raw bytes of a TEXT value that is not valid UTF-8 (only produced by the diagnosis pass)."""
+    """Raw bytes of a TEXT value that is not valid in the file's text encoding (only produced
+    by the diagnosis pass)."""
+
+    encoding = "UTF-8"  # the source's encoding (PRAGMA encoding) the bytes do not decode in
 
 
 def check_bytea(permissive: bool = False) -> Check:
@@ -158,7 +161,7 @@ def check_bytea(permissive: bool = False) -> Check:
         if isinstance(v, InvalidText):
             if permissive:
                 return bytes(v)
-            raise ValueProblem("text is not valid UTF-8")
+            raise ValueProblem(f"text is not valid {v.encoding}")
         if isinstance(v, bytes):
             return v
         if permissive and isinstance(v, str):

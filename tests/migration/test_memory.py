@@ -255,11 +255,6 @@ def test_large_values_of_a_without_rowid_table_are_batched_alone_not_streamed(
     assert query(target, "SELECT id, title, body, data FROM docs ORDER BY id") == rows
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Source reads a UTF-16 file's table names as UTF-8 bytes ('d\\x00o\\x00c...'), "
-    "so the table is not found: a schema-reading bug outside the batching code",
-)
 def test_a_utf16_source_streams_blobs_but_reads_its_texts_whole(tmp_path, monkeypatch):
     monkeypatch.setattr(source, "STREAM_BYTES", 1 * KB)
     path = tmp_path / "utf16.db"
