@@ -564,25 +564,47 @@ def run_verify(
     """Compare every table's count and checksum between the sources and the target.
 
     PostgreSQL computes its side in a background thread (on this connection, so it sees this
-    transaction's rows) while Python computes the sources' side: the two overlap.
+    transaction's rows) while Python computes the sources' side: the two overlap. A table whose
+    only source the load hashed in the wire form (`known`) is compared in that form.
     """
     checks = []
+    forms = [
+        _known_form(tp, skipped, known, _remapper(tp, plan, tp.sources[0], mappings) is None)
+        for tp in plan.tables
+    ]
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        targets = [pool.submit(verify.target_sum, conn, tp) for tp in plan.tables]
-        for tp, future in zip(plan.tables, targets, strict=True):
-            expected, read = verify.Sum(), 0
+        targets = [
+            pool.submit(verify.target_sum, conn, tp, form)
+            for tp, form in zip(plan.tables, forms, strict=True)
+        ]
+        for tp, form, future in zip(plan.tables, forms, targets, strict=True):
+            expected, read = verify.Sum(form=form), 0
             for idx in tp.sources:
                 remap = _remapper(tp, plan, idx, mappings)
-                precomputed = (known or {}).get((tp.target, idx)) if remap is None else None
-                part = precomputed or verify.source_sum(sources[idx], tp, remap)  # type: ignore[arg-type]
+                part = (known or {}).get((tp.target, idx)) if remap is None else None
+                if part is None or part.form != form:
+                    part = verify.source_sum(sources[idx], tp, remap)  # type: ignore[arg-type]
                 expected, read = expected + part, read + part.rows
-                expected = expected - skipped.get(tp.target, {}).get(idx, verify.Sum())
+                expected = expected - skipped.get(tp.target, {}).get(idx, verify.Sum(form=form))
             checks.append(TableCheck(tp.target, expected, future.result(), read))
     for tp, c in zip(plan.tables, checks, strict=True):
         if not c.ok:
             c.differing = _differing(conn, plan, tp, sources, mappings)
     _report_checks(checks, log)
     return checks
+
+
+def _known_form(
+    tp: TablePlan,
+    skipped: dict[str, dict[int, verify.Sum]],
+    known: dict[tuple[str, int], verify.Sum] | None,
+    as_loaded: bool,
+) -> str:
+    """WIRE when the load hashed the table's only source in the wire form (and its keys are
+    compared as loaded, not renumbered), else CANON."""
+    part = (known or {}).get((tp.target, tp.sources[0]))
+    alone = len(tp.sources) == 1 and not skipped.get(tp.target) and as_loaded
+    return verify.WIRE if alone and part is not None and part.form == verify.WIRE else verify.CANON
 
 
 def _differing(
@@ -1021,11 +1043,13 @@ def _rerun(
     conn.rollback()
     if not all(c.ok for c in checks):
         at_migration = _recorded_checksums(record)
+        changed = []
+        for c in (c for c in checks if not c.ok):
+            recorded = at_migration.get(c.table)
+            changed.append(_what_changed(_as_recorded(conn, plan, sources, c, recorded), recorded))
         raise TargetStateError(
             "the target already holds a completed migration of files with these names, but "
-            "source and target differ now: "
-            + "; ".join(_what_changed(c, at_migration.get(c.table)) for c in checks if not c.ok)
-            + "; nothing was changed"
+            "source and target differ now: " + "; ".join(changed) + "; nothing was changed"
         )
     log.event(
         "done",
@@ -1039,13 +1063,16 @@ def _rerun(
 
 
 def _sum_json(total: verify.Sum) -> dict[str, object]:
-    """A Sum as stored in the record (the checksum as a string: it exceeds JSON's safe ints)."""
-    return {"rows": total.rows, "checksum": str(total.checksum)}
+    """A Sum as stored in the record (the checksum as a string: it exceeds JSON's safe ints;
+    the form only when not the canonical one, as records before the wire form were)."""
+    form = {} if total.form == verify.CANON else {"form": total.form}
+    return {"rows": total.rows, "checksum": str(total.checksum)} | form
 
 
 def _sum_from_json(stored: dict[str, Any]) -> verify.Sum:
     """The inverse of `_sum_json`."""
-    return verify.Sum(int(stored["rows"]), int(stored["checksum"]))
+    form = str(stored.get("form", verify.CANON))
+    return verify.Sum(int(stored["rows"]), int(stored["checksum"]), form)
 
 
 def _recorded_checksums(record: dict[str, object]) -> dict[str, verify.Sum]:
@@ -1058,13 +1085,33 @@ def _recorded_checksums(record: dict[str, object]) -> dict[str, verify.Sum]:
     }
 
 
+def _as_recorded(
+    conn: psycopg.Connection,
+    plan: Plan,
+    sources: list[Source],
+    check: TableCheck,
+    recorded: verify.Sum | None,
+) -> TableCheck:
+    """The check recomputed in the form its recorded checksum has (a run verified in the wire
+    form), when it can be; else as it is."""
+    if recorded is None or recorded.form == check.source.form or recorded.form != verify.WIRE:
+        return check
+    tp = next(t for t in plan.tables if t.target == check.table)
+    if len(tp.sources) != 1:
+        return check
+    source = load.source_wire_sum(conn, tp, sources[tp.sources[0]])
+    if source is None:
+        return check
+    return TableCheck(check.table, source, verify.target_sum(conn, tp, verify.WIRE), check.read)
+
+
 def _what_changed(check: TableCheck, recorded: verify.Sum | None) -> str:
     """Which side of a table moved since the recorded, verified migration."""
     now = (
         f"table {check.table}: sources {check.source.rows} rows / {check.source.short()}, "
         f"target {check.target.rows} rows / {check.target.short()}"
     )
-    if recorded is None:
+    if recorded is None or recorded.form != check.source.form:  # not comparable
         return now
     if check.source == recorded:
         return (

@@ -273,9 +273,12 @@ def copy_rows(
     dest: str,
     log: Reporter,
     temp: bool = False,
-    hasher: verify.Hasher | None = None,
+    hasher: verify.Hasher | verify.WireHasher | None = None,
 ) -> int:
-    """Stream one source's table into `dest` with binary COPY; returns the row count."""
+    """Stream one source's table into `dest` with binary COPY; returns the row count.
+
+    A `hasher` accumulates the rows' checksum: a Hasher from the converted values, a WireHasher
+    from the encoded rows (the fast encoder only: `_source_hasher`)."""
     st = src.schema.table(tp.table.name)
     cols = tp.copied()
     exprs = [c.select.replace(qi(c.source.name), qi(st.column(c.source.name).name)) for c in cols]
@@ -293,24 +296,26 @@ def copy_rows(
     pause = int(os.environ.get(PAUSE_ENV, "0") or 0)
     done = 0
     label = f"{tp.target}" + (f" (+{Path(src.path).name})" if temp else "")
+    canon = hasher if isinstance(hasher, verify.Hasher) else None
+    wire = hasher if isinstance(hasher, verify.WireHasher) else None
     try:
         with no_cycle_collection(), conn.cursor() as cur, cur.copy(stmt) as copy:
             copy.set_types([c.copy_type for c in cols])
             writer = _RowWriter(copy)
             for batch in src.table_batches(st.name, exprs, streamable, BATCH_ROWS):
                 rows: Iterable[Sequence[object]] = batch
-                if convs or hasher is not None:
+                if convs or canon is not None:
                     columns = list(zip(*batch, strict=True))
                     for i, fn in convs:
                         columns[i] = tuple(map(fn, columns[i]))
                     if convs:
                         rows = zip(*columns, strict=True)
-                    if hasher is not None:
-                        hasher.add(columns)
+                    if canon is not None:
+                        canon.add(columns)
                 if len(batch) == 1 and has_large(batch[0]):
-                    writer.write_streamed(next(iter(rows)))
+                    writer.write_streamed(next(iter(rows)), wire)
                 else:
-                    writer.write(rows)
+                    writer.write(rows, wire)
                 done += len(batch)
                 log.progress(label, done, total)
                 if pause and done >= pause:
@@ -393,44 +398,91 @@ class _RowWriter:
             self.tx = tx
             self.transformer = itertools.repeat(tx)
 
-    def write(self, rows: Iterable[Sequence[object]]) -> None:
+    def write(
+        self, rows: Iterable[Sequence[object]], wire: verify.WireHasher | None = None
+    ) -> None:
+        """Rows, encoded into the buffer; with `wire`, each into its own buffer first, hashed."""
         if not self.fast:
+            if wire is not None:  # pragma: no cover - load_tables hashes so only when fast
+                raise AssertionError("the wire form needs the fast encoder")
             for row in rows:
                 self.copy.write_row(row)
             return
-        collections.deque(
-            map(self.encode, rows, self.transformer, itertools.repeat(self.buffer)), maxlen=0
-        )
+        if wire is not None:
+            batch = rows if isinstance(rows, list) else list(rows)
+            encoded = [bytearray() for _ in batch]
+            collections.deque(map(self.encode, batch, self.transformer, encoded), maxlen=0)
+            wire.add(encoded)
+            self.buffer += b"".join(encoded)
+        else:
+            collections.deque(
+                map(self.encode, rows, self.transformer, itertools.repeat(self.buffer)), maxlen=0
+            )
         if len(self.buffer) >= self.FLUSH_BYTES:
             self.copy.write(self.buffer)
             self.buffer = bytearray()
 
-    def write_streamed(self, row: Sequence[object]) -> None:
+    def write_streamed(self, row: Sequence[object], wire: verify.WireHasher | None = None) -> None:
         """A row holding `Large` values: its other fields encoded as usual; each large value's
-        length, then its pieces, go straight to the COPY (never held whole)."""
+        length, then its pieces, go straight to the COPY (never held whole), and with `wire`
+        into the row's MD5 too."""
         if not self.fast:  # the public API needs the whole value
+            if wire is not None:  # pragma: no cover - load_tables hashes so only when fast
+                raise AssertionError("the wire form needs the fast encoder")
             self.copy.write_row([v.value() if isinstance(v, Large) else v for v in row])
             return
+        md5 = wire.md5() if wire is not None else None
+
+        def put(data: bytes | bytearray) -> None:
+            self.copy.write(data)
+            if md5 is not None:
+                md5.update(data)
+
         placeholders = [("" if v.text else b"") if isinstance(v, Large) else v for v in row]
         encoded = bytearray()
         self.encode(placeholders, self.tx, encoded)
         self.copy.write(self.buffer)
         pos = start = 2  # after the field count
-        self.copy.write(encoded[:2])
+        put(encoded[:2])
         for value in row:
             (length,) = struct.unpack_from(">i", encoded, pos)
             if isinstance(value, Large):
-                self.copy.write(encoded[start:pos] + struct.pack(">i", value.size))
+                put(encoded[start:pos] + struct.pack(">i", value.size))
                 for piece in value.chunks():
-                    self.copy.write(piece)
+                    put(piece)
                 start = pos + 4  # the placeholder is empty
             pos += 4 + max(length, 0)
         self.buffer = bytearray(encoded[start:])
+        if md5 is not None and wire is not None:
+            md5.update(self.buffer)
+            wire.add_digest(md5.digest())
 
     def close(self) -> None:
         if self.fast:
             self.buffer += COPY_TRAILER
             self.copy.write(self.buffer)
+
+
+def source_wire_sum(conn: psycopg.Connection, tp: TablePlan, src: Source) -> verify.Sum | None:
+    """One source's table in the wire form, encoded as the load encodes it (to compare with a
+    recorded wire-form checksum); None without the fast encoder or for a value too large to
+    hold whole."""
+    encode = fast_copy_encoder(_RowWriter.INTERNALS)
+    if encode is None or not verify.wire_form(conn, tp.columns):
+        return None
+    tx = psycopg.adapt.Transformer(conn)
+    oids = [conn.adapters.types[c.copy_type].oid for c in tp.columns]
+    tx.set_dumper_types(oids, psycopg.pq.Format.BINARY)
+    hasher = verify.WireHasher()
+    with no_cycle_collection():
+        for columns in verify.source_columns(src, tp):
+            rows = list(zip(*columns, strict=True))
+            if len(rows) == 1 and has_large(rows[0]):
+                return None
+            encoded = [bytearray() for _ in rows]
+            collections.deque(map(encode, rows, itertools.repeat(tx), encoded), maxlen=0)
+            hasher.add(encoded)
+    return hasher.total
 
 
 def has_large(row: Sequence[object]) -> bool:
@@ -654,7 +706,7 @@ def load_tables(
         began = time.monotonic()
         tres = result.tables.setdefault(tp.target, TableResult())
         first = sources[tp.sources[0]]
-        hasher = verify.Hasher(tp) if hash_sources and tp.copied() == tp.columns else None
+        hasher = _source_hasher(conn, tp) if hash_sources else None
         try:
             n = copy_rows(conn, tp, first, tp.target, log, hasher=hasher)
             if hasher is not None:
@@ -677,6 +729,20 @@ def load_tables(
             "file's rows new keys)",
             conflicts,
         )
+
+
+def _source_hasher(
+    conn: psycopg.Connection, tp: TablePlan
+) -> verify.Hasher | verify.WireHasher | None:
+    """What hashes the first source while it is copied (run --verify): the wire form for a
+    single-source table of wire types when the fast encoder is in use, else the canonical one;
+    none when some column is computed by the target (generated) rather than copied."""
+    if tp.copied() != tp.columns:
+        return None
+    fast = fast_copy_encoder(_RowWriter.INTERNALS) is not None
+    if fast and len(tp.sources) == 1 and verify.wire_form(conn, tp.columns):
+        return verify.WireHasher()
+    return verify.Hasher(tp)
 
 
 def _loaded(
