@@ -15,11 +15,12 @@ from typing import Any, NoReturn
 import psycopg
 from psycopg import sql
 
-from migration import __version__, diff, existing, load, predict, preflight, suggest, verify
+from migration import __version__, casts, diff, existing, load, predict, preflight, suggest, verify
 from migration import plan as planmod
 from migration.casts import CastOptions
 from migration.errors import (
     DataProblemError,
+    MigrationError,
     Problem,
     TargetConnectionError,
     TargetServerError,
@@ -294,48 +295,117 @@ def _as_text(stmt: sql.Composable) -> str:
 
 
 def cmd_plan(opts: Options, log: Reporter) -> int:
-    """`plan`: the complete dry run; writes nothing. Exit 1 when `run` would refuse (values
-    that do not fit, conflicting or clashing rows across sources, NULL keys, orphan keys)."""
+    """`plan`: the complete dry run; writes nothing. Lists everything `run` would refuse (the
+    same `problem` records, from the same checks: `_verdict`) and exits as `run` would."""
     announce("plan", opts, log)
     with open_sources(opts.sources, log, opts.source_immutable) as sources:
         if opts.schema == "existing" or (opts.schema == "auto" and opts.target):
             with contextlib.closing(connect(opts.target, opts.lock_timeout_s)) as conn:
                 if _mode(conn, sources, opts) == "existing":
                     target_plan = existing.build(conn, sources, opts, collect=True)
-                    planmod.diagnose(target_plan, sources, every=True)
+                    verdict = _verdict(target_plan, sources, opts, log, conn)
                     existing.describe(target_plan, sources, conn, log)
-                    found = preflight.check(target_plan, sources, opts.on_conflict)
-                    refusals = target_plan.mismatches
-                    refusals += existing.predict(conn, target_plan, opts.replace)
                     conn.rollback()
-                    describe_findings(found, log)
-                    return _plan_verdict(target_plan, found, log, refusals)
-        plan = make_plan(sources, opts, log, every=True)
-        namer = Namer(opts.identifiers)
-        refused = predict.refusals(plan, sources, namer, opts.target, connect, log)
+                    describe_findings(verdict.found, log)
+                    return _plan_verdict(verdict, log)
+        plan = planmod.build(sources, Namer(opts.identifiers), cast_options(opts))
+        planmod.apply_skips(plan, opts.skip)
+        verdict = _verdict(plan, sources, opts, log)
         describe_plan(plan, sources, opts, log)
         suggest.report(suggest.find(plan, sources), log)
-        predict.report(refused, log)
-        found = preflight.check(plan, sources, opts.on_conflict)
-        describe_findings(found, log)
-        return _plan_verdict(plan, found, log, refused=len(refused))
+        predict.report(verdict.refused, log)
+        describe_findings(verdict.found, log)
+        return _plan_verdict(verdict, log)
 
 
-def _plan_verdict(
-    plan: Plan,
-    found: preflight.Findings,
-    log: Reporter,
-    refusals: list[Problem] | None = None,
-    refused: int = 0,
-) -> int:
-    """`problem` events for everything `run` would refuse, the closing `plan` event, the exit
-    code (`refusals`: the app's schema does not match, or its tables hold rows)."""
-    if refusals:
-        log.text(
-            "Refused against the target's schema:\n"
-            + "\n".join("  " + p.describe() for p in refusals)
+@dataclass
+class Verdict:
+    """Everything `run` would refuse: what `plan` lists and what a refusing `run` raises."""
+
+    values: list[Problem]  # values that do not fit (listed; counted exactly in value_counts)
+    value_counts: dict[tuple[str, str, str], int]
+    found: preflight.Findings  # rows across sources: conflicts, UNIQUE clashes, orphans
+    refused: list[planmod.Refusal]  # objects that cannot be created
+    schema: list[Problem]  # sources against the app's schema (--schema existing)
+    state: list[Problem]  # the target's tables: rows, objects depending on them (exit 2)
+
+    def problems(self) -> list[Problem]:
+        return [
+            *self.schema,
+            *self.state,
+            *self.values,
+            *self.found.problems,
+            *(r.problem() for r in self.refused),
+        ]
+
+    def total(self) -> int:
+        return (
+            sum(self.value_counts.values())
+            + sum(self.found.counts.values())
+            + len(self.refused)
+            + len(self.schema)
+            + len(self.state)
         )
-    for p in [*(refusals or []), *plan.problems, *found.problems]:
+
+    def exit_code(self) -> int:
+        """0: nothing refused; 2: only the target's state (TargetStateError); else 1."""
+        if not self.total():
+            return 0
+        return 2 if self.total() == len(self.state) else 1
+
+
+def _verdict(
+    plan: Plan,
+    sources: list[Source],
+    opts: Options,
+    log: Reporter,
+    conn: psycopg.Connection | None = None,
+) -> Verdict:
+    """Run every check `run` refuses on: every value, rows across sources, the DDL tried in a
+    rolled-back transaction, the target's tables (on `conn`, or on a connection of its own when
+    there is a target). `plan` and a refusing `run` both report exactly this."""
+    plan.problems.clear()
+    plan.problem_counts.clear()
+    planmod.diagnose(plan, sources, every=True)
+    found = preflight.check(plan, sources, opts.on_conflict)
+    if isinstance(plan, existing.ExistingPlan):
+        if conn is None:  # pragma: no cover - existing mode always has the target's connection
+            raise TypeError("--schema existing: no connection to the target")
+        refused: list[planmod.Refusal] = []
+        schema, state = list(plan.mismatches), existing.predict(conn, plan, opts.replace)
+    else:
+        namer = Namer(opts.identifiers)
+        casts.forget(plan.named_types)  # a rolled-back attempt of run's created none of them
+        refused = predict.refusals(plan, sources, namer, opts.target, connect, log)
+        schema, state = [], _target_state(plan, opts, conn)
+    return Verdict(list(plan.problems), dict(plan.problem_counts), found, refused, schema, state)
+
+
+def _target_state(plan: Plan, opts: Options, conn: psycopg.Connection | None) -> list[Problem]:
+    """What `run --schema create` refuses in the target's tables (rows without --replace,
+    objects depending on a table --replace drops), tried in a transaction rolled back."""
+    if not opts.target:
+        return []
+    with contextlib.ExitStack() as stack:
+        if conn is None:
+            conn = stack.enter_context(
+                contextlib.closing(connect(opts.target, opts.lock_timeout_s))
+            )
+        try:
+            with conn.transaction(force_rollback=True):
+                _check_target_tables(conn, plan, opts, load.LoadResult())
+        except TargetStateError as exc:
+            return exc.problems
+    return []
+
+
+def _plan_verdict(verdict: Verdict, log: Reporter) -> int:
+    """`problem` events for everything `run` would refuse, the closing `plan` event, the exit
+    code `run` would give."""
+    listed = [*verdict.schema, *verdict.state]
+    if listed:
+        log.text("Refused against the target:\n" + "\n".join("  " + p.describe() for p in listed))
+    for p in verdict.problems():
         log.data(
             "problem",
             p.describe(),
@@ -347,21 +417,20 @@ def _plan_verdict(
             value=p.value,
             reason=p.reason,
         )
-    total = sum(plan.problem_counts.values()) + sum(found.counts.values())
-    total += len(refusals or []) + refused  # refused: DDL that cannot be created (predict)
-    verdict = (
-        f"run would refuse: {total} problem(s); nothing would be written (exit 1)"
+    total, code = verdict.total(), verdict.exit_code()
+    verdict_text = (
+        f"run would refuse: {total} problem(s); nothing would be written (exit {code})"
         if total
         else "run would proceed: nothing found that it would refuse"
     )
     log.event(
         "plan",
-        verdict,
+        verdict_text,
         level="error" if total else "info",
         problems=total,
         elapsed_s=log.elapsed(),
     )
-    return 1 if total else 0
+    return code
 
 
 def describe_findings(found: preflight.Findings, log: Reporter) -> None:
@@ -448,9 +517,13 @@ def _check_target_tables(
             )
         replaced.append(tp.target)
     if busy:
-        raise TargetStateError(
+        message = (
             f"the target already has data in table(s) {', '.join(busy)}; nothing was changed "
             "(pass --replace to drop and reload them)"
+        )
+        raise TargetStateError(
+            message,
+            [Problem("target", b.split(" ")[0], "-", "*", "holds rows", message) for b in busy],
         )
     load.drop_tables(conn, replaced)
 
@@ -759,9 +832,11 @@ def cmd_run(opts: Options, log: Reporter) -> int:
             except load.LoadValueError as exc:
                 conn.rollback()
                 failure = exc
-            except DataProblemError as exc:
+            except (DataProblemError, TargetStateError) as exc:
                 conn.rollback()
-                _raise_all_problems(plan, sources, opts, log, exc)
+                if isinstance(exc, TargetStateError) and not exc.problems:
+                    raise  # e.g. another migration's record: nothing `plan` lists
+                _raise_all_problems(plan, sources, opts, log, exc, conn=conn)
             if isinstance(failure.cause, psycopg.errors.StringDataRightTruncation):
                 log.event(
                     "replan",
@@ -800,31 +875,33 @@ def cmd_run(opts: Options, log: Reporter) -> int:
 def _run_existing(
     conn: psycopg.Connection, sources: list[Source], opts: Options, log: Reporter
 ) -> int:
-    """`run --schema existing`: one attempt; a value rejected while loading rolls it back and
-    every value of every table is then checked, so the report lists them all."""
-    plan = existing.build(conn, sources, opts)
+    """`run --schema existing`: one attempt. A mismatch with the app's schema, a busy target
+    table, a value rejected while loading or a constraint the data breaks rolls it back, and
+    then every check `plan` makes is run, so the report lists everything at once."""
+    plan = existing.build(conn, sources, opts, collect=True)
+    rerun = _last_record(conn) is not None  # _run_once re-verifies a completed migration
+    if not rerun and (plan.mismatches or existing.predict(conn, plan, opts.replace)):
+        conn.rollback()
+        _raise_all_problems(plan, sources, opts, log, None, conn=conn)
     log.event("schema", f"loading into the target's own schema ({len(plan.tables)} table(s))")
     try:
         return _run_once(conn, plan, sources, opts, log)
     except load.LoadValueError as exc:
         conn.rollback()
-        failure = exc
-    except DataProblemError as exc:
+        log.event(
+            "diagnose",
+            f"a value was rejected while loading ({exc}); the transaction was rolled back; "
+            "finding every such value",
+            level="warning",
+        )
+        failure = DataProblemError(f"loading failed and nothing was written: {exc}")
+        _raise_all_problems(plan, sources, opts, log, failure, announced=True, conn=conn)
+    except (DataProblemError, TargetStateError) as exc:
         conn.rollback()
-        better = existing.constraint_error(exc)
-        if better is exc:
+        if isinstance(exc, TargetStateError) and not exc.problems:
             raise
-        raise better from exc
-    log.event(
-        "diagnose",
-        f"a value was rejected while loading ({failure}); the transaction was rolled back; "
-        "finding every such value",
-        level="warning",
-    )
-    planmod.diagnose(plan, sources, every=True)
-    if plan.problems:
-        raise _problem_error(plan) from failure
-    raise DataProblemError(f"loading failed and nothing was written: {failure}") from failure
+        better = existing.constraint_error(exc) if isinstance(exc, DataProblemError) else exc
+        _raise_all_problems(plan, sources, opts, log, better, conn=conn)
 
 
 def _checked_plan(sources: list[Source], opts: Options, log: Reporter, optimistic: bool) -> Plan:
@@ -846,55 +923,76 @@ def _raise_all_problems(
     sources: list[Source],
     opts: Options,
     log: Reporter,
-    failure: DataProblemError,
+    failure: MigrationError | None,
     announced: bool = False,
     subset: bool = False,
+    conn: psycopg.Connection | None = None,
 ) -> NoReturn:
-    """`run` refuses: raise one error listing everything `plan` would (every column's values,
-    rows across sources), not only what stopped it, so one fix round is enough.
-
-    The failure's own problems stay as they are (what the load saw, e.g. a CHECK violation),
-    unless `subset` says they are a part of what the full diagnosis lists (flagged columns)."""
+    """`run` refuses: raise one error listing exactly what `plan` lists (`_verdict`: every
+    value, rows across sources, objects, the target's tables), not only what stopped it, so one
+    fix round is enough. A problem of the failure's that the verdict does not explain (no
+    problem of the verdict in the same table) is kept too: nothing PostgreSQL said is lost.
+    `subset`: the failure's problems are part of what the verdict lists (flagged columns)."""
     if isinstance(failure, VerificationError):
         raise failure
     if not announced:
         log.event(
             "diagnose",
-            f"refusing ({failure}); listing every problem, as plan does",
+            f"refusing ({failure or 'see the problems'}); listing every problem, as plan does",
             level="warning",
         )
-    plan.problems.clear()
-    plan.problem_counts.clear()
-    planmod.diagnose(plan, sources, every=True)
-    found = preflight.check(plan, sources, opts.on_conflict)
-    kept = [] if subset else failure.problems
-    named = {(p.source, p.table, p.column) for p in kept}
-    named |= {(s, t, c) for s in opts.sources for (src, t, c) in named if src == "target"}
-    seen = {p.describe() for p in kept}
-    extra = [  # what the failure names already (same file or the target, table, column) is not
-        p
-        for p in [*plan.problems, *found.problems]
-        if p.describe() not in seen and (p.source, p.table, p.column) not in named
-    ]
-    if not extra and not subset:
-        raise failure
-    values = sum(plan.problem_counts.values())
-    values_listed = values and (subset or any(p in extra for p in plan.problems))
-    own = kept or not (subset or values_listed)  # the failure's text explains something
+    verdict = _verdict(plan, sources, opts, log, conn)
+    listed = verdict.problems()
+    given: list[Problem] = getattr(failure, "problems", [])
+    own = [p for p in given if not subset and not any(_explains(q, p) for q in listed)]
+    if not listed or (
+        failure is not None and {p.describe() for p in listed} == {p.describe() for p in given}
+    ):
+        raise failure or DataProblemError("refused; nothing was written")
     parts = [str(failure).removesuffix("; nothing was written")] if own else []
     hints = []
-    if values_listed:
+    if verdict.schema:
         parts.append(
-            f"{values} value(s) in {len(plan.problem_counts)} column(s) do not fit their target "
-            "type"
+            f"{len(verdict.schema)} mismatch(es) between the sources and the target's schema"
+        )
+        hints.append("map columns with --map-column table.source_column=column, skip them "
+                     "with --ignore-column table.column")  # fmt: skip
+    busy = [p.table for p in verdict.state if p.value == "holds rows"]
+    if busy:
+        parts.append(f"target table(s) {', '.join(busy)} already hold rows")
+        hints.append("--replace empties them and loads the sources' rows")
+    parts.extend(dict.fromkeys(p.reason for p in verdict.state if p.value != "holds rows"))
+    if verdict.values:
+        parts.append(
+            f"{sum(verdict.value_counts.values())} value(s) in {len(verdict.value_counts)} "
+            "column(s) do not fit their target type"
         )
         hints.append("fix the source, or choose a type with --cast table.column=type")
-    if any(p in extra for p in found.problems):
-        parts.append(f"{sum(found.counts.values())} row(s) conflict across sources or break a key")
-        if any(what == "conflict" for _table, what in found.counts):
+    if verdict.found.problems:
+        parts.append(
+            f"{sum(verdict.found.counts.values())} row(s) conflict across sources or break a key"
+        )
+        if any(what == "conflict" for _table, what in verdict.found.counts):
             hints.append("--on-conflict renumber gives the later file's conflicting rows new keys")
+    if verdict.refused:
+        parts.append(
+            f"{len(verdict.refused)} object(s) of the source schema cannot be created in "
+            "PostgreSQL: " + "; ".join(r.message() for r in verdict.refused)
+        )
     hint = f" ({'; '.join(hints)})" if hints else ""
-    raise DataProblemError("; ".join(parts) + f"; nothing was written{hint}", [*kept, *extra])
+    message = "; ".join(parts) + f"; nothing was written{hint}"
+    if not own and verdict.exit_code() == 2:
+        raise TargetStateError(message, listed)
+    raise DataProblemError(message, [*listed, *own])
+
+
+def _explains(found: Problem, seen: Problem) -> bool:
+    """True when `found` (a check's record) is what PostgreSQL reported as `seen`: same table,
+    and the same column, or the column named in the constraint it broke."""
+    if found.table != seen.table or seen.source not in (found.source, "target"):
+        return False
+    named = f"({found.column})"
+    return found.column == seen.column or named in seen.value or named in seen.reason
 
 
 def _run_once(

@@ -24,7 +24,12 @@ class TargetConnectionError(MigrationError):
 
 
 class TargetStateError(MigrationError):
-    """The target already holds data or another migration and nothing was changed (exit 2)."""
+    """The target already holds data or another migration and nothing was changed (exit 2);
+    `problems` names each table refused (as `plan` predicts it)."""
+
+    def __init__(self, message: str, problems: list[Problem] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems or []
 
 
 class SchemaError(MigrationError):

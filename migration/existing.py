@@ -14,6 +14,7 @@ target's rows stay, the source's are not loaded).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,7 +29,7 @@ from migration.errors import DataProblemError, Problem, TargetStateError, UsageE
 from migration.model import Column, Table
 from migration.plan import Namer, Plan, TablePlan
 from migration.source import Source, qi
-from migration.typemap import ColumnPlan
+from migration.typemap import ColumnPlan, ValueProblem
 
 if TYPE_CHECKING:
     from migration.engine import Options
@@ -336,13 +337,25 @@ def _column_plan(
         tc.type.shown,
         conv.copy_type,
         conv.accepts,
-        conv.fn,
+        _not_null(conv.fn, tc.type.shown) if tc.notnull else conv.fn,
         conv.canon,
         qi(col.name),
         convert_on_load=not through,
         plain=col.generated and not tc.generated,
         pg_canon=conv.pg_canon,
     )
+
+
+def _not_null(fn: Callable[[object], object], shown: str) -> Callable[[object], object]:
+    """The conversion of a NOT NULL target column: NULL is refused as a value (listed with the
+    rest by `plan` and by a refusing `run`), not left for COPY to stop at."""
+
+    def check(value: object) -> object:
+        if value is None:
+            raise ValueProblem(f"NULL in a NOT NULL {shown} column of the target")
+        return fn(value)
+
+    return check
 
 
 # -- describing (plan) ---------------------------------------------------------------------
@@ -407,23 +420,28 @@ def predict(conn: psycopg.Connection, plan: ExistingPlan, replace: bool) -> list
     loaded = {t.oid: t for t in plan.targets.values()}
     busy = [t for t in loaded.values() if catalog.has_rows(conn, t)]
     if busy and not replace:
-        return [
-            Problem(
-                "target",
-                t.name,
-                "-",
-                "*",
-                "holds rows",
-                "the target table already holds rows: run refuses (--replace empties it with "
-                "TRUNCATE; --keep-table keeps its rows and skips the source's)",
-            )
-            for t in busy
-        ]
+        return _busy(busy)
     try:
         _truncate_set(conn, busy, loaded)
     except TargetStateError as exc:
-        return [Problem("target", busy[0].name, "-", "*", "--replace", str(exc))]
+        return exc.problems
     return []
+
+
+def _busy(busy: list[TargetTable]) -> list[Problem]:
+    """Tables holding rows, as `plan` lists them and `run` refuses them."""
+    return [
+        Problem(
+            "target",
+            t.name,
+            "-",
+            "*",
+            "holds rows",
+            "the target table already holds rows: run refuses (--replace empties it with "
+            "TRUNCATE; --keep-table keeps its rows and skips the source's)",
+        )
+        for t in busy
+    ]
 
 
 # -- around the load -----------------------------------------------------------------------
@@ -439,7 +457,9 @@ def prepare(
         raise TargetStateError(
             f"target table(s) {', '.join(t.name for t in busy)} already hold rows; nothing was "
             "changed (--replace empties them with TRUNCATE and loads the sources' rows, keeping "
-            "the app's definitions; --keep-table TABLE keeps a table's rows and skips the source's)"
+            "the app's definitions; --keep-table TABLE keeps a table's rows and skips the "
+            "source's)",
+            _busy(busy),
         )
     if busy:
         emptied = _truncate_set(conn, busy, loaded)
@@ -484,11 +504,13 @@ def _truncate_set(
         out.append(oid)
         for con, table, ref in catalog.referencing(conn, [oid]):
             if ref not in loaded:
-                raise TargetStateError(
+                message = (
                     f"--replace would empty {loaded[oid].name}, but table {table} (not a source "
                     f"table) references it (foreign key {con}); nothing was changed (never "
                     "emptying a table that is not a source table)"
                 )
+                problem = Problem("target", loaded[oid].name, "-", "*", "--replace", message)
+                raise TargetStateError(message, [problem])
             todo.append(ref)
     return out
 

@@ -225,10 +225,14 @@ def drop_tables(conn: psycopg.Connection, tables: list[str]) -> None:
             raise err
         detail = err.diag.message_detail
         blocking.append(_first_line(err) + (f" ({detail})" if detail else ""))
-    raise TargetStateError(
+    message = (
         f"cannot replace table(s) {', '.join(tables)} in the target: objects the migration does "
         f"not own depend on them: {'; '.join(blocking)}; nothing was changed (drop or alter "
         "those objects first)"
+    )
+    named = [t for t in tables if any(b.endswith(f"(on table {t})") for b in blocking)]
+    raise TargetStateError(
+        message, [Problem("target", t, "-", "*", "--replace", message) for t in named or tables]
     )
 
 
@@ -920,7 +924,8 @@ def refuse_unmigrated(plan: Plan, result: LoadResult) -> None:
     if refused:
         raise SchemaObjectError(
             f"{len(refused)} object(s) of the source schema cannot be created in PostgreSQL; "
-            "nothing was written: " + "; ".join(r.message() for r in refused)
+            "nothing was written: " + "; ".join(r.message() for r in refused),
+            [r.problem() for r in refused],
         )
 
 

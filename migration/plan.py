@@ -146,6 +146,11 @@ class Refusal:
             )
         return f"{self.what}: {self.why} (to migrate without it: --skip {self.key})"
 
+    def problem(self) -> Problem:
+        """The refusal as a `problem` record: the object's table (or view) and its --skip key."""
+        owner = self.key.partition(":")[2].partition(".")[0]
+        return Problem("target", owner, "-", self.key, "", self.message())
+
 
 SKIP_FORMS = "view:NAME, index:NAME, check:TABLE.NAME, default:TABLE.COLUMN, generated:TABLE.COLUMN"
 PLAIN_NOTE = "carried over as a plain column with its stored values: skipped with --skip {}"

@@ -1,0 +1,326 @@
+"""`plan` reports exactly what `run` does (issue 8; issue 11 point 1), in both schema modes.
+
+A table of cases, each a set of SQLite files built from SQL strings (and, for `--schema
+existing`, the schema the app's migrations create in the target first). Every case goes
+through the real CLI in JSON mode as `plan` and as `run`, and both must agree: the same exit
+code, the same problem records (source, table, column, row, value, reason: run's list equals
+plan's, not just overlaps), and a refused `run` leaves the target exactly as it was. The
+expected problem cells are part of each case, so agreement on nothing cannot pass.
+
+To add a case: append a `Case` to CASES; `expect` maps a mode to the exit code and the
+(table, column) cells the report must name."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import pytest
+
+from tests.migration.conftest import Result, query, run_cli
+
+pytestmark = pytest.mark.db
+
+Cell = tuple[str, str]
+
+SOURCE = """
+CREATE TABLE owners (id INTEGER PRIMARY KEY, email TEXT UNIQUE, name VARCHAR(10) NOT NULL);
+CREATE TABLE pets (
+    id INTEGER PRIMARY KEY, owner_id INTEGER REFERENCES owners (id), name TEXT NOT NULL,
+    age INTEGER CHECK (age >= 0), born DATE, flag BOOLEAN
+);
+INSERT INTO owners VALUES (1, 'a@example.com', 'Ann');
+INSERT INTO pets VALUES (1, 1, 'Rex', 3, '2020-01-02', 1);
+"""
+
+APP = """
+CREATE TABLE owners (id bigint PRIMARY KEY, email text UNIQUE, name varchar(10) NOT NULL);
+CREATE TABLE pets (
+    id bigint PRIMARY KEY, owner_id bigint REFERENCES owners (id), name text NOT NULL,
+    age integer CHECK (age >= 0), born date, flag boolean
+);
+"""
+
+TYPED_SOURCE = """
+CREATE TABLE events (
+    id INTEGER PRIMARY KEY, u CHAR(32), j TEXT, s VARCHAR(9), at DATETIME, d BIGINT, ip TEXT
+);
+INSERT INTO events VALUES (1, '8f14e45fceea467fa9f21b5e6c7d8e9f', '{"a": 1}', 'draft',
+                           '2024-01-02 03:04:05', 1000000, '10.0.0.1');
+INSERT INTO events VALUES (2, 'not-a-uuid', '{bad json', 'gone', 'yesterday', 'forever',
+                           '10.0.0.300');
+"""
+
+TYPED_APP = """
+CREATE TYPE status AS ENUM ('draft', 'published');
+CREATE TABLE events (
+    id bigint PRIMARY KEY, u uuid, j jsonb, s status, at timestamptz, d interval, ip inet
+);
+"""
+
+BAD_VALUES = """
+INSERT INTO owners VALUES (2, 'b@example.com', X'00ff');
+INSERT INTO pets VALUES (2, 1, 'Tom', 'ten', 'not a date', 2);
+"""
+ORPHAN = "INSERT INTO pets VALUES (2, 99, 'Ghost', 1, NULL, 0);"
+NEGATIVE = (
+    "PRAGMA ignore_check_constraints = ON; INSERT INTO pets VALUES (3, 1, 'Neg', -1, NULL, 0);"
+)
+SEED = "INSERT INTO owners VALUES (7, 'seed@example.com', 'Seed');"
+ODD_VIEW = "CREATE VIEW odd AS SELECT id, sqlite_version() AS v FROM owners;"
+
+
+@dataclass(frozen=True)
+class Case:
+    """Files (one SQL script each), the target as the app left it per mode, the options given
+    to both commands, and per mode the exit code and the cells the report must name."""
+
+    name: str
+    files: tuple[str, ...]
+    expect: dict[str, tuple[int, frozenset[Cell]]]
+    app: dict[str, str] = field(default_factory=lambda: {"existing": APP})
+    args: tuple[str, ...] = ()
+    xfail: dict[str, str] = field(default_factory=dict)  # mode -> the known difference
+
+
+def cells(*items: Cell) -> frozenset[Cell]:
+    return frozenset(items)
+
+
+NONE = cells()
+BOTH_OK = {"create": (0, NONE), "existing": (0, NONE)}
+
+CASES = [
+    Case("clean files migrate in both modes", (SOURCE,), BOTH_OK),
+    Case(
+        "values that do not fit, several columns of several tables",
+        (SOURCE + BAD_VALUES,),
+        {
+            mode: (
+                1,
+                cells(("owners", "name"), ("pets", "age"), ("pets", "born"), ("pets", "flag")),
+            )
+            for mode in ("create", "existing")
+        },
+    ),
+    Case(
+        "values that do not convert to uuid, jsonb, enum, timestamptz, interval, inet",
+        (TYPED_SOURCE,),
+        {
+            "create": (1, cells(("events", "at"), ("events", "d"))),
+            "existing": (
+                1,
+                cells(*(("events", c) for c in ("u", "j", "s", "at", "d", "ip"))),
+            ),
+        },
+        app={"existing": TYPED_APP},
+    ),
+    Case(
+        "one id with different content in two files is refused",
+        (SOURCE, SOURCE.replace("'Rex'", "'Max'")),
+        {mode: (1, cells(("pets", "id"))) for mode in ("create", "existing")},
+    ),
+    Case(
+        "one id with different content in two files, renumbered",
+        (SOURCE, SOURCE.replace("'Rex'", "'Max'")),
+        BOTH_OK,
+        args=("--on-conflict", "renumber"),
+    ),
+    Case(
+        "a UNIQUE value shared by rows of two files",
+        (
+            SOURCE + "INSERT INTO owners VALUES (5, 'x@example.com', 'X');",
+            SOURCE + "INSERT INTO owners VALUES (6, 'x@example.com', 'Y');",
+        ),
+        {mode: (1, cells(("owners", "email"))) for mode in ("create", "existing")},
+    ),
+    Case(
+        "a foreign key whose parent row is in no file",
+        (SOURCE + ORPHAN,),
+        {mode: (1, cells(("pets", "owner_id"))) for mode in ("create", "existing")},
+    ),
+    Case(
+        "a CHECK the data breaks",
+        (SOURCE + NEGATIVE,),
+        {mode: (1, cells(("pets", "age"))) for mode in ("create", "existing")},
+        xfail=dict.fromkeys(
+            ("create", "existing"),
+            "plan does not evaluate CHECK constraints on the data; only run's load finds a "
+            "violation",
+        ),
+    ),
+    Case(
+        "NULL where the target needs a value",
+        (
+            SOURCE
+            + "CREATE TABLE tags (name TEXT PRIMARY KEY); INSERT INTO tags VALUES (NULL);"
+            + "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);"
+            + "INSERT INTO notes VALUES (1, NULL);",
+        ),
+        {
+            "create": (1, cells(("tags", "name"))),
+            "existing": (1, cells(("tags", "name"), ("notes", "body"))),
+        },
+        app={
+            "existing": APP
+            + "CREATE TABLE tags (name text PRIMARY KEY);"
+            + "CREATE TABLE notes (id bigint PRIMARY KEY, body text NOT NULL);"
+        },
+    ),
+    Case(
+        "a source column without a target column, a NOT NULL target column without a source",
+        (
+            SOURCE.replace("flag BOOLEAN", "flag BOOLEAN, color TEXT").replace(
+                ", 1);", ", 1, 'red');"
+            ),
+        ),
+        {"existing": (1, cells(("pets", "color"), ("pets", "weight")))},
+        app={"existing": APP.replace("flag boolean", "flag boolean, weight int NOT NULL")},
+    ),
+    Case(
+        "target tables already holding rows, without --replace",
+        (SOURCE,),
+        {"create": (2, cells(("owners", "*"))), "existing": (2, cells(("owners", "*")))},
+        app={
+            "create": "CREATE TABLE owners (id int PRIMARY KEY); INSERT INTO owners VALUES (7);",
+            "existing": APP + SEED,
+        },
+    ),
+    Case(
+        "--replace and a table outside the migration referencing one it would empty",
+        (SOURCE,),
+        {"create": (2, cells(("owners", "*"))), "existing": (2, cells(("owners", "*")))},
+        app={
+            "create": "CREATE TABLE owners (id int PRIMARY KEY); INSERT INTO owners VALUES (7);"
+            "CREATE TABLE fans (owner_id int REFERENCES owners (id));",
+            "existing": APP + SEED + "CREATE TABLE fans (owner_id bigint REFERENCES owners (id));",
+        },
+        args=("--replace",),
+    ),
+    Case(
+        "a view that does not translate",
+        (SOURCE + ODD_VIEW,),
+        {"create": (1, cells(("odd", "view:odd"))), "existing": (0, NONE)},
+    ),
+    Case(
+        "a view that does not translate, skipped by name",
+        (SOURCE + ODD_VIEW,),
+        BOTH_OK,
+        args=("--skip", "view:odd"),
+    ),
+    Case(
+        "a value longer than its VARCHAR",
+        (SOURCE + "INSERT INTO owners VALUES (3, 'c@example.com', 'Maximilian Long');",),
+        {"create": (0, NONE), "existing": (1, cells(("owners", "name")))},
+    ),
+    Case(
+        "--schema auto with some source tables in the target and others not",
+        (SOURCE,),
+        {"auto": (2, NONE)},
+        app={"auto": APP.split("CREATE TABLE pets")[0]},
+    ),
+    Case(
+        "every kind of problem at once: one report, no second round",
+        (
+            SOURCE
+            + BAD_VALUES.split("\n")[2]
+            + ORPHAN.replace("(2,", "(4,")
+            + NEGATIVE
+            + ODD_VIEW
+            + "INSERT INTO owners VALUES (5, 'x@example.com', 'X');",
+            SOURCE.replace("'Rex'", "'Max'")
+            + "INSERT INTO owners VALUES (6, 'x@example.com', 'Y');",
+        ),
+        {
+            mode: (
+                1,
+                cells(
+                    ("pets", "age"),
+                    ("pets", "born"),
+                    ("pets", "flag"),
+                    ("pets", "owner_id"),
+                    ("pets", "id"),
+                    ("owners", "email"),
+                )
+                | (cells(("odd", "view:odd")) if mode == "create" else NONE),
+            )
+            for mode in ("create", "existing")
+        },
+    ),
+]
+
+PARAMS = [
+    pytest.param(
+        case,
+        mode,
+        id=f"{mode}: {case.name}",
+        marks=[pytest.mark.xfail(reason=case.xfail[mode], strict=True)]
+        if mode in case.xfail
+        else [],
+    )
+    for case in CASES
+    for mode in case.expect
+]
+
+
+def snapshot(url: str) -> dict[str, list[tuple[object, ...]]]:
+    """The target's relations, constraint and index definitions, sequences and every row."""
+    out = {
+        "relations": query(
+            url,
+            "SELECT n.nspname, c.relname, c.relkind::text FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') "
+            "AND n.nspname NOT LIKE 'pg\\_%temp\\_%' ORDER BY 1, 2",
+        ),
+        "constraints": query(
+            url,
+            "SELECT conrelid::regclass::text, conname::text, pg_get_constraintdef(oid), "
+            "condeferrable, convalidated FROM pg_constraint "
+            "WHERE connamespace = 'public'::regnamespace ORDER BY 1, 2",
+        ),
+        "indexes": query(
+            url, "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY 1"
+        ),
+        "sequences": query(url, "SELECT sequencename, last_value FROM pg_sequences ORDER BY 1"),
+    }
+    for (table,) in query(url, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"):
+        out[f"rows {table}"] = query(url, f'SELECT t::text FROM "{table}" t ORDER BY 1')
+    return out
+
+
+def problems(res: Result, tmp: str) -> list[tuple[str, ...]]:
+    """Every `problem` record, file paths shortened to the file's name."""
+
+    def short(value: object) -> str:
+        return re.sub(re.escape(tmp) + r"/", "", str(value))
+
+    return sorted(
+        tuple(short(e[k]) for k in ("source", "table", "column", "rowid", "value", "reason"))
+        for e in res.events
+        if e["event"] == "problem"
+    )
+
+
+@pytest.mark.parametrize(("case", "mode"), PARAMS)
+def test_plan_reports_exactly_what_run_does(case: Case, mode: str, make_db, target, tmp_path):
+    app = case.app.get(mode, "")
+    if app:
+        query(target, app)
+    files = [make_db(script, f"pod{i}.db") for i, script in enumerate(case.files)]
+    args = [a for f in files for a in ("--source", f)]
+    args += ["--target", target, "--schema", mode, *case.args]
+    before = snapshot(target)
+    plan = run_cli("plan", *args)
+    assert snapshot(target) == before, "plan changed the target"
+    run = run_cli("run", *args)
+    code, wanted = case.expect[mode]
+    listed, refused = problems(plan, str(tmp_path)), problems(run, str(tmp_path))
+    verdicts = (
+        f"plan exit {plan.code}: {listed}\nrun exit {run.code}: {refused}\n{run.messages('failed')}"
+    )
+    assert (plan.code, run.code) == (code, code), verdicts
+    assert {(p[1], p[2]) for p in listed} >= wanted, verdicts
+    assert refused == listed, verdicts
+    if code:
+        assert snapshot(target) == before, "a refused run changed the target"
