@@ -60,6 +60,28 @@ SPEC_TYPES: dict[str, tuple[str, str]] = {
 }
 
 
+# Array element types (upper-case spelling -> typname, SQL, pg_type oid: binary arrays carry it;
+# these oids are fixed for built-in types). Values are one-dimensional JSON array text.
+ARRAY_ELEMENTS: dict[str, tuple[str, str, int]] = {
+    "TEXT": ("text", "text", 25),
+    "BIGINT": ("int8", "bigint", 20),
+    "INTEGER": ("int4", "integer", 23),
+    "INT": ("int4", "integer", 23),
+    "SMALLINT": ("int2", "smallint", 21),
+    "DOUBLE PRECISION": ("float8", "double precision", 701),
+    "REAL": ("float4", "real", 700),
+    "BOOLEAN": ("bool", "boolean", 16),
+    "UUID": ("uuid", "uuid", 2950),
+    "BYTEA": ("bytea", "bytea", 17),
+    "DATE": ("date", "date", 1082),
+    "TIMESTAMP": ("timestamp", "timestamp without time zone", 1114),
+    "TIMESTAMPTZ": ("timestamptz", "timestamp with time zone", 1184),
+    "INTERVAL": ("interval", "interval", 1186),
+    "INET": ("inet", "inet", 869),
+    "CIDR": ("cidr", "cidr", 650),
+}
+
+
 @dataclass(eq=False)
 class NamedType:
     """A type the target must hold by name: an enum given with `--enum` (created in the run's
@@ -200,11 +222,25 @@ def _declared_rule(item: str, enums: dict[str, NamedType], citext: NamedType) ->
 def supported() -> str:
     """The TYPE spellings --cast accepts, for messages and --help."""
     names = {t.lower() for t in typemap.CAST_TYPES} | {t.lower() for t in SPEC_TYPES}
-    return ", ".join(sorted(names)) + ", or an --enum type"
+    arrays = "/".join(sorted(t.lower() for t in ARRAY_ELEMENTS if " " not in t))
+    return ", ".join(sorted(names)) + f", an --enum type, or an array of {arrays} (e.g. text[])"
+
+
+def _array_kind(typ: str, why: str, option: str) -> Kind:
+    """`ELEMENT[]`: one-dimensional JSON array text converted to a PostgreSQL array."""
+    base, a, _ = typemap.parse_type(typ.removesuffix("[]"))
+    if base not in ARRAY_ELEMENTS or a is not None:
+        raise UsageError(f"{option}: unsupported array type {typ!r}; use one of {supported()}")
+    name, shown, oid = ARRAY_ELEMENTS[base]
+    element = convert.TypeSpec(name, shown)
+    spec = convert.TypeSpec(f"_{name}", f"{shown}[]", -1, "A", (), element, oid)
+    return Kind("spec", why=why, cast=True, spec=spec)
 
 
 def _kind(typ: str, why: str, enums: dict[str, NamedType], citext: NamedType, option: str) -> Kind:
     """The Kind for a cast's TYPE (UsageError naming `option` when unknown or malformed)."""
+    if typ.replace(" ", "").endswith("[]"):
+        return _array_kind(typ.strip().removesuffix("[]").strip() + "[]", why, option)
     base, a, b = typemap.parse_type(typ)
     if base in typemap.CAST_TYPES:
         try:

@@ -465,7 +465,16 @@ def _mode(conn: psycopg.Connection, sources: list[Source], opts: Options) -> str
             setattr(opts, name, [str(v) for v in saved[name]])
     if opts.source_timezone == "UTC" and saved.get("source_timezone"):
         opts.source_timezone = str(saved["source_timezone"])
-    return existing.resolve(conn, sources, opts, recorded)
+    mode = existing.resolve(conn, sources, opts, recorded)
+    options = {"--cast": opts.casts, "--cast-declared": opts.cast_declared, "--enum": opts.enums}
+    given = [flag for flag, values in options.items() if values]
+    if mode == "existing" and given:
+        raise UsageError(
+            f"{', '.join(given)}: create-mode options, but the tables exist in the target "
+            "(--schema existing), where the target's column types decide; nothing was changed "
+            "(leave them out, or load into an empty target with --schema create)"
+        )
+    return mode
 
 
 # -- target state and the record ------------------------------------------------------------

@@ -259,7 +259,8 @@ def test_replace_reruns_into_the_type_the_migration_created(
     src = make_db(
         "CREATE TABLE p (id INTEGER PRIMARY KEY, st TEXT); INSERT INTO p VALUES (1, 'b');"
     )
-    args = ("--source", src, "--target", target, "--cast", "p.st=s", "--enum", "s=a,b", "--verify")
+    args = ("--source", src, "--target", target, "--cast", "p.st=s", "--enum", "s=a,b")
+    args += ("--verify", "--schema", "create")
     first = run_cli("run", *args)
     assert first.code == 0, first.text
     record = query(target, "SELECT summary->'created_types' FROM petstore_migration.runs")
@@ -269,6 +270,14 @@ def test_replace_reruns_into_the_type_the_migration_created(
     again = run_cli("run", *args, "--replace")
     assert again.code == 0, again.text
     assert query(target, "SELECT st::text FROM p") == [("b",)]
+    assert enum_types(target) == [("s", ["a", "b"])]
+    assert "table p: existed in the target and was replaced (--replace)" in again.messages("reported")
+    assert "type s: exists in the target with the same labels, used" in again.messages("decision")
+    query(target, "DROP SCHEMA petstore_migration CASCADE")
+    other = run_cli("run", *args[:-5], "--enum", "s=a,b,c", "--schema", "create", "--replace")
+    assert other.code == 2
+    assert other.messages("failed")[0].startswith("--enum s: the target already has a type")
+    assert query(target, "SELECT st::text FROM p") == [("b",)]  # nothing was changed
     assert enum_types(target) == [("s", ["a", "b"])]
 
 
@@ -458,3 +467,62 @@ def test_plan_suggests_the_casts_the_values_show_and_applies_none(
         "--cast s.mail=citext",
         "--cast-declared datetime=timestamptz",
     ]
+
+
+def test_array_casts_take_json_array_text_exactly(make_db: Callable[..., str], target: str) -> None:
+    src = make_db(
+        "CREATE TABLE a (id INTEGER PRIMARY KEY, tags JSON, ns TEXT, us TEXT, ts TEXT);",
+        rows={
+            "INSERT INTO a VALUES (?, ?, ?, ?, ?)": [
+                (1, '["x", null, "ü"]', "[1, -2]", f'["{U1.hex}"]', '["2024-01-02 03:04:05"]'),
+                (2, "[]", "null", None, "[]"),
+            ]
+        },
+    )
+    casts = ["--cast", "a.tags=text[]", "a.ns=bigint[]", "a.us=uuid []", "a.ts=timestamptz[]"]
+    berlin = ["--source-timezone", "Europe/Berlin"]
+    res = run_cli("run", "--source", src, "--target", target, "--verify", *casts, *berlin)
+    assert res.code == 0, res.text
+    assert types_of(target, "a") == {
+        "id": "bigint",
+        "tags": "text[]",
+        "ns": "bigint[]",
+        "us": "uuid[]",
+        "ts": "timestamp with time zone[]",
+    }
+    assert query(target, "SELECT tags, ns, us, ts FROM a ORDER BY id") == [
+        (["x", None, "ü"], [1, -2], [U1], [dt.datetime(2024, 1, 2, 2, 4, 5, tzinfo=dt.UTC)]),
+        ([], None, None, []),
+    ]
+    bad = make_db(
+        "CREATE TABLE a (id INTEGER PRIMARY KEY, ns TEXT);"
+        "INSERT INTO a VALUES (1, '[[1]]'), (2, '{\"k\": 1}'), (3, '[1.5]'), (4, '[1]');"
+    )
+    refused = run_cli("plan", "--source", bad, "--cast", "a.ns=bigint[]")
+    assert refused.code == 1
+    problems = [e for e in refused.events if e["event"] == "problem"]
+    assert [(e["rowid"], e["column"]) for e in problems] == [(1, "ns"), (2, "ns"), (3, "ns")]
+    assert "is not a one-dimensional JSON array for bigint[]" in str(problems[0]["reason"])
+    unsupported = run_cli("plan", "--source", bad, "--cast", "a.ns=numeric[]")
+    assert unsupported.code == 2
+    assert unsupported.messages("failed")[0].startswith(
+        "--cast 'a.ns=numeric[]': unsupported array type 'numeric[]'; use one of"
+    )
+
+
+def test_create_options_against_the_apps_existing_tables_are_refused(
+    make_db: Callable[..., str], target: str
+) -> None:
+    src = make_db("CREATE TABLE t (id INTEGER PRIMARY KEY, c TEXT); INSERT INTO t VALUES (1, 'x');")
+    query(target, "CREATE TABLE t (id bigint PRIMARY KEY, c text)")
+    for command in ("plan", "run"):
+        res = run_cli(command, "--source", src, "--target", target, "--cast", "t.c=uuid")
+        assert res.code == 2
+        assert res.messages("failed") == [
+            (
+                "--cast: create-mode options, but the tables exist in the target (--schema "
+                "existing), where the target's column types decide; nothing was changed (leave "
+                "them out, or load into an empty target with --schema create)"
+            )
+        ]
+    assert query(target, "SELECT count(*) FROM t") == [(0,)]
