@@ -271,7 +271,8 @@ def test_replace_reruns_into_the_type_the_migration_created(
     assert again.code == 0, again.text
     assert query(target, "SELECT st::text FROM p") == [("b",)]
     assert enum_types(target) == [("s", ["a", "b"])]
-    assert "table p: existed in the target and was replaced (--replace)" in again.messages("reported")
+    replaced = "table p: existed in the target and was replaced (--replace)"
+    assert replaced in again.messages("reported")
     assert "type s: exists in the target with the same labels, used" in again.messages("decision")
     query(target, "DROP SCHEMA petstore_migration CASCADE")
     other = run_cli("run", *args[:-5], "--enum", "s=a,b,c", "--schema", "create", "--replace")
