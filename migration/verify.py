@@ -12,7 +12,8 @@ the hash in three bigint-sized slices (60 + 60 + 8 bits) that Python recombines.
 float8, text, bytea, boolean: `wire_form`) in the *wire* form instead: the row as the load's
 binary COPY sends it (field count, then per field its length or -1 and its bytes), hashed from
 the very bytes sent, against PostgreSQL's rendering of the stored row with the types' send
-functions. No Python code per value on the source side, and a cheaper rendering on the server.
+functions; the checksum is the exact sum of the rows' MD5s cut to 64 bits (signed). No Python
+code per value on the source side, a cheaper rendering and a parallel aggregate on the server.
 A Sum knows its form: sums of two forms never compare equal and never add up.
 """
 
@@ -161,14 +162,17 @@ def target_sum(conn: psycopg.Connection, tp: TablePlan, form: str = CANON) -> Su
     PostgreSQL's cost model sees md5 and the renderings as nearly free, so it would rather hash
     every row in one process than ship the hashes from parallel workers: for this query only,
     gathering a row is made cheap (the workers see this transaction's rows)."""
-    row_hash = pg_wire_hash(tp.columns) if form == WIRE else pg_row_hash(tp.columns)
-    query = pg_sum_of(row_hash, sql.Identifier(tp.target))
+    if form == WIRE:
+        query = pg_wire_sum_of(tp.columns, sql.Identifier(tp.target))
+    else:
+        query = pg_sum_of(pg_row_hash(tp.columns), sql.Identifier(tp.target))
     row = conn.execute(
         "SELECT current_setting('parallel_tuple_cost'), "
         "set_config('parallel_tuple_cost', %s, true)",
         (GATHER_ROW_COST,),
     ).fetchone()
-    total = fetch_sum(conn, query)
+    result = conn.execute(query).fetchone()
+    total = _wire_sum_from_row(result) if form == WIRE else sum_from_row(result)
     if row is not None:
         conn.execute("SELECT set_config('parallel_tuple_cost', %s, true)", (row[0],))
     return Sum(total.rows, total.checksum, form)
@@ -426,16 +430,34 @@ def pg_wire_hash(cols: Sequence[ColumnPlan], alias: str | None = None) -> sql.Co
     return sql.SQL("md5({})").format(sql.SQL(" || ").join(parts))
 
 
+def pg_wire_sum_of(cols: Sequence[ColumnPlan], from_clause: sql.Composable) -> sql.Composed:
+    """SELECT the count and the wire checksum: the sum of each row's hash as a signed 64-bit
+    integer (the first 16 hex digits of its MD5). One expression per row, so PostgreSQL's
+    parallel workers aggregate their share themselves (a partial aggregate): the leader only
+    adds up their sums."""
+    return sql.SQL(
+        "SELECT count(*), coalesce(sum(('x' || left({h}, 16))::bit(64)::bigint), 0) FROM {f}"
+    ).format(h=pg_wire_hash(cols), f=from_clause)
+
+
+def _wire_sum_from_row(row: tuple[object, ...] | None) -> Sum:
+    if row is None:  # pragma: no cover - an aggregate always returns one row
+        return Sum(form=WIRE)
+    return Sum(int(str(row[0])), int(str(row[1])), WIRE)
+
+
 class WireHasher:
     """Accumulates a table's WIRE Sum from the rows' binary COPY bytes, as the load encodes
-    them: one MD5 per row, no Python code per value."""
+    them: one MD5 per row, no Python code per value; each row's hash is the MD5's first 8 bytes
+    as a signed big-endian integer (`pg_wire_sum_of`), unpacked for a whole batch at once."""
 
     def __init__(self) -> None:
         self.total = Sum(form=WIRE)
 
     def add(self, rows: Sequence[bytes | bytearray]) -> None:
         """A batch of encoded rows (each: field count, then its fields)."""
-        acc = sum(map(int.from_bytes, map(_digest, map(_md5, rows))))
+        digests = b"".join(map(_digest, map(_md5, rows)))
+        acc = sum(struct.unpack(">" + _WIRE_ROW_HASH * len(rows), digests))
         self.total = self.total + Sum(len(rows), acc, WIRE)
 
     def md5(self) -> Any:
@@ -444,4 +466,8 @@ class WireHasher:
 
     def add_digest(self, digest: bytes) -> None:
         """One row hashed piece by piece (a row with large values)."""
-        self.total = self.total + Sum(1, int.from_bytes(digest), WIRE)
+        (value,) = struct.unpack(">" + _WIRE_ROW_HASH, digest)
+        self.total = self.total + Sum(1, value, WIRE)
+
+
+_WIRE_ROW_HASH = "q8x"  # of each 16-byte MD5: the first 8 bytes as a signed integer, then skip 8

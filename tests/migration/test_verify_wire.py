@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import json
 import random
 import struct
@@ -101,6 +102,10 @@ def test_run_verify_compares_a_table_of_wire_types_in_the_wire_form(make_db, tar
         )
         python = wire_sum(rows)
         assert verify.target_sum(conn, tp, verify.WIRE) == python
+        # the sum of each row's MD5 cut to its first 8 bytes, as signed big-endian integers
+        halves = [hashlib.md5(r, usedforsecurity=False).digest()[:8] for r in rows]
+        assert python.checksum == sum(int.from_bytes(h, signed=True) for h in halves)
+        assert any(h[0] >= 0x80 for h in halves)  # a negative one among them
         assert python.rows == 5
         assert python.form == verify.WIRE
         assert verify.target_sum(conn, tp) != python  # the canonical form: another checksum
