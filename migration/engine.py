@@ -328,6 +328,7 @@ class Verdict:
     refused: list[planmod.Refusal]  # objects that cannot be created
     schema: list[Problem]  # sources against the app's schema (--schema existing)
     state: list[Problem]  # the target's tables: rows, objects depending on them (exit 2)
+    broken: list[Problem] = field(default_factory=list)  # CHECKs the data breaks
 
     def problems(self) -> list[Problem]:
         return [
@@ -335,6 +336,7 @@ class Verdict:
             *self.state,
             *self.values,
             *self.found.problems,
+            *self.broken,
             *(r.problem() for r in self.refused),
         ]
 
@@ -345,6 +347,7 @@ class Verdict:
             + len(self.refused)
             + len(self.schema)
             + len(self.state)
+            + len(self.broken)
         )
 
     def exit_code(self) -> int:
@@ -373,12 +376,15 @@ def _verdict(
             raise TypeError("--schema existing: no connection to the target")
         refused: list[planmod.Refusal] = []
         schema, state = list(plan.mismatches), existing.predict(conn, plan, opts.replace)
+        broken = existing.check_violations(conn, plan, sources)
     else:
         namer = Namer(opts.identifiers)
         casts.forget(plan.named_types)  # a rolled-back attempt of run's created none of them
-        refused = predict.refusals(plan, sources, namer, opts.target, connect, log)
+        broken = []
+        refused = predict.refusals(plan, sources, namer, opts.target, connect, log, broken)
         schema, state = [], _target_state(plan, opts, conn)
-    return Verdict(list(plan.problems), dict(plan.problem_counts), found, refused, schema, state)
+    values = list(plan.problems)
+    return Verdict(values, dict(plan.problem_counts), found, refused, schema, state, broken)
 
 
 def _target_state(plan: Plan, opts: Options, conn: psycopg.Connection | None) -> list[Problem]:

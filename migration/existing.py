@@ -14,6 +14,7 @@ target's rows stay, the source's are not loaded).
 from __future__ import annotations
 
 import datetime as dt
+import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,7 @@ from migration import catalog, convert
 from migration import plan as planmod
 from migration.catalog import Rebuilt, TargetTable
 from migration.errors import DataProblemError, Problem, TargetStateError, UsageError
+from migration.log import Reporter
 from migration.model import Column, Table
 from migration.plan import Namer, Plan, TablePlan
 from migration.source import Source, qi
@@ -33,7 +35,6 @@ from migration.typemap import ColumnPlan, ValueProblem
 
 if TYPE_CHECKING:
     from migration.engine import Options
-    from migration.log import Reporter
 
 MODES = ("auto", "create", "existing")
 
@@ -587,25 +588,86 @@ def constraint_error(exc: DataProblemError) -> DataProblemError:
     cause = exc.__cause__
     if type(exc) is not DataProblemError or not isinstance(cause, psycopg.IntegrityError):
         return exc
-    diag = cause.diag
-    table = diag.table_name or (exc.problems[0].table if exc.problems else "?")
-    what = diag.constraint_name or (f"NOT NULL on {diag.column_name}" if diag.column_name else "")
-    if diag.datatype_name and not diag.table_name:
-        what = f"{what} of domain {diag.datatype_name}"
+    fallback = exc.problems[0].table if exc.problems else "?"
+    table, what, problem = _integrity(cause, fallback)
     return DataProblemError(
         f"table {table}: the data breaks the app's constraint {what}: {_first_line(cause)}; "
         "nothing was written",
-        [
-            Problem(
-                "target",
-                table,
-                "-",
-                diag.column_name or what or "-",
-                diag.message_detail or "-",
-                _first_line(cause),
-            )
-        ],
+        [problem],
     )
+
+
+def _integrity(cause: psycopg.IntegrityError, fallback: str) -> tuple[str, str, Problem]:
+    """The table, the constraint and the problem record of a row a constraint refused."""
+    diag = cause.diag
+    table = diag.table_name or fallback
+    what = diag.constraint_name or (f"NOT NULL on {diag.column_name}" if diag.column_name else "")
+    if diag.datatype_name and not diag.table_name:
+        what = f"{what} of domain {diag.datatype_name}"
+    problem = Problem(
+        "target",
+        table,
+        "-",
+        diag.column_name or what or "-",
+        diag.message_detail or "-",
+        _first_line(cause),
+    )
+    return table, what, problem
+
+
+_CHECKED = """
+SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = %(rel)s AND contype = 'c')
+    OR EXISTS (SELECT 1 FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+               WHERE a.attrelid = %(rel)s AND a.attnum > 0 AND NOT a.attisdropped
+                 AND t.typtype = 'd')
+"""
+
+
+def check_violations(
+    conn: psycopg.Connection, plan: ExistingPlan, sources: list[Source]
+) -> list[Problem]:
+    """The app's CHECKs (and its domains') the data breaks, as `run`'s load meets them: each
+    loaded table holding one is copied, one source at a time, into a temporary twin (LIKE ...
+    INCLUDING CONSTRAINTS, its NOT NULLs dropped: `diagnose` lists NULLs), all rolled back.
+    COPY stops at the first row a CHECK refuses: one problem per table and constraint, the
+    same record `run` reports. A value that does not convert is loaded as NULL (`lenient`):
+    `diagnose` lists it."""
+    from migration import load  # here: load imports plan modules this one also uses
+
+    quiet = Reporter("json", (), io.StringIO(), io.StringIO())
+    out: list[Problem] = []
+    for tp in plan.tables:
+        target = plan.targets[tp.target]
+        row = conn.execute(_CHECKED, {"rel": target.oid}).fetchone()
+        if not (row and row[0]):
+            continue
+        twin = sql.Identifier("pg_temp", target.name)
+        for idx in tp.sources:
+            with conn.transaction(force_rollback=True):
+                conn.execute(
+                    sql.SQL("CREATE TEMP TABLE {} (LIKE {} INCLUDING CONSTRAINTS)").format(
+                        twin, target.ident
+                    )
+                )
+                for col in target.columns:
+                    conn.execute(
+                        sql.SQL("ALTER TABLE {} ALTER COLUMN {} DROP NOT NULL").format(
+                            twin, sql.Identifier(col.name)
+                        )
+                    )
+                try:
+                    with conn.transaction():
+                        load.copy_rows(
+                            conn, load.lenient(tp), sources[idx], target.name, quiet, temp=True
+                        )
+                except psycopg.IntegrityError as exc:
+                    if exc.sqlstate != "23502":  # a NULL: diagnose lists it as a value
+                        problem = _integrity(exc, target.name)[2]
+                        if problem not in out:
+                            out.append(problem)
+                except (load.LoadValueError, psycopg.DataError):
+                    pass
+    return out
 
 
 def _first_line(exc: BaseException) -> str:

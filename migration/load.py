@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import collections
 import functools
+import io
 import itertools
 import os
 import struct
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import psycopg
@@ -935,11 +936,13 @@ def try_ddl(
     sources: list[Source],
     namer: Namer,
     own_server: bool = False,
+    violations: list[Problem] | None = None,
 ) -> list[Refusal]:
     """What `run` would refuse: create every table (empty), key, index, CHECK and view in a
     scratch schema inside a transaction that is rolled back (`plan`'s prediction). The types
     casts name are looked up on the server first (`own_server`: the throwaway embedded one,
-    where citext is created for the trial; the report says the target needs it)."""
+    where citext is created for the trial; the report says the target needs it). With
+    `violations`, the CHECKs are also tried on the data (`check_violations`)."""
     result = LoadResult()
     scratch = sql.Identifier(f"petstore_plan_{os.getpid()}")
     with conn.transaction(force_rollback=True):
@@ -949,6 +952,8 @@ def try_ddl(
         execute_one(conn, sql.SQL("CREATE SCHEMA {}").format(scratch))
         execute_one(conn, sql.SQL("SET LOCAL search_path TO {}").format(scratch))
         create_tables(conn, plan, sources, namer, result)
+        if violations is not None:
+            violations.extend(check_violations(conn, plan, sources))
         for tp in plan.tables:
             for step in tp.post:
                 if step.kind == "pkey":
@@ -961,6 +966,57 @@ def try_ddl(
     casts.forget(plan.named_types)
     plan.reported.extend(result.reported)
     return plan.refusals + result.refused
+
+
+def lenient(tp: TablePlan) -> TablePlan:
+    """The table with every value converted and a value that does not convert loaded as NULL
+    (it is a problem of its own, listed by `diagnose`): constraints can then be tried on the
+    rest of its rows."""
+
+    def forgiving(check: Callable[[object], object]) -> Callable[[object], object]:
+        def convert(value: object) -> object:
+            try:
+                return check(value)
+            except Exception:  # noqa: BLE001 - any refused value is listed by diagnose
+                return None
+
+        return convert
+
+    columns = [replace(c, check=forgiving(c.check), convert_on_load=True) for c in tp.columns]
+    return replace(tp, columns=columns)
+
+
+def check_violations(conn: psycopg.Connection, plan: Plan, sources: list[Source]) -> list[Problem]:
+    """The CHECKs the data breaks, as `post_steps` reports them in `run`: each table holding a
+    CHECK is filled from one source at a time (its tables already created, empty, e.g. by
+    `try_ddl`) and each CHECK added and validated, all rolled back. A value that does not
+    convert is loaded as NULL (`lenient`): `diagnose` lists that value."""
+    quiet = Reporter("json", (), io.StringIO(), io.StringIO())
+    out: list[Problem] = []
+    for tp in plan.tables:
+        checks = [s for s in tp.post if s.kind == "check"]
+        for idx in tp.sources if checks else []:
+            with conn.transaction(force_rollback=True):
+                for c in tp.columns:  # a value loaded as NULL (lenient) is listed already
+                    if c.source.notnull and c.name != tp.identity:
+                        conn.execute(
+                            sql.SQL("ALTER TABLE {} ALTER COLUMN {} DROP NOT NULL").format(
+                                sql.Identifier(tp.target), sql.Identifier(c.name)
+                            )
+                        )
+                try:
+                    with conn.transaction():
+                        copy_rows(conn, lenient(tp), sources[idx], tp.target, quiet)
+                except (LoadValueError, psycopg.DataError, psycopg.IntegrityError):
+                    continue
+                for step in checks:
+                    err = _savepoint(conn, step.statement, step.validate)
+                    if err is not None and getattr(err, "sqlstate", None) == "23514":
+                        why = f"{step.what}: {_first_line(err)}"
+                        found = Problem("target", tp.table.name, "-", "-", "-", why)
+                        if found not in out:
+                            out.append(found)
+    return out
 
 
 def reset_sequences(conn: psycopg.Connection, plan: Plan, result: LoadResult) -> None:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 import psycopg
 
 from migration import load
+from migration.errors import Problem
 from migration.log import Reporter
 from migration.plan import Namer, Plan, Refusal
 from migration.source import Source
@@ -51,8 +52,10 @@ def refusals(
     target: str | None,
     connect: Connect,
     log: Reporter,
+    violations: list[Problem] | None = None,
 ) -> list[Refusal]:
-    """Everything `run` will refuse: untranslatable objects and DDL PostgreSQL rejects."""
+    """Everything `run` will refuse: untranslatable objects and DDL PostgreSQL rejects; with
+    `violations`, the CHECKs the data breaks are added to it."""
     if not plan.needs_trial():
         return list(plan.refusals)
     with contextlib.ExitStack() as stack:
@@ -60,7 +63,9 @@ def refusals(
         if url is None:
             return list(plan.refusals)
         conn = stack.enter_context(contextlib.closing(connect(url)))
-        return load.try_ddl(conn, plan, sources, namer, own_server=target is None)
+        return load.try_ddl(
+            conn, plan, sources, namer, own_server=target is None, violations=violations
+        )
 
 
 def report(found: list[Refusal], log: Reporter) -> None:
