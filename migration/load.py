@@ -16,7 +16,7 @@ from pathlib import Path
 import psycopg
 from psycopg import _copy_base, sql
 
-from migration import casts, verify
+from migration import casts, compat, verify
 from migration import plan as planmod
 from migration.errors import (
     ConflictError,
@@ -98,7 +98,15 @@ def create_tables(
     """CREATE TABLE for every table; a generated expression PostgreSQL rejects is refused by
     name (`generated:TABLE.COLUMN`) and the table created with it as a plain column, so that
     everything else is still tried (the run refuses before commit). The enums casts use are
-    created first (`casts.create`)."""
+    created first (`casts.create`). What the server's major lacks (IS JSON before 16) is
+    refused before any DDL."""
+    major = compat.server_major(conn)
+    missing = compat.json_refusals(plan, sources, major)
+    if missing:
+        raise SchemaObjectError(
+            f"{len(missing)} object(s) of the source schema need a newer PostgreSQL than the "
+            f"target's {major}; nothing was written: " + "; ".join(r.message() for r in missing)
+        )
     result.created_types += casts.create(conn, plan.named_types, result.decisions)
     for tp in plan.tables:
         src = sources[tp.sources[0]]
