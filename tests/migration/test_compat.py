@@ -13,7 +13,8 @@ from tests.migration.conftest import query, run_cli, tables_in
 
 JSON_SCHEMA = """
 CREATE TABLE docs (id INTEGER PRIMARY KEY, body TEXT, meta TEXT,
-                   flag INTEGER GENERATED ALWAYS AS (CASE WHEN json_valid(meta) THEN 1 ELSE 0 END) STORED,
+                   flag INTEGER GENERATED ALWAYS AS (CASE WHEN json_valid(meta) THEN 1 ELSE 0 END)
+                     STORED,
                    CONSTRAINT body_json CHECK (json_valid(body) OR length(body) > 100));
 CREATE INDEX docs_json ON docs (id) WHERE json_valid(meta);
 CREATE VIEW valid_docs AS SELECT id FROM docs WHERE json_valid(body);
