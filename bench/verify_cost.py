@@ -4,6 +4,8 @@ at most 1.5x).
     python bench/verify_cost.py                 # 5 interleaved pairs, medians
     python bench/verify_cost.py --runs 3 --rows 100000
     python bench/verify_cost.py --baseline /path/to/other/checkout   # before/after, interleaved
+    python bench/verify_cost.py --baseline-rev c6ed122   # that commit's tree (git archive)
+    python bench/verify_cost.py --check          # exit 1 when run --verify exceeds 1.5x run
 
 Both commands run as subprocesses (bench/measure.py: wall time from spawn to exit), each into
 a fresh database of one embedded PostgreSQL, interleaved (run, run --verify, run, ...) so that
@@ -14,9 +16,12 @@ with every run's time.
 from __future__ import annotations
 
 import argparse
+import io
 import shutil
 import statistics
+import subprocess
 import sys
+import tarfile
 import tempfile
 from pathlib import Path
 
@@ -40,13 +45,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--check", action="store_true", help=f"exit 1 above {TARGET_RATIO}x")
-    parser.add_argument(
+    before = parser.add_mutually_exclusive_group()
+    before.add_argument(
         "--baseline", type=Path, help="another checkout whose CLI runs interleaved (before/after)"
     )
+    before.add_argument(
+        "--baseline-rev", help="a git revision of this repository, exported to a temporary tree"
+    )
     args = parser.parse_args(argv)
-    trees = {"": REPO, **({"baseline ": args.baseline.resolve()} if args.baseline else {})}
     dataset = generate.pets_dataset(DATA, args.rows, args.seed)
     work = Path(tempfile.mkdtemp(prefix="petstore-verify-cost-"))
+    baseline = args.baseline.resolve() if args.baseline else None
+    if args.baseline_rev:
+        try:
+            baseline = export_revision(args.baseline_rev, work / "baseline")
+        except subprocess.CalledProcessError as exc:
+            shutil.rmtree(work, ignore_errors=True)
+            print(f"cannot export {args.baseline_rev}: {exc.stderr.decode(errors='replace')}")
+            return 2
+    trees = {"": REPO, **({"baseline ": baseline} if baseline else {})}
     server = embedded.start()  # its own directory: the server user must reach it
     times: dict[str, list[float]] = {
         f"{tree}{command}": [] for tree in trees for command in ("run", "run --verify")
@@ -82,10 +99,28 @@ def main(argv: list[str] | None = None) -> int:
         verified = statistics.median(times[f"{tree}run --verify"])
         ratio = verified / plain
         print(
-            f"{path.name}: pets {args.rows:,}: run {plain:.2f} s, run --verify {verified:.2f} s "
+            f"{label(path, args.baseline_rev)}: pets {args.rows:,}: run {plain:.2f} s, "
+            f"run --verify {verified:.2f} s "
             f"(medians of {args.runs}, interleaved): {ratio:.2f}x (target at most {TARGET_RATIO}x)"
         )
     return 1 if args.check and ratio > TARGET_RATIO else 0
+
+
+def export_revision(rev: str, dest: Path) -> Path:
+    """`git archive REV` of this repository unpacked into `dest` (the CLI runs from there)."""
+    dest.mkdir(parents=True)
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", "--format=tar", rev, "migration"],
+        check=True,
+        capture_output=True,
+    ).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(dest, filter="data")
+    return dest
+
+
+def label(path: Path, rev: str | None) -> str:
+    return f"{rev} (before)" if rev and path.name == "baseline" else path.name
 
 
 if __name__ == "__main__":
