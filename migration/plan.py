@@ -391,6 +391,7 @@ def build(
     plan = Plan(plans, views, reported, [], {}, [s.path for s in sources])
     plan.refusals += refused
     plan.named_types = options.named_types()
+    _check_type_names(plan)
     _check_cast_references(plans)
     plan.refusals += [
         Refusal(f"view:{name}", f"view {name!r}", error) for name, _, q, error in views if error
@@ -417,6 +418,18 @@ def _check_declared_rules(options: CastOptions, tables: list[Table]) -> None:
         if not any(rule.matches(c.declared) for t in tables for c in t.columns):
             raise UsageError(
                 f"--cast-declared {rule.option}: no column of the sources is declared so"
+            )
+
+
+def _check_type_names(plan: Plan) -> None:
+    """An `--enum` may not take a relation's name: PostgreSQL gives every table and view a
+    type of its own name, so one of the two could not be created."""
+    relations = {tp.target.lower() for tp in plan.tables} | {v[1].lower() for v in plan.views}
+    for named in plan.named_types:
+        if named.labels is not None and named.name.lower() in relations:
+            raise UsageError(
+                f"--enum {named.name}: a table or view of the migration has that name, and "
+                "PostgreSQL gives each one a type of its name; choose another type name"
             )
 
 

@@ -527,3 +527,18 @@ def test_create_options_against_the_apps_existing_tables_are_refused(
             )
         ]
     assert query(target, "SELECT count(*) FROM t") == [(0,)]
+
+
+def test_an_enum_named_like_a_table_is_refused_before_anything_is_written(
+    make_db: Callable[..., str], target: str
+) -> None:
+    src = make_db("CREATE TABLE t (id INTEGER PRIMARY KEY, c TEXT); INSERT INTO t VALUES (1, 'a');")
+    res = run_cli("run", "--source", src, "--target", target, "--cast", "t.c=t", "--enum", "t=a")
+    assert res.code == 2
+    assert res.messages("failed") == [
+        (
+            "--enum t: a table or view of the migration has that name, and PostgreSQL gives "
+            "each one a type of its name; choose another type name"
+        )
+    ]
+    assert (tables_in(target), enum_types(target)) == ([], [])
