@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import psycopg
 from psycopg import sql
 
-from migration import catalog, convert
+from migration import catalog, convert, preflight
 from migration import plan as planmod
 from migration.catalog import Rebuilt, TargetTable
 from migration.errors import DataProblemError, Problem, TargetStateError, UsageError
@@ -59,6 +59,7 @@ class ExistingPlan(Plan):
     filled_by_default: list[str] = field(default_factory=list)
     sequences: dict[str, int] = field(default_factory=dict)  # table -> sqlite_sequence max
     mismatches: list[Problem] = field(default_factory=list)  # kept by `plan` (run refuses)
+    app_keys: dict[str, preflight.Keys] = field(default_factory=dict)  # the app's, for preflight
 
 
 @dataclass
@@ -212,6 +213,7 @@ def build(
         "disable it; --verify shows whether it changed a value)"
         for table, name in catalog.triggers(conn, [t.oid for t in plan.targets.values()])
     )
+    plan.app_keys = app_keys(conn, plan)
     if mismatches and collect:
         plan.mismatches = mismatches
     elif mismatches:
@@ -222,6 +224,59 @@ def build(
             mismatches,
         )
     return plan
+
+
+_UNIQUES = """
+SELECT i.indisprimary,
+       ARRAY(SELECT a.attname::text FROM unnest(i.indkey) WITH ORDINALITY k(n, o)
+             JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.n ORDER BY k.o)
+FROM pg_index i
+WHERE i.indrelid = %s AND i.indisunique AND i.indpred IS NULL AND i.indexprs IS NULL
+ORDER BY i.indexrelid
+"""
+_FKS = """
+SELECT ARRAY(SELECT a.attname::text FROM unnest(c.conkey) WITH ORDINALITY k(n, o)
+             JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n ORDER BY k.o),
+       c.confrelid,
+       ARRAY(SELECT a.attname::text FROM unnest(c.confkey) WITH ORDINALITY k(n, o)
+             JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.n ORDER BY k.o)
+FROM pg_constraint c
+WHERE c.conrelid = %s AND c.contype = 'f'
+ORDER BY c.conname
+"""
+
+
+def app_keys(conn: psycopg.Connection, plan: ExistingPlan) -> dict[str, preflight.Keys]:
+    """The app's primary key, UNIQUE keys (plain columns, no predicate) and foreign keys to
+    loaded tables, in source column names: what the loaded rows must satisfy, checked by
+    `preflight` before anything is written. A key over a column no source column fills is left
+    to PostgreSQL."""
+    by_oid = {t.oid: plan_tp for plan_tp in plan.tables for t in [plan.targets[plan_tp.target]]}
+    out = {}
+    for oid, tp in by_oid.items():
+        names = {c.name: c.source.name for c in tp.columns}
+
+        def mapped(cols: list[str], names: dict[str, str] = names) -> list[str] | None:
+            return [names[c] for c in cols] if all(c in names for c in cols) else None
+
+        pk: list[str] = []
+        uniques = []
+        for primary, cols in conn.execute(_UNIQUES, (oid,)).fetchall():
+            got = mapped(list(cols))
+            if got and primary:
+                pk = got
+            elif got:
+                uniques.append(got)
+        fks = []
+        for cols, parent_oid, ref in conn.execute(_FKS, (oid,)).fetchall():
+            parent = by_oid.get(int(parent_oid))
+            got = mapped(list(cols))
+            parent_names = {c.name: c.source.name for c in parent.columns} if parent else {}
+            if parent is None or got is None or not all(r in parent_names for r in ref):
+                continue  # a parent outside the load, or unfilled columns: PostgreSQL checks
+            fks.append((got, parent, [parent_names[r] for r in ref]))
+        out[tp.target] = preflight.Keys(pk, uniques, fks, app=True)
+    return out
 
 
 @dataclass

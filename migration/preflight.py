@@ -31,6 +31,32 @@ Row = tuple[SortKey, int, tuple[object, ...], str, str]
 
 
 @dataclass
+class Keys:
+    """The keys rows are checked against, in source column names: the app's own for
+    `--schema existing` (`ExistingPlan.app_keys`; the file never enforced them, so one file
+    alone can break them), else the source's."""
+
+    pk: list[str]
+    uniques: list[list[str]]
+    fks: list[tuple[list[str], TablePlan, list[str]]]  # columns, parent table, its columns
+    app: bool = False
+
+
+def _keys(plan: Plan, tp: TablePlan) -> Keys:
+    app: dict[str, Keys] = getattr(plan, "app_keys", {})
+    if tp.target in app:
+        return app[tp.target]
+    by_name = {p.table.name.lower(): p for p in plan.tables}
+    fks = []
+    for fk in tp.table.fks:
+        parent = by_name.get(fk.ref_table.lower())
+        ref = (fk.ref_columns or parent.table.pk) if parent else None
+        if parent is not None and ref and len(ref) == len(fk.columns):
+            fks.append((fk.columns, parent, ref))  # else reported by the plan as not carried over
+    return Keys(tp.table.pk, _unique_sets(tp), fks)
+
+
+@dataclass
 class Findings:
     """Problems `run` would refuse, and what it would decide (renumbered keys) instead."""
 
@@ -109,11 +135,12 @@ def _int_key(tp: TablePlan) -> bool:
 def key_conflicts(plan: Plan, sources: list[Source], policy: str, found: Findings) -> None:
     """Rows whose key an earlier source holds with different content (merge_source's test)."""
     for tp in plan.tables:
-        if len(tp.sources) < 2 or not tp.table.pk:
+        pk = _keys(plan, tp).pk
+        if len(tp.sources) < 2 or not pk:
             continue
         renumber = policy == "renumber" and (tp.identity is not None or _int_key(tp))
         renumbered: dict[int, int] = {}
-        for group in _merged(sources, tp, tp.table.pk, _not_null(sources, tp, tp.table.pk)):
+        for group in _merged(sources, tp, pk, _not_null(sources, tp, pk)):
             _sortkey, first_idx, key, first_row, _pk = group[0]
             for _s, idx, _k, row, _p in group[1:]:
                 if idx == first_idx or row == first_row:
@@ -128,7 +155,7 @@ def key_conflicts(plan: Plan, sources: list[Source], policy: str, found: Finding
                         sources[idx].path,
                         tp.table.name,
                         ",".join(map(str, key)),
-                        ",".join(tp.pk),
+                        ",".join(tp.pk),  # as the load names it
                         show(key[0] if len(key) == 1 else key),
                         f"same key as an earlier source, different content{why}",
                     ),
@@ -148,11 +175,12 @@ def _not_null(sources: list[Source], tp: TablePlan, cols: list[str]) -> str:
 def null_keys(plan: Plan, sources: list[Source], found: Findings) -> None:
     """Rows with NULL in a primary key column (SQLite allows it outside INTEGER PRIMARY KEY)."""
     for tp in plan.tables:
-        if not tp.table.pk or tp.table.rowid_alias or tp.table.without_rowid:
+        pk = _keys(plan, tp).pk
+        if not pk or tp.table.without_rowid or pk == [tp.table.rowid_alias]:
             continue
         for idx in tp.sources:
             st = sources[idx].schema.table(tp.table.name)
-            nulls = " OR ".join(f"{qi(st.column(c).name)} IS NULL" for c in tp.table.pk)
+            nulls = " OR ".join(f"{qi(st.column(c).name)} IS NULL" for c in pk)
             query = f"SELECT rowid FROM {qi(st.name)} WHERE {nulls} ORDER BY rowid"  # noqa: S608 - identifiers quoted by qi(); read-only SQLite source
             for batch in sources[idx].batches(query, BATCH_ROWS):
                 for (rowid,) in batch:
@@ -162,7 +190,7 @@ def null_keys(plan: Plan, sources: list[Source], found: Findings) -> None:
                             sources[idx].path,
                             tp.table.name,
                             rowid,
-                            ",".join(tp.table.pk),
+                            ",".join(pk),
                             "None",
                             "NULL in the primary key (PostgreSQL keys are NOT NULL)",
                         ),
@@ -184,15 +212,16 @@ def _unique_sets(tp: TablePlan) -> list[list[str]]:
 def unique_clashes(plan: Plan, sources: list[Source], policy: str, found: Findings) -> None:
     """Values of a UNIQUE key that rows of several sources share (each file alone is unique)."""
     for tp in plan.tables:
-        if len(tp.sources) < 2:
+        keys = _keys(plan, tp)
+        if len(tp.sources) < 2 and not keys.app:
             continue
         # refuse: rows with one primary key are one row (stored once, or a conflict reported
         # above); renumber (or no key): every distinct row is stored.
         by_pk = bool(tp.table.pk) and policy == "refuse"
-        for cols in _unique_sets(tp):
+        for cols in keys.uniques:
             for group in _merged(sources, tp, cols, _not_null(sources, tp, cols)):
                 rows = {(g[4] if by_pk else g[3]) for g in group}
-                if len(rows) < 2 or len({g[1] for g in group}) < 2:
+                if len(rows) < 2 or (len({g[1] for g in group}) < 2 and not keys.app):
                     continue
                 _s, _i, key, _r, _p = group[0]
                 files = sorted({sources[g[1]].path for g in group})
@@ -212,18 +241,13 @@ def unique_clashes(plan: Plan, sources: list[Source], policy: str, found: Findin
 
 def orphans(plan: Plan, sources: list[Source], found: Findings) -> None:
     """Foreign key values whose parent row is in no source (PostgreSQL validates every FK)."""
-    by_name = {p.table.name.lower(): p for p in plan.tables}
     for tp in plan.tables:
-        for fk in tp.table.fks:
-            parent = by_name.get(fk.ref_table.lower())
-            ref = (fk.ref_columns or (parent.table.pk if parent else None)) if parent else None
-            if parent is None or not ref or len(ref) != len(fk.columns):
-                continue  # reported by the plan as not carried over
-            children = _merged(sources, tp, fk.columns, _not_null(sources, tp, fk.columns))
+        for columns, parent, ref in _keys(plan, tp).fks:
+            children = _merged(sources, tp, columns, _not_null(sources, tp, columns))
             parents = (
                 g[0][0] for g in _merged(sources, parent, ref, _not_null(sources, parent, ref))
             )
-            _anti_join(children, parents, tp, fk.columns, fk.ref_table, sources, found)
+            _anti_join(children, parents, tp, columns, parent.table.name, sources, found)
 
 
 def _anti_join(

@@ -196,6 +196,25 @@ CASES = [
         args=("--replace",),
     ),
     Case(
+        "the app's own UNIQUE, which the file lacks, broken within one file",
+        (SOURCE + "INSERT INTO owners VALUES (2, 'a2@example.com', 'Ann');",),
+        {"existing": (1, cells(("owners", "name")))},
+        app={
+            "existing": APP.replace("name varchar(10) NOT NULL", "name varchar(10) NOT NULL UNIQUE")
+        },
+    ),
+    Case(
+        "the app's own foreign key, which the file lacks, with an orphan",
+        (SOURCE.replace(" REFERENCES owners (id)", "") + ORPHAN,),
+        {"existing": (1, cells(("pets", "owner_id")))},
+    ),
+    Case(
+        "a foreign key of the file that the app's schema does not have, with an orphan",
+        (SOURCE + ORPHAN,),
+        {"existing": (0, NONE)},
+        app={"existing": APP.replace(" REFERENCES owners (id)", "")},
+    ),
+    Case(
         "a view that does not translate",
         (SOURCE + ODD_VIEW,),
         {"create": (1, cells(("odd", "view:odd"))), "existing": (0, NONE)},
