@@ -100,12 +100,15 @@ def migration_args(
 ) -> list[str]:
     """The migration CLI's arguments: every SQLite source, the target from the mounted Secret
     file (never argv or env), verification, JSON logs; after the app's schema command, load
-    into the schema it created (``--schema existing``: a table it lacks refuses the run)."""
+    into the schema it created (``--schema existing``: a table it lacks refuses the run).
+    ``--source-immutable``: the claim is mounted read-only, so a WAL-mode file nobody has open
+    is read with immutable=1 (no -shm can be created); the engine applies it only when there is
+    no -shm and no -wal content, and reads or refuses a file whose -wal holds commits."""
     args = ["run"]
     for name in files:
         args += ["--source", f"{SQLITE_MOUNT_PATH}/{name}"]
     args += ["--target-file", f"{SECRET_MOUNT_PATH}/{TARGET_URL_KEY}"]
-    args += ["--verify", "--log-format", "json"]
+    args += ["--verify", "--source-immutable", "--log-format", "json"]
     if on_conflict == "renumber":
         args += ["--on-conflict", "renumber"]
     if app_schema_first:

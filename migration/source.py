@@ -142,6 +142,11 @@ class Source:
             self._wal_header and not shm.exists() and (not wal.exists() or wal.stat().st_size == 0)
         )
 
+    def _wal_bytes(self) -> int:
+        """The size of the -wal next to the file (0 when there is none)."""
+        wal = Path(str(Path(self.path).resolve()) + "-wal")
+        return wal.stat().st_size if wal.exists() else 0
+
     def _identity(self) -> tuple[int, int, int]:
         st = Path(self.path).resolve().stat()
         return st.st_ino, st.st_size, st.st_mtime_ns
@@ -176,6 +181,14 @@ class Source:
                 ) from exc
             except apsw.Error as exc:
                 raise SourceError(f"source {self.path}: cannot be opened: {exc}") from exc
+        wal_bytes = self._wal_bytes()
+        if self._copies and self._wal_header and wal_bytes:
+            self._log(
+                "warning",
+                f"source {self.path}: --source-immutable not applied: its -wal holds "
+                f"{wal_bytes:,} bytes of commits not yet checkpointed into the file, which "
+                "immutable=1 would not read; opened read-only through the WAL instead",
+            )
         if self._quiet_wal() and os.access(directory, os.W_OK):
             self._log(
                 "warning",

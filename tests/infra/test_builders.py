@@ -101,6 +101,7 @@ def test_migration_args_list_every_source_then_the_target_file_verify_and_json_l
         "--target-file",
         "/var/run/secrets/petstore-db/target-url",
         "--verify",
+        "--source-immutable",
         "--log-format",
         "json",
     ]

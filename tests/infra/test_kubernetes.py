@@ -195,6 +195,7 @@ def test_migration_job_runs_the_cli_with_the_target_from_the_mounted_file(run: S
         "--target-file",
         "/var/run/secrets/petstore-db/target-url",
         "--verify",
+        "--source-immutable",
         "--log-format",
         "json",
         *extra,

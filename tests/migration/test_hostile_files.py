@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -850,3 +851,46 @@ def test_replace_recreates_the_runs_own_views_over_replaced_tables(make_db, targ
     res = run_cli("run", "--source", src, "--target", target, "--schema", "create", "--replace")
     assert res.code == 0, res.text
     assert query(target, "SELECT * FROM pet_names") == [("rex",)]
+
+
+def _wal_with_uncheckpointed_commits(tmp_path: Path, folder: Path) -> None:
+    """A copy of a live WAL-mode file: 10 rows checkpointed into pets.db, 5 more only in the
+    -wal (autocheckpoint off), no -shm (as a copy of the pod's files, or after a crash)."""
+    live = tmp_path / "live"
+    live.mkdir()
+    _wal_source(live / "pets.db", 10)
+    app = sqlite3.connect(live / "pets.db")
+    app.execute("PRAGMA wal_autocheckpoint = 0")
+    app.executemany("INSERT INTO pets VALUES (?, ?)", [(i, f"late {i}") for i in range(10, 15)])
+    app.commit()
+    try:
+        for name in ("pets.db", "pets.db-wal"):
+            shutil.copyfile(live / name, folder / name)
+    finally:
+        app.close()
+
+
+def test_source_immutable_is_not_applied_to_a_wal_holding_uncheckpointed_commits(tmp_path, target):
+    folder = tmp_path / "pod"
+    folder.mkdir()
+    _wal_with_uncheckpointed_commits(tmp_path, folder)
+    assert (folder / "pets.db-wal").stat().st_size > 0
+    uri = f"file:{folder / 'pets.db'}?immutable=1"
+    blind = apsw.Connection(uri, flags=apsw.SQLITE_OPEN_READONLY | apsw.SQLITE_OPEN_URI)
+    assert blind.execute("SELECT count(*) FROM pets").fetchall() == [(10,)]  # the hazard
+    blind.close()
+    wal_size = (folder / "pets.db-wal").stat().st_size
+    res = run_subprocess(
+        "run", "--source", str(folder / "pets.db"), "--target", target, "--verify",
+        "--source-immutable", "--log-format", "json",
+    )  # fmt: skip
+    assert res.code == 0, res.text
+    assert query(target, "SELECT count(*), max(id) FROM pets") == [(15, 14)]
+    result = Result(0, res.out, "")
+    assert (
+        f"source {folder / 'pets.db'}: --source-immutable not applied: its -wal holds "
+        f"{wal_size:,} bytes of commits not yet checkpointed into the file, which immutable=1 "
+        "would not read; opened read-only through the WAL instead"
+    ) in result.messages("source", "warning")
+    opened = [e for e in result.events if e["event"] == "source" and "immutable" in e]
+    assert [e["immutable"] for e in opened] == [False]
