@@ -388,7 +388,7 @@ _STREAMS: dict[str, Callable[[Column], Iterable[str]]] = {
 # value's bytes), rendered by PostgreSQL from the stored value with the type's send function.
 # Only types whose binary form is the value itself: the bytes sent are what is stored, and what
 # `send` renders from it (text in the session's client encoding, as sent; `octet_length`
-# counts the server's: `wire_form` requires the two encodings to be the same).
+# counts the server's: `wire_form` requires UTF-8 for both).
 _WIRE_FIELD = {
     ("int", "int2"): "{n2} || int2send({c})",
     ("int", "int4"): "{n4} || int4send({c})",
@@ -405,9 +405,11 @@ _WIRE_CANONS = (None, TEXT_SQL)
 
 
 def wire_form(conn: psycopg.Connection, cols: Sequence[ColumnPlan]) -> bool:
-    """Whether a table with these columns may be verified in the wire form on `conn`."""
+    """Whether a table with these columns may be verified in the wire form on `conn`: UTF-8 on
+    both ends of the session (the load streams large text as the file's UTF-8 bytes, and
+    `octet_length` counts the server's bytes), every column of a wire type."""
     encodings = {conn.info.parameter_status(p) for p in ("client_encoding", "server_encoding")}
-    return len(encodings) == 1 and all(_wire_field(c) is not None for c in cols)
+    return encodings == {"UTF8"} and all(_wire_field(c) is not None for c in cols)
 
 
 def _wire_field(col: ColumnPlan) -> str | None:

@@ -123,7 +123,7 @@ def test_a_table_with_another_type_keeps_the_canonical_form(make_db, target):
     assert set(recorded_checksum(target, "m")) == {"rows", "checksum"}  # no form: canonical
 
 
-def test_wire_form_needs_the_same_client_and_server_encoding(make_db, target):
+def test_wire_form_needs_utf8_on_both_ends_of_the_session(make_db, target):
     with migrated(make_db, target) as (tp, conn):
         assert verify.wire_form(conn, tp.columns)
         conn.execute("SET client_encoding TO 'LATIN1'")
@@ -301,3 +301,29 @@ class Col:
 @dataclasses.dataclass
 class Plain:
     columns: list[Col]
+
+
+def test_the_apps_integer_enum_and_json_columns_verify_in_the_wire_form(make_db, target):
+    """`--schema existing`: smallint, integer, boolean, an enum and json travel as their binary
+    form or their text, and PostgreSQL renders the stored values back to the same bytes."""
+    query(
+        target,
+        "CREATE TYPE mood AS ENUM ('calm', 'busy'); CREATE TABLE e (id integer PRIMARY KEY, "
+        "n smallint, f boolean, m mood, j json, t text)",
+    )
+    path = make_db(
+        "CREATE TABLE e (id INTEGER PRIMARY KEY, n INTEGER, f BOOLEAN, m TEXT, j TEXT, t TEXT);",
+        rows={
+            "INSERT INTO e VALUES (?, ?, ?, ?, ?, ?)": [
+                (1, -32768, 1, "calm", '{"b": 1,  "a": [1, 2.50]}', "日本"),
+                (2, None, 0, "busy", None, ""),
+                (3, 32767, None, None, "[]", None),
+            ]
+        },
+    )
+    res = run_cli("run", "--source", path, "--target", target, "--schema", "existing", "--verify")
+    assert res.code == 0, res.text
+    recorded = recorded_checksum(target, "e")
+    assert recorded["form"] == "wire"
+    assert recorded["rows"] == 3
+    assert query(target, "SELECT j::text FROM e WHERE id = 1") == [('{"b": 1,  "a": [1, 2.50]}',)]
