@@ -421,16 +421,19 @@ class _RowWriter:
             for row in rows:
                 self.copy.write_row(row)
             return
-        if wire is not None:
+        if wire is not None:  # each row its own buffer, hashed, then the batch joined once
             batch = rows if isinstance(rows, list) else list(rows)
-            encoded = [bytearray() for _ in batch]
+            encoded = list(map(bytearray, itertools.repeat(b"", len(batch))))
             collections.deque(map(self.encode, batch, self.transformer, encoded), maxlen=0)
             wire.add(encoded)
-            self.buffer += b"".join(encoded)
-        else:
-            collections.deque(
-                map(self.encode, rows, self.transformer, itertools.repeat(self.buffer)), maxlen=0
-            )
+            if self.buffer:
+                self.copy.write(self.buffer)
+                self.buffer = bytearray()
+            self.copy.write(b"".join(encoded))
+            return
+        collections.deque(
+            map(self.encode, rows, self.transformer, itertools.repeat(self.buffer)), maxlen=0
+        )
         if len(self.buffer) >= self.FLUSH_BYTES:
             self.copy.write(self.buffer)
             self.buffer = bytearray()
@@ -492,7 +495,7 @@ def source_wire_sum(conn: psycopg.Connection, tp: TablePlan, src: Source) -> ver
             rows = list(zip(*columns, strict=True))
             if len(rows) == 1 and has_large(rows[0]):
                 return None
-            encoded = [bytearray() for _ in rows]
+            encoded = list(map(bytearray, itertools.repeat(b"", len(rows))))
             collections.deque(map(encode, rows, itertools.repeat(tx), encoded), maxlen=0)
             hasher.add(encoded)
     return hasher.total
