@@ -471,6 +471,9 @@ def _mode(conn: psycopg.Connection, sources: list[Source], opts: Options) -> str
             setattr(opts, name, [str(v) for v in saved[name]])
     if opts.source_timezone == "UTC" and saved.get("source_timezone"):
         opts.source_timezone = str(saved["source_timezone"])
+    if not (opts.casts or opts.cast_declared or opts.enums):  # create mode's, as recorded
+        for name in ("casts", "cast_declared", "enums"):
+            setattr(opts, name, [str(v) for v in saved.get(name) or []])
     mode = existing.resolve(conn, sources, opts, recorded)
     options = {"--cast": opts.casts, "--cast-declared": opts.cast_declared, "--enum": opts.enums}
     given = [flag for flag, values in options.items() if values]
@@ -481,6 +484,24 @@ def _mode(conn: psycopg.Connection, sources: list[Source], opts: Options) -> str
             "(leave them out, or load into an empty target with --schema create)"
         )
     return mode
+
+
+def _schema_options(opts: Options, existing_mode: bool) -> dict[str, object]:
+    """What the record keeps of the schema options, so that a rerun or `verify` (with
+    `--schema auto`) matches and converts columns as the run did unless told otherwise."""
+    if existing_mode:
+        return {
+            "map_columns": opts.map_columns,
+            "ignore_columns": opts.ignore_columns,
+            "keep": opts.keep,
+            "source_timezone": opts.source_timezone,
+        }
+    return {
+        "casts": opts.casts,
+        "cast_declared": opts.cast_declared,
+        "enums": opts.enums,
+        "source_timezone": opts.source_timezone,
+    }
 
 
 # -- target state and the record ------------------------------------------------------------
@@ -1067,14 +1088,7 @@ def _run_once(
         "source_names": _source_identity(sources),
         "identifiers": opts.identifiers,
         "schema": "existing" if prepared is not None else "create",
-        "schema_options": {
-            "map_columns": opts.map_columns,
-            "ignore_columns": opts.ignore_columns,
-            "keep": opts.keep,
-            "source_timezone": opts.source_timezone,
-        }
-        if prepared is not None
-        else {},
+        "schema_options": _schema_options(opts, existing_mode=prepared is not None),
         "on_conflict": opts.on_conflict,
         "created_types": result.created_types,
         "views": views,

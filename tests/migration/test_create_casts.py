@@ -345,7 +345,24 @@ def test_source_timezone_reads_naive_datetimes_in_create_mode(
         )
     ]
     assert run_cli("verify", "--target", target, *berlin[:-1]).code == 0
-    assert run_cli("verify", "--target", target, *args).code == 1  # read in UTC: other instants
+    tokyo = run_cli("verify", "--target", target, *args, "--source-timezone", "Asia/Tokyo")
+    assert tokyo.code == 1  # read in another zone: other instants
+    # the record keeps the create-mode options: verify and a rerun without them match the run
+    record = query(target, "SELECT summary->'schema_options' FROM petstore_migration.runs")
+    assert record == [
+        (
+            {
+                "casts": [],
+                "cast_declared": ["datetime=timestamptz"],
+                "enums": [],
+                "source_timezone": "Europe/Berlin",
+            },
+        )
+    ]
+    assert run_cli("verify", "--target", target, "--source", src).code == 0
+    rerun = run_cli("run", "--target", target, "--source", src)
+    assert rerun.code == 0, rerun.text
+    assert rerun.messages("done") == ["already migrated and verified: nothing to do"]
 
 
 def test_a_naive_time_the_source_zone_skips_is_refused(
