@@ -2,10 +2,12 @@
 
     python bench/memory.py            # print the table
     python bench/memory.py --check    # ... and exit 1 if a run is over its bound
+    python bench/memory.py --commands plan   # only some of: plan, run, run --verify
 
 Builds, under a temporary directory, the two files of issue 9 point 4 (one 200 MB blob; 5,000
 rows of 150 KB of text), starts the embedded PostgreSQL (migration.embedded), and runs
-`python -m migration run` on each, with and without `--verify`, each into a fresh database,
+`python -m migration plan` and `run` on each, `run` with and without `--verify`, each into a
+fresh database,
 as a subprocess measured by bench/measure.py (the kernel's peak RSS of the process, via
 /usr/bin/time, and the sampled peak of its process tree). The bound is the issue's: at most
 100 MB plus twice the largest single value.
@@ -36,6 +38,7 @@ BASE_MB = 100  # the issue's allowance on top of the values: interpreter, module
 VALUE_FACTOR = 2  # ... plus this many times the largest single value
 CHUNK = 4 * MB  # the generator writes large values through SQLite's blob API in these pieces
 TIMEOUT_S = 600
+COMMANDS = ("plan", "run", "run --verify")  # plan: the dry run reads every value too
 
 
 @dataclass(frozen=True)
@@ -138,7 +141,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="exit 1 if a run is over its bound")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (files and logs)")
+    parser.add_argument(
+        "--commands",
+        default=",".join(COMMANDS),
+        help=f"comma-separated, of: {', '.join(COMMANDS)} (default: all)",
+    )
     args = parser.parse_args(argv)
+    commands = [c.strip() for c in args.commands.split(",")]
+    if not set(commands) <= set(COMMANDS):
+        parser.error(f"--commands: expected some of {', '.join(COMMANDS)}")
     work = Path(tempfile.mkdtemp(prefix="petstore-memory-"))
     server = embedded.start()  # its own directory: the server user must reach it
     over = failed = 0
@@ -150,14 +161,14 @@ def main(argv: list[str] | None = None) -> int:
         for i, case in enumerate(CASES):
             path = work / f"case{i}.sqlite"
             case.build(path)
-            for verify in (False, True):
-                url = fresh_database(server, f"memory_{i}_{int(verify)}")
-                cmd = [sys.executable, "-m", "migration", "run", "--source", str(path)]
-                cmd += ["--log-format", "json", *(["--verify"] if verify else [])]
+            for n, command in enumerate(commands):
+                url = fresh_database(server, f"memory_{i}_{n}")
+                cmd = [sys.executable, "-m", "migration", *command.split(" ", 1)[:1]]
+                cmd += ["--source", str(path), "--log-format", "json", *command.split(" ")[1:]]
                 env = {**os.environ, "DATABASE_URL": url}
                 sample = measure.run_measured(
                     cmd,
-                    log=work / f"case{i}-{int(verify)}.log",
+                    log=work / f"case{i}-{n}.log",
                     timeout_s=TIMEOUT_S,
                     env=env,
                     cwd=REPO,
@@ -167,7 +178,6 @@ def main(argv: list[str] | None = None) -> int:
                 over += sample.peak_rss_mb > bound
                 failed += sample.returncode != 0
                 result = "ok" if ok else ("OVER" if sample.returncode == 0 else "FAILED")
-                command = "run --verify" if verify else "run"
                 print(
                     f"{case.name:<28} {command:<14} {sample.returncode:>4} {sample.wall_s:>7.2f} "
                     f"{sample.peak_rss_mb:>12.1f} {bound:>9.0f}  {result}",

@@ -17,7 +17,7 @@ from migration import render, translate, typemap
 from migration.casts import CastOptions, NamedType
 from migration.errors import Problem, SchemaError, UsageError
 from migration.model import Column, Table, name_key
-from migration.source import SQLITE_MAX_COLUMNS, Source, qi
+from migration.source import BATCH_BYTES, SQLITE_MAX_COLUMNS, Source, qi
 from migration.typemap import ColumnPlan, Kind, ValueProblem
 
 _CONSTANT = re.compile(
@@ -821,6 +821,21 @@ def _post_steps(tp: TablePlan, plan: Plan, namer: Namer, by_name: dict[str, Tabl
         )
 
 
+DIAGNOSE_ROWS = 5_000  # rows per read when checking values (fewer when records are wide)
+
+
+def batch_rows(src: Source, table: str, limit: int) -> int:
+    """Rows per batch so that a batch of `table`'s widest records holds at most BATCH_BYTES
+    (SQLite's dbstat tells the largest record without reading a value), at most `limit`;
+    `limit` when SQLite cannot tell. At least two: reading one row past a table's last row
+    ends the statement, so SQLite frees its own copy of a huge last value before it is checked
+    (with batches of one, that copy stays alive next to Python's: +200 MB for one 200 MB text)."""
+    top = src.max_payload(table)
+    if top is None:
+        return limit
+    return max(2, min(limit, BATCH_BYTES // max(top, 1)))
+
+
 def diagnose(
     plan: Plan, sources: list[Source], tables: list[TablePlan] | None = None, every: bool = False
 ) -> None:
@@ -850,7 +865,7 @@ def _diagnose_columns(plan: Plan, tp: TablePlan, src: Source, cols: list[ColumnP
     select = ", ".join(exprs)
     id_expr, order = tp.row_id_expr(), tp.order_by()
     query = f"SELECT {id_expr}, {select} FROM {qi(st.name)} ORDER BY {order}"  # noqa: S608 - identifiers quoted by qi(); read-only SQLite source
-    for batch in src.batches(query, 5000):
+    for batch in src.batches(query, batch_rows(src, st.name, DIAGNOSE_ROWS)):
         for row in batch:
             rowid = row[0]
             for j, col in enumerate(cols):

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from migration.errors import Problem, SourceTextError
-from migration.plan import Plan, TablePlan
+from migration.plan import Plan, TablePlan, batch_rows
 from migration.source import Source, qi
 from migration.typemap import ColumnPlan, show
 
@@ -103,7 +103,7 @@ def _stream(src: Source, tp: TablePlan, keys: list[str], where: str = "") -> Ite
     pk_pos = [i for i, c in enumerate(cols) if c.source.name in tp.table.pk]
     query = f"SELECT {key_sql}, {select} FROM {qi(st.name)} {where} ORDER BY {order}"  # noqa: S608 - identifiers quoted by qi(); read-only SQLite source
     n = len(keys)
-    for batch in src.batches(query, BATCH_ROWS):
+    for batch in src.batches(query, batch_rows(src, st.name, BATCH_ROWS)):
         for row in batch:
             key = tuple(row[:n])
             texts = [_canon(c, v) for c, v in zip(cols, row[n:], strict=True)]

@@ -271,3 +271,30 @@ def test_a_utf16_source_streams_blobs_but_reads_its_texts_whole(tmp_path, monkey
         assert b"".join(row[3].chunks()) == b"\x00" * 2 * KB
     finally:
         src.close()
+
+
+def test_plan_reads_wide_records_in_batches_of_at_most_the_byte_budget(make_db, monkeypatch):
+    from migration import plan
+
+    monkeypatch.setattr(plan, "BATCH_BYTES", 10 * KB)
+    rows = [(i, "t", "x" * 3 * KB, None) for i in range(1, 21)] + [(21, "t", "x", b"\x00")]
+    two = [(i, "t", "x" * 3 * KB, None) for i in range(101, 104)]
+    path = make_db(
+        DOCS + "CREATE TABLE tags (doc INTEGER REFERENCES docs(id));", rows={INSERT: rows}
+    )
+    other = make_db(DOCS, rows={INSERT: two})
+    read: list[int] = []
+    batches = Source.batches
+
+    def spy(self: Source, sql: str, size: int):  # type: ignore[no-untyped-def]
+        for batch in batches(self, sql, size):
+            read.append(len(batch))
+            yield batch
+
+    monkeypatch.setattr(Source, "batches", spy)
+    assert plan.batch_rows(_open(path), "docs", 5000) == 3  # 10 KB / a record of 3 KB and a bit
+    res = run_cli("plan", "--source", path, "--source", other, "--cast", "docs.title=integer")
+    assert res.code == 1, res.text  # no title is an integer
+    assert sum(1 for e in res.events if e["event"] == "problem") == 24, res.text
+    assert read, "nothing was read through Source.batches"
+    assert max(read) <= 3, read  # diagnose and preflight's streams alike
