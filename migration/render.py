@@ -816,7 +816,20 @@ def _date_function(name: str, args: list[Typed], ctx: Context, fmt: str | None =
     value = _modified(_time_value(args[0], ctx), args[1:])
     if args[1:]:
         ctx.functions.add("date_trunc")
-    return Typed(_call(ctx, "to_char", [value, sql.Literal(template)]), "text")
+    out = _call(ctx, "to_char", [value, sql.Literal(template)])
+    return Typed(_in_sqlite_range(value, out, args[1:]), "text")
+
+
+def _in_sqlite_range(
+    value: sql.Composable, result: sql.Composable, modifiers: list[Typed]
+) -> sql.Composable:
+    """SQLite's date functions return NULL when the modified time is past 9999-12-31
+    23:59:59.999 (date.c's validJulianDay); PostgreSQL's timestamps go on."""
+    if not modifiers:
+        return result
+    return sql.SQL("(CASE WHEN {} < TIMESTAMP '10000-01-01 00:00:00' THEN {} END)").format(
+        value, result
+    )
 
 
 _JULIAN_EPOCH_MS = 210_866_760_000_000  # 1970-01-01 00:00 as Julian day 2440587.5, in ms
@@ -848,7 +861,7 @@ def _julianday(args: list[Typed], ctx: Context) -> Typed:
     out = sql.SQL("((CAST({} AS {f8}) + {}) / CAST(86400000 AS {f8}))").format(
         whole_ms, ms, f8=sql.SQL(f8)
     )
-    return Typed(out, "double")
+    return Typed(_in_sqlite_range(ts, out, args[1:]), "double")
 
 
 _PRINTF = re.compile(r"%(.)|[^%]+", re.DOTALL)

@@ -88,6 +88,9 @@ TIME_VIEWS = {
     "day_start": "strftime('%Y-%m-%d %H:%M:%S', d, 'start of day')",
     "year_start": "julianday(d, 'start of year')",
     "upper_case_modifier": "date(d, 'START OF MONTH', '+1 DAY')",
+    "past_9999": "date(d, '+3000 days')",  # SQLite: NULL past 9999-12-31
+    "past_9999_jd": "julianday(d, '+3000 days')",
+    "there_and_back": "datetime(d, '+3000 days', '-3000 days')",  # only the result counts
 }
 
 
