@@ -134,9 +134,9 @@ def check_text(max_len: int | None = None, permissive: bool = False) -> Check:
             raise ValueProblem(f"text is not valid {v.encoding}")
         if permissive:
             if type(v) is int:
-                return str(v)
+                return check(str(v))
             if type(v) is float:
-                return repr(v)
+                return check(repr(v))
             if isinstance(v, bytes):
                 try:
                     return check(v.decode("utf-8"))
@@ -743,8 +743,9 @@ def decide(col: Column, target_name: str, kind: Kind, stats: list[object]) -> Co
                     "(SQLite never enforces a declared length)"
                 )
                 why = f"{why}; widened to text"
+        limit = length if pg != "text" else None  # varchar(n): PostgreSQL refuses longer values
         plan = ColumnPlan(
-            col, target_name, k, pg, "text", why, check_text(None, perm), canon_text, select
+            col, target_name, k, pg, "text", why, check_text(limit, perm), canon_text, select
         )
     elif k == "bytea":
         if perm:

@@ -231,6 +231,12 @@ CASES = [
         {"create": (0, NONE), "existing": (1, cells(("owners", "name")))},
     ),
     Case(
+        "a value longer than the VARCHAR a --cast asks for",
+        (SOURCE + "INSERT INTO pets VALUES (2, 1, 'Maximilian', 1, NULL, 0);",),
+        {"create": (1, cells(("pets", "name")))},
+        args=("--cast", "pets.name=varchar(5)"),
+    ),
+    Case(
         "--schema auto with some source tables in the target and others not",
         (SOURCE,),
         {"auto": (2, NONE)},
