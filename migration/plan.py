@@ -658,6 +658,11 @@ def create_table(tp: TablePlan, src: Source, namer: Namer) -> tuple[sql.Composed
     return stmt, notes
 
 
+def _nocase_text(tp: TablePlan, source_name: str) -> bool:
+    """Whether a NOCASE index key's column is text on the target (the fold is for text)."""
+    return any(c.kind == "text" for c in tp.columns if c.source.name.lower() == source_name.lower())
+
+
 def _post_steps(tp: TablePlan, plan: Plan, namer: Namer, by_name: dict[str, TablePlan]) -> None:
     t = tp.table
     ident = sql.Identifier(tp.target)
@@ -705,10 +710,16 @@ def _post_steps(tp: TablePlan, plan: Plan, namer: Namer, by_name: dict[str, Tabl
                 continue
             key: sql.Composable = sql.Identifier(namer(part.name))
             if part.collation.upper() == "NOCASE":
-                key = sql.SQL("lower({})").format(key)
+                if not _nocase_text(tp, part.name):
+                    why = f"COLLATE NOCASE on {part.name!r}, a column that is not text"
+                    plan.refusals.append(Refusal(ix_key, ix_what, why))
+                    keys = []
+                    break
+                key = render.nocase_key(key)
                 plan.reported.append(
                     f"index {ix.name!r} on {t.name!r}: COLLATE NOCASE on {part.name!r} carried "
-                    f"over as lower({namer(part.name)}); queries must compare lower() to use it"
+                    f"over as translate({namer(part.name)}, 'A..Z', 'a..z') (ASCII letters "
+                    "only, as SQLite folds them); queries must compare that to use it"
                 )
             if part.desc:
                 key = sql.SQL("{} DESC").format(key)

@@ -415,6 +415,15 @@ def _compare(node: Any, ctx: Context, scope: Scope | None, d: int) -> Typed:
 _ASCII_UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
+def nocase_key(x: sql.Composable) -> sql.Composed:
+    """An index key under COLLATE NOCASE: SQLite's fold of the 26 ASCII letters only, so a
+    UNIQUE NOCASE index is exactly as strict as SQLite's (lower() folds every letter and would
+    make 'Äpfel' and 'äpfel' clash). translate() is immutable, as an index needs."""
+    return sql.SQL("translate({}, {}, {})").format(
+        x, sql.Literal(_ASCII_UPPER), sql.Literal(_ASCII_UPPER.lower())
+    )
+
+
 def _compare_nocase(
     node: Any, collations: list[str], ctx: Context, scope: Scope | None, d: int
 ) -> Typed:

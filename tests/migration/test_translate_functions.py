@@ -8,6 +8,7 @@ from __future__ import annotations
 import random
 import sqlite3
 import uuid
+from typing import Any
 
 import apsw
 import psycopg
@@ -239,3 +240,81 @@ def test_date_functions_stay_out_of_indexes_and_generated_columns():
         node = translate._parse(f"SELECT {expr}").expressions[0]
         with pytest.raises(translate.TranslationError, match="index or generated column"):
             translate.table_expression(node, rel, "t", str.lower, immutable=True)
+
+
+NOCASE_TABLE = (
+    "CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT COLLATE NOCASE UNIQUE, tag TEXT);\n"
+    "CREATE UNIQUE INDEX t_tag ON t (tag COLLATE NOCASE);\n"
+)
+
+
+def _accepted(run: Any, statement: str, params: tuple[object, ...]) -> bool:
+    """Whether a database accepts an INSERT (False: a UNIQUE violation)."""
+    try:
+        run(statement, params)
+    except (apsw.ConstraintError, psycopg.errors.UniqueViolation):
+        return False
+    return True
+
+
+def test_unique_nocase_index_folds_ascii_only_like_sqlite(make_db, unicode_target):
+    """A UNIQUE NOCASE key is as strict as SQLite's, no stricter: each candidate row is inserted
+    into the SQLite file and the migrated table, and both must accept or refuse it alike."""
+    rows = [(1, "Äpfel", "Éclair"), (2, "äpfel", "éclair"), (3, "abc", "x")]
+    src = _migrate(make_db, unicode_target, NOCASE_TABLE, {"INSERT INTO t VALUES (?, ?, ?)": rows})
+    with psycopg.connect(unicode_target, autocommit=True) as conn:
+        assert conn.execute("SELECT id, name, tag FROM t ORDER BY id").fetchall() == rows
+        ddl = conn.execute("SELECT indexdef FROM pg_indexes WHERE tablename = 't'").fetchall()
+        assert not [d for (d,) in ddl if "lower(" in d], ddl
+    candidates = [
+        ("ABC", "y"),  # ASCII fold: clashes with 'abc' in both
+        ("ÄPFEL", "z"),  # non-ASCII: distinct in SQLite
+        ("äPFEL", "w"),  # clashes with 'äpfel' once ASCII is folded
+        ("q", "ÉCLAIR"),
+        ("r", "X"),
+        ("ß", "\u017f"),  # long s
+        ("SS", "s"),
+    ]
+    lite = apsw.Connection(src)
+    try:
+        with psycopg.connect(unicode_target, autocommit=True) as conn:
+            for i, (name, tag) in enumerate(candidates, start=10):
+                row = (i, name, tag)
+                in_lite = _accepted(lite.execute, "INSERT INTO t VALUES (?, ?, ?)", row)
+                in_pg = _accepted(conn.execute, "INSERT INTO t VALUES (%s, %s, %s)", row)
+                assert in_pg == in_lite, (name, tag, in_lite, in_pg)
+    finally:
+        lite.close()
+
+
+def test_rows_of_two_files_clashing_under_nocase_refuse_and_non_ascii_do_not(
+    make_db, unicode_target
+):
+    a = make_db(NOCASE_TABLE, rows={"INSERT INTO t VALUES (?, ?, ?)": [(1, "Äpfel", "1")]})
+    b = make_db(NOCASE_TABLE, rows={"INSERT INTO t VALUES (?, ?, ?)": [(2, "äpfel", "2")]})
+    res = run_cli("run", "--source", a, "--source", b, "--target", unicode_target, "--verify")
+    assert res.code == 0, res.text
+    with psycopg.connect(unicode_target) as conn:
+        assert conn.execute("SELECT name FROM t ORDER BY id").fetchall() == [("Äpfel",), ("äpfel",)]
+        conn.execute("DROP TABLE t")
+    c = make_db(NOCASE_TABLE, rows={"INSERT INTO t VALUES (?, ?, ?)": [(1, "abc", "1")]})
+    d = make_db(NOCASE_TABLE, rows={"INSERT INTO t VALUES (?, ?, ?)": [(2, "ABC", "2")]})
+    res = run_cli("run", "--source", c, "--source", d, "--target", unicode_target)
+    assert res.code != 0, res.text
+    with psycopg.connect(unicode_target) as conn:  # nothing half-written
+        assert conn.execute("SELECT to_regclass('public.t')").fetchone() == (None,)
+
+
+def test_nocase_index_on_a_column_that_is_not_text_is_refused_by_name(make_db, unicode_target):
+    src = make_db(
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER);\n"
+        "CREATE INDEX t_n ON t (n COLLATE NOCASE);\n",
+        rows={"INSERT INTO t VALUES (?, ?)": [(1, 5)]},
+    )
+    res = run_cli("run", "--source", src, "--target", unicode_target)
+    assert res.code != 0
+    assert "COLLATE NOCASE on 'n', a column that is not text" in res.text, res.text
+    assert "--skip index:t_n" in res.text, res.text
+    assert (
+        run_cli("run", "--source", src, "--target", unicode_target, "--skip", "index:t_n").code == 0
+    )
