@@ -75,6 +75,15 @@ def announce(command: str, opts: Options, log: Reporter) -> None:
         "casts": list(opts.casts),
         "replace": opts.replace,
         "schema": opts.schema,
+        "cast_declared": list(opts.cast_declared),
+        "enums": list(opts.enums),
+        "skip": list(opts.skip),
+        "map_columns": list(opts.map_columns),
+        "ignore_columns": list(opts.ignore_columns),
+        "keep": list(opts.keep),
+        "source_timezone": opts.source_timezone,
+        "source_immutable": opts.source_immutable,
+        "lock_timeout_s": opts.lock_timeout_s,
     }
     chosen = [k for k in ("verify", "replace") if options[k]]
     log.event(

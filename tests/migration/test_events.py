@@ -119,6 +119,15 @@ def test_done_carries_totals_and_start_carries_no_password(pods, target):
         "casts": [],
         "replace": False,
         "schema": "auto",
+        "cast_declared": [],
+        "enums": [],
+        "skip": [],
+        "map_columns": [],
+        "ignore_columns": [],
+        "keep": [],
+        "source_timezone": "UTC",
+        "source_immutable": False,
+        "lock_timeout_s": 30.0,
     }
     password = target.split("@")[0].rsplit(":", 1)[1]
     assert password not in json.dumps(start)
