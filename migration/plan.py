@@ -496,8 +496,8 @@ def _translate_generated(tp: TablePlan, namer: Namer, refused: list[Refusal]) ->
             refused.append(generated_refusal(tp, cp, why))
             continue
         try:
-            tp.generated[cp.name] = translate.table_expression(
-                cp.source.generated_node, rel, tp.table.name, namer, immutable=True
+            tp.generated[cp.name] = translate.generated_expression(
+                cp.source.generated_node, rel, tp.table.name, namer, cp.pg_type
             )
         except translate.TranslationError as exc:
             cp.plain = True

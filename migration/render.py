@@ -120,8 +120,16 @@ def _cast(x: sql.Composable, pg_type: str) -> sql.Composed:
     return sql.SQL("CAST({} AS {})").format(x, sql.SQL(PG_TYPES[pg_type]))
 
 
+def bool_as_number(x: sql.Composable, pg_type: str) -> sql.Composed:
+    """A boolean as SQLite's 1/0 (NULL stays NULL) in a numeric type: via integer, the one
+    type PostgreSQL casts boolean to."""
+    as_int = _cast(x, "integer")
+    return as_int if pg_type == "integer" else _cast(as_int, pg_type)
+
+
 PG_TYPES = {  # the only type names ever written, keyed by the name used here
     "bigint": "bigint",
+    "integer": "integer",  # a boolean as SQLite's 1/0 (boolean has no cast to bigint)
     "double precision": "double precision",
     "numeric": "numeric",
     "text": "text",

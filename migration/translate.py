@@ -55,6 +55,37 @@ def table_expression(
         raise TranslationError("expression nested too deeply") from exc
 
 
+_FROM_BOOL = {  # target type of a generated column -> what SQLite stores for true/false there
+    "bigint": "integer",  # 1/0; integer -> bigint is PostgreSQL's implicit assignment cast
+    "integer": "integer",
+    "smallint": "integer",
+    "double precision": "double precision",  # REAL affinity stores 1.0/0.0
+    "numeric": "integer",  # NUMERIC affinity stores the integer 1/0
+}
+
+
+def generated_expression(
+    node: Any, table: render.Relation, table_name: str, rename: Rename, pg_type: str
+) -> sql.Composable:
+    """A generated column's expression as PostgreSQL, converted to the column's type as SQLite
+    stores it: a boolean (`a > b`) is 1/0/NULL in SQLite, so in a numeric column it becomes
+    CAST(CAST(e AS integer) AS type) (true -> 1, false -> 0, NULL stays NULL); in a boolean
+    column it stays boolean; in any other column it is refused (not guessed)."""
+    ctx = render.Context(rename, table=table, table_name=table_name, immutable=True)
+    try:
+        typed = render.expression(node, ctx)
+    except render.UnsupportedError as exc:
+        raise TranslationError(str(exc)) from exc
+    except RecursionError as exc:
+        raise TranslationError("expression nested too deeply") from exc
+    if typed.kind != "bool" or pg_type == "boolean":
+        return typed.sql
+    as_type = _FROM_BOOL.get(pg_type)
+    if as_type is None:
+        raise TranslationError(f"a boolean expression in a generated column of type {pg_type}")
+    return render.bool_as_number(typed.sql, as_type)
+
+
 def expression(text: str, rename: Rename) -> sql.Composable:
     """A SQLite scalar expression that references no column (e.g. a DEFAULT) as PostgreSQL."""
     node = _parse(f"SELECT {text}")

@@ -318,3 +318,46 @@ def test_nocase_index_on_a_column_that_is_not_text_is_refused_by_name(make_db, u
     assert (
         run_cli("run", "--source", src, "--target", unicode_target, "--skip", "index:t_n").code == 0
     )
+
+
+GENERATED_BOOL = """
+CREATE TABLE t (id INTEGER PRIMARY KEY, a INTEGER, b REAL, s TEXT,
+    gt INTEGER GENERATED ALWAYS AS (a > b) STORED,
+    eq REAL GENERATED ALWAYS AS (a = b OR s IS NULL) VIRTUAL,
+    nc INTEGER GENERATED ALWAYS AS (NOT (s = 'x' COLLATE NOCASE)) STORED);
+"""
+
+
+def test_boolean_generated_columns_hold_sqlites_one_and_zero(make_db, target):
+    """SQLite stores a comparison as 1/0/NULL (1.0/0.0 in a REAL column); PostgreSQL refused a
+    boolean expression for a bigint column. Both sides' stored values must be equal."""
+    rows = [
+        (1, 2, 1.0, "X"),
+        (2, 1, 2.0, "y"),
+        (3, 2, 2.0, None),
+        (4, None, 1.0, "x"),
+        (5, 1, None, None),
+    ]
+    src = _migrate(make_db, target, GENERATED_BOOL, {"INSERT INTO t VALUES (?, ?, ?, ?)": rows})
+    lite = apsw.Connection(src, flags=apsw.SQLITE_OPEN_READONLY)
+    try:
+        expected = list(lite.execute("SELECT id, gt, eq, nc FROM t ORDER BY id"))
+    finally:
+        lite.close()
+    with psycopg.connect(target) as conn:
+        got = conn.execute("SELECT id, gt, eq, nc FROM t ORDER BY id").fetchall()
+    assert got == expected
+    assert [[type(v) for v in r] for r in got] == [[type(v) for v in r] for r in expected]
+    assert {r[1] for r in got} == {0, 1, None}  # the rows reach every case
+
+
+def test_boolean_generated_column_of_another_type_is_refused_by_name(make_db, target):
+    src = make_db(
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, a INTEGER, "
+        "g TEXT GENERATED ALWAYS AS (a > 1) STORED);",
+        rows={"INSERT INTO t (id, a) VALUES (?, ?)": [(1, 2)]},
+    )
+    res = run_cli("run", "--source", src, "--target", target)
+    assert res.code != 0
+    assert "a boolean expression in a generated column of type text" in res.text, res.text
+    assert "--skip generated:t.g" in res.text, res.text
