@@ -14,7 +14,7 @@ from pathlib import Path
 import apsw
 import psycopg
 
-from migration import engine
+from migration import __version__, engine
 from migration.errors import (
     MigrationError,
     UsageError,
@@ -33,6 +33,12 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog=invoked if invoked == "sqlite-to-rds" else "python -m migration",
         description="Migrate SQLite files to PostgreSQL, losslessly.",
+    )
+    p.add_argument(
+        "--version",
+        action="version",
+        version=f"%(prog)s {__version__} (SQLite {apsw.sqlitelibversion()}, psycopg "
+        f"{psycopg.__version__})",
     )
     sub = p.add_subparsers(dest="command", required=True)
 

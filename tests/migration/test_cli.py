@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import re
 
+import apsw
+import psycopg
 import pytest
 
+from migration import __version__
 from tests.migration.conftest import run_cli, run_subprocess
 
 PETS = """
@@ -80,3 +83,12 @@ def test_plan_in_json_carries_the_ddl(make_db):
     assert ddl[0].startswith('CREATE TABLE "pets" (')
     assert ddl[0].endswith("DEFAULT 'available'::varchar(20));")
     assert ddl[1] == 'ALTER TABLE "pets" ADD CONSTRAINT "pets_pkey" PRIMARY KEY ("id");'
+
+
+def test_version_names_the_tool_and_its_sqlite_and_psycopg():
+    res = run_subprocess("--version")
+    assert res.code == 0, res.text
+    assert res.text.strip() == (
+        f"python -m migration {__version__} (SQLite {apsw.sqlitelibversion()}, psycopg "
+        f"{psycopg.__version__})"
+    )
