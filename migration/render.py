@@ -753,7 +753,6 @@ _STRFTIME = {  # SQLite strftime -> PostgreSQL to_char
     "%M": "MI",
     "%S": "SS",
     "%j": "DDD",
-    "%f": "SS.MS",
     "%%": "%",
 }
 _DATE_FORMATS = {
@@ -829,12 +828,38 @@ def _date_function(name: str, args: list[Typed], ctx: Context, fmt: str | None =
         raise UnsupportedError(f"function {name!r} in an index or generated column (not immutable)")
     if not args:
         raise UnsupportedError(f"function {name!r} without a time value")
-    template = fmt if fmt is not None else _DATE_FORMATS[name]
-    value = _modified(_time_value(args[0], ctx), args[1:])
+    base = _time_value(args[0], ctx)
+    if fmt is not None and None in _split_f(fmt) and args[1:]:
+        base = _to_sqlite_ms(base, ctx)  # SQLite rounds to milliseconds before modifying
+    value = _modified(base, args[1:])
     if args[1:]:
         ctx.functions.add("date_trunc")
-    out = _call(ctx, "to_char", [value, sql.Literal(template)])
+    pieces: list[sql.Composable] = []
+    for piece in [_DATE_FORMATS[name]] if fmt is None else _split_f(fmt):
+        if piece is None:
+            pieces.append(_strftime_f(value, ctx, bool(args[1:])))
+        else:
+            pieces.append(_call(ctx, "to_char", [value, sql.Literal(piece)]))
+    out = pieces[0] if len(pieces) == 1 else sql.SQL("({})").format(sql.SQL(" || ").join(pieces))
     return Typed(_in_sqlite_range(value, out, args[1:]), "text")
+
+
+def _split_f(fmt: str) -> list[str | None]:
+    """A strftime format as to_char templates, with None where `%f` stands."""
+    out: list[str | None] = []
+    i, start = 0, 0
+    while i < len(fmt):
+        pair = fmt[i : i + 2]
+        if pair == "%f":
+            if start < i:
+                out.append(to_char_format(fmt[start:i]))
+            out.append(None)
+            i = start = i + 2
+            continue
+        i += 2 if pair.startswith("%") else 1
+    if start < len(fmt) or not out:
+        out.append(to_char_format(fmt[start:]))
+    return out
 
 
 def _in_sqlite_range(
@@ -852,6 +877,48 @@ def _in_sqlite_range(
 _JULIAN_EPOCH_MS = 210_866_760_000_000  # 1970-01-01 00:00 as Julian day 2440587.5, in ms
 
 
+def _seconds(ts: sql.Composable) -> sql.Composed:
+    """The seconds of a time as SQLite parses them (date.c): the double `s + min(frac, 0.999)`."""
+    f8 = sql.SQL("double precision")
+    micros = sql.SQL("EXTRACT(MICROSECOND FROM {})").format(ts)
+    return sql.SQL(
+        "(CAST(floor({us} / 1000000) AS {f8}) + "
+        "least(CAST(mod({us}, 1000000) AS {f8}) / CAST(1000000 AS {f8}), CAST(0.999 AS {f8})))"
+    ).format(us=micros, f8=f8)
+
+
+def _minute_ms(ts: sql.Composable) -> sql.Composed:
+    """The milliseconds into the minute as SQLite keeps them (date.c's computeJD): the parsed
+    seconds times 1000 plus 0.5, truncated (0.0005 s is 1 ms)."""
+    f8 = sql.SQL("double precision")
+    return sql.SQL("trunc({} * CAST(1000 AS {f8}) + CAST(0.5 AS {f8}))").format(_seconds(ts), f8=f8)
+
+
+def _to_sqlite_ms(ts: sql.Composable, ctx: Context) -> sql.Composed:
+    """A time rounded to SQLite's whole milliseconds (computeJD), as a modifier starts from."""
+    ctx.functions.update({"extract", "floor", "mod", "least", "trunc", "date_trunc"})
+    return sql.SQL("(date_trunc('minute', {}) + {} * INTERVAL '1 millisecond')").format(
+        ts, _minute_ms(ts)
+    )
+
+
+def _strftime_f(ts: sql.Composable, ctx: Context, modified: bool) -> sql.Composed:
+    """strftime's `%f`: SQLite prints its seconds double with `%06.3f` through its own decimal
+    decoding. After a modifier that double is whole milliseconds (k / 1000.0), printed as k
+    exactly: rendered from SQLite's rounded milliseconds (to_char's MS truncates). Unmodified,
+    it is the parsed seconds (28.4595 prints 28.459 but 00.0195 prints 00.020: the digits
+    SQLite's decoding keeps decide), which is refused by name rather than approximated."""
+    if not modified:
+        raise UnsupportedError(
+            "strftime '%f' without a modifier (SQLite rounds the parsed seconds through its "
+            "own decimal decoding)"
+        )
+    ctx.functions.update({"extract", "floor", "mod", "least", "trunc", "to_char"})
+    f8 = sql.SQL("double precision")
+    x = sql.SQL("({} / CAST(1000 AS {f8}))").format(_minute_ms(ts), f8=f8)
+    return sql.SQL("to_char({}, 'FM00.000')").format(x)
+
+
 def _julianday(args: list[Typed], ctx: Context) -> Typed:
     """julianday(T [, modifiers]) exactly as SQLite computes it: whole milliseconds since the
     Julian epoch (the date part exact; the seconds as the double `s + min(frac, 0.999)`,
@@ -867,14 +934,7 @@ def _julianday(args: list[Typed], ctx: Context) -> Typed:
         "((CAST({ts} AS date) - DATE '1970-01-01') * CAST(86400000 AS bigint) + {epoch} "
         "+ EXTRACT(HOUR FROM {ts}) * 3600000 + EXTRACT(MINUTE FROM {ts}) * 60000)"
     ).format(ts=ts, epoch=sql.Literal(_JULIAN_EPOCH_MS))
-    micros = sql.SQL("EXTRACT(MICROSECOND FROM {})").format(ts)
-    seconds = sql.SQL(
-        "(CAST(floor({us} / 1000000) AS {f8}) + "
-        "least(CAST(mod({us}, 1000000) AS {f8}) / CAST(1000000 AS {f8}), CAST(0.999 AS {f8})))"
-    ).format(us=micros, f8=sql.SQL(f8))
-    ms = sql.SQL("trunc({} * CAST(1000 AS {f8}) + CAST(0.5 AS {f8}))").format(
-        seconds, f8=sql.SQL(f8)
-    )
+    ms = _minute_ms(ts)
     out = sql.SQL("((CAST({} AS {f8}) + {}) / CAST(86400000 AS {f8}))").format(
         whole_ms, ms, f8=sql.SQL(f8)
     )
@@ -926,7 +986,7 @@ def _time_to_str(node: Any, ctx: Context, scope: Scope | None, d: int) -> Typed:
     if _k(this) == "TsOrDsToTimestamp":
         this = this.this
     value = _sub(this, ctx, scope, d)
-    return _date_function("strftime", [value], ctx, to_char_format(str(fmt.this)))
+    return _date_function("strftime", [value], ctx, str(fmt.this))
 
 
 def _date(node: Any, ctx: Context, scope: Scope | None, d: int) -> Typed:
@@ -967,7 +1027,7 @@ def _anonymous(node: Any, ctx: Context, scope: Scope | None, d: int) -> Typed:
         fmt = args[0] if args else None
         if fmt is None or not (fmt.is_literal and isinstance(fmt.literal, str)):
             raise UnsupportedError("function 'strftime' with a format that is not a literal")
-        return _date_function(name, args[1:], ctx, to_char_format(fmt.literal))
+        return _date_function(name, args[1:], ctx, fmt.literal)
     return _date_function(name, args, ctx)
 
 

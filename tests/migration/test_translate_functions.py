@@ -225,6 +225,8 @@ def _refusal(expr: str) -> str:
         ("printf(s, n)", "function 'printf' with a format that is not a string literal"),
         ("printf('%d', n, n)", "function 'printf' with more arguments than conversions"),
         ("typeof(n)", "function 'TYPEOF'"),
+        ("strftime('%f', d)", "strftime '%f' without a modifier"),
+        ("strftime('%H:%M:%f', d)", "strftime '%f' without a modifier"),
         ("s = 'x' COLLATE RTRIM", "COLLATE 'RTRIM' in a comparison"),
         ("n = 1 COLLATE NOCASE", "COLLATE NOCASE over a value that is not text"),
     ],
@@ -361,3 +363,42 @@ def test_boolean_generated_column_of_another_type_is_refused_by_name(make_db, ta
     assert res.code != 0
     assert "a boolean expression in a generated column of type text" in res.text, res.text
     assert "--skip generated:t.g" in res.text, res.text
+
+
+FRACTION_VIEWS = {
+    "f_seconds": "strftime('%f', d, '+1 seconds')",
+    "f_around": "strftime('%H:%M:%f|%%f|%S%f.', ts, '+0 days')",
+    "f_modified": "strftime('%Y-%m-%d %H:%M:%f', d, '+1 seconds', 'start of day', '+3601 seconds')",
+    "f_start": "strftime('%f', d, 'start of month')",
+}
+
+
+def test_strftime_f_after_a_modifier_rounds_milliseconds_like_sqlite(make_db, target):
+    """%f after a modifier is SQLite's rounded milliseconds (00.0005 -> 00.001), where
+    to_char's MS truncates."""
+    views = "".join(
+        f"CREATE VIEW {name} AS SELECT id, {expr} AS v FROM t;\n"
+        for name, expr in FRACTION_VIEWS.items()
+    )
+    script = f"CREATE TABLE t (id INTEGER PRIMARY KEY, d TEXT, ts DATETIME);\n{views}"
+    rows = [(i, v, v) for i, v in enumerate(_times())]
+    src = _migrate(make_db, target, script, {"INSERT INTO t VALUES (?, ?, ?)": rows})
+    _compare_views(src, target, list(FRACTION_VIEWS))
+    with psycopg.connect(target) as conn:
+        got = conn.execute(
+            "SELECT f.v FROM f_seconds f JOIN t USING (id) WHERE t.d = '2000-01-01 00:00:12.0005'"
+        ).fetchone()
+    assert got == ("13.001",)
+
+
+def test_strftime_f_on_every_half_millisecond_equals_sqlite(make_db, target):
+    """Every fraction that ends in half a millisecond (where rounding decides), at seconds
+    0, 28, 37 and 59: the binary double sits above, below or exactly on the tie (.0625)."""
+    times = [f"2024-02-29 12:34:{sec:02d}.{q:03d}5" for sec in (0, 28, 37, 59) for q in range(1000)]
+    views = {"f_mod": "strftime('%S.%f', d, '+1 seconds')", "f_day": "strftime('%f', d, '-1 days')"}
+    script = "CREATE TABLE t (id INTEGER PRIMARY KEY, d TEXT);\n" + "".join(
+        f"CREATE VIEW {name} AS SELECT id, {expr} AS v FROM t;\n" for name, expr in views.items()
+    )
+    rows = [(i, v) for i, v in enumerate(times)]
+    src = _migrate(make_db, target, script, {"INSERT INTO t VALUES (?, ?)": rows})
+    _compare_views(src, target, list(views))
