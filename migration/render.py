@@ -16,6 +16,7 @@ comparisons under COLLATE NOCASE.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import re
 from collections.abc import Callable, Iterable
@@ -793,7 +794,31 @@ def _time_value(t: Typed, ctx: Context) -> sql.Composable:
         return sql.SQL("(CURRENT_TIMESTAMP AT TIME ZONE 'UTC')")
     if t.kind in NUMERIC_KINDS:
         raise UnsupportedError("a date function over a number (Julian day or epoch)")
+    if t.is_literal and isinstance(t.literal, str) and not _plain_time_text(t.literal):
+        raise UnsupportedError(
+            f"a date function over the text {shown(t.literal)} (SQLite applies a trailing "
+            "offset and gives NULL for text it cannot read; only YYYY-MM-DD[ HH:MM[:SS[.SSS]]] "
+            "is translated)"
+        )
     return _cast(t.sql, "timestamp")
+
+
+_PLAIN_TIME = re.compile(r"(\d{4})-(\d\d)-(\d\d)(?:[ T](\d\d):(\d\d)(?::(\d\d)(?:\.\d{1,3})?)?)?")
+
+
+def _plain_time_text(text: str) -> bool:
+    """Whether a time literal reads alike in SQLite and PostgreSQL: a valid calendar date,
+    optionally a valid time to milliseconds, no offset (SQLite applies it, a cast to
+    timestamp ignores it), nothing SQLite would read as NULL (PostgreSQL would raise)."""
+    m = _PLAIN_TIME.fullmatch(text)
+    if m is None:
+        return False
+    year, month, day, hour, minute, second = (int(g or 0) for g in m.groups())
+    try:
+        dt.datetime(year, month, day, hour, minute, second)  # noqa: DTZ001 - a calendar check
+    except ValueError:
+        return False
+    return True
 
 
 _MODIFIER_AMOUNT = re.compile(r"([+-]?)(\d{1,7}) (day|hour|minute|second)s?", re.IGNORECASE)

@@ -226,6 +226,15 @@ def _refusal(expr: str) -> str:
         ("printf('%d', n, n)", "function 'printf' with more arguments than conversions"),
         ("typeof(n)", "function 'TYPEOF'"),
         ("strftime('%f', d)", "strftime '%f' without a modifier"),
+        (
+            "date('2024-01-01 10:00+02:00')",
+            "a date function over the text '2024-01-01 10:00+02:00'",
+        ),
+        ("datetime('2024-01-01T23:30Z', '+1 days')", "over the text '2024-01-01T23:30Z'"),
+        ("julianday('2024-02-30')", "over the text '2024-02-30'"),
+        ("date('2024-13-01')", "over the text '2024-13-01'"),
+        ("time('25:00')", "over the text '25:00'"),
+        ("datetime('2024-01-01 10:00:00.0005')", "over the text '2024-01-01 10:00:00.0005'"),
         ("strftime('%H:%M:%f', d)", "strftime '%f' without a modifier"),
         ("s = 'x' COLLATE RTRIM", "COLLATE 'RTRIM' in a comparison"),
         ("n = 1 COLLATE NOCASE", "COLLATE NOCASE over a value that is not text"),
@@ -401,4 +410,17 @@ def test_strftime_f_on_every_half_millisecond_equals_sqlite(make_db, target):
     )
     rows = [(i, v) for i, v in enumerate(times)]
     src = _migrate(make_db, target, script, {"INSERT INTO t VALUES (?, ?)": rows})
+    _compare_views(src, target, list(views))
+
+
+def test_plain_time_literals_equal_sqlite(make_db, target):
+    literals = ["2024-02-29", "2024-02-29 23:59", "2023-12-31T23:59:59", "1999-12-31 23:59:59.999"]
+    views = {
+        f"lit{i}": f"datetime('{v}', '+1 seconds') || '|' || julianday('{v}') || '|' || date('{v}')"
+        for i, v in enumerate(literals)
+    }
+    script = "CREATE TABLE t (id INTEGER PRIMARY KEY);\n" + "".join(
+        f"CREATE VIEW {name} AS SELECT id, {expr} AS v FROM t;\n" for name, expr in views.items()
+    )
+    src = _migrate(make_db, target, script, {"INSERT INTO t VALUES (?)": [(1,)]})
     _compare_views(src, target, list(views))
