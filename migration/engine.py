@@ -384,21 +384,26 @@ def _verdict(
         if conn is None:  # pragma: no cover - existing mode always has the target's connection
             raise TypeError("--schema existing: no connection to the target")
         refused: list[planmod.Refusal] = []
-        schema, state = list(plan.mismatches), existing.predict(conn, plan, opts.replace)
+        recorded = _record_state(conn, sources)
+        schema = list(plan.mismatches)
+        state = recorded if recorded is not None else existing.predict(conn, plan, opts.replace)
         broken = existing.check_violations(conn, plan, sources)
     else:
         namer = Namer(opts.identifiers)
         casts.forget(plan.named_types)  # a rolled-back attempt of run's created none of them
         broken = []
         refused = predict.refusals(plan, sources, namer, opts.target, connect, log, broken)
-        schema, state = [], _target_state(plan, opts, conn)
+        schema, state = [], _target_state(plan, sources, opts, conn)
     values = list(plan.problems)
     return Verdict(values, dict(plan.problem_counts), found, refused, schema, state, broken)
 
 
-def _target_state(plan: Plan, opts: Options, conn: psycopg.Connection | None) -> list[Problem]:
-    """What `run --schema create` refuses in the target's tables (rows without --replace,
-    objects depending on a table --replace drops), tried in a transaction rolled back."""
+def _target_state(
+    plan: Plan, sources: list[Source], opts: Options, conn: psycopg.Connection | None
+) -> list[Problem]:
+    """What `run --schema create` refuses in the target (a completed migration of other files;
+    rows without --replace, objects depending on a table --replace drops), tried in a
+    transaction rolled back."""
     if not opts.target:
         return []
     with contextlib.ExitStack() as stack:
@@ -408,6 +413,9 @@ def _target_state(plan: Plan, opts: Options, conn: psycopg.Connection | None) ->
             )
         try:
             with conn.transaction(force_rollback=True):
+                recorded = _record_state(conn, sources)
+                if recorded is not None:
+                    return recorded
                 _check_target_tables(conn, plan, opts, load.LoadResult())
         except TargetStateError as exc:
             return exc.problems
@@ -517,6 +525,29 @@ def _schema_options(opts: Options, existing_mode: bool) -> dict[str, object]:
 def _record_exists(conn: psycopg.Connection) -> bool:
     row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f"{RECORD_SCHEMA}.runs",)).fetchone()
     return bool(row and row[0])
+
+
+def _record_state(conn: psycopg.Connection, sources: list[Source]) -> list[Problem] | None:
+    """What a completed migration in the target means for this run, checked before its tables:
+    None when there is none; no problem when it is of these sources (`run` re-verifies it, so
+    its tables holding rows are expected); one problem when it is of other files (`run` refuses
+    that before looking at any table)."""
+    record = _last_record(conn)
+    if record is None:
+        return None
+    _skipped, names = _recorded(record)
+    if names == _source_identity(sources):
+        return []
+    return _other_migration(names, sources).problems
+
+
+def _other_migration(names: list[str], sources: list[Source]) -> TargetStateError:
+    message = (
+        f"the target already holds a completed migration from {', '.join(names)}; refusing to "
+        f"migrate {', '.join(_source_identity(sources))} into it (nothing was changed)"
+    )
+    record = Problem("target", f"{RECORD_SCHEMA}.runs", "-", "*", "completed migration", message)
+    return TargetStateError(message, [record])
 
 
 def _last_record(conn: psycopg.Connection) -> dict[str, object] | None:
@@ -1165,11 +1196,7 @@ def _rerun(
 ) -> int:
     skipped, names = _recorded(record)
     if names != _source_identity(sources):
-        raise TargetStateError(
-            f"the target already holds a completed migration from {', '.join(names)}; "
-            f"refusing to migrate {', '.join(_source_identity(sources))} into it (nothing was "
-            "changed)"
-        )
+        raise _other_migration(names, sources)
     log.event(
         "rerun",
         "the target already holds a completed migration of these sources: re-verifying, nothing "

@@ -348,3 +348,48 @@ def test_plan_reports_exactly_what_run_does(case: Case, mode: str, make_db, targ
     assert refused == listed, verdicts
     if code:
         assert snapshot(target) == before, "a refused run changed the target"
+
+
+RECORD_CELL = ("petstore_migration.runs", "*")
+NAMES_VIEW = "CREATE VIEW owner_names AS SELECT name FROM owners;"
+
+
+@pytest.mark.parametrize("mode", ["create", "existing"])
+def test_a_completed_migration_of_other_files_is_named_not_its_tables(
+    mode: str, make_db, target, tmp_path
+):
+    """A target holding a completed migration of other files: plan and run name that (run
+    refuses it before any table), not 'holds rows' or a view the earlier run created."""
+    if mode == "existing":
+        query(target, APP)
+    first = make_db(SOURCE + (NAMES_VIEW if mode == "create" else ""), "pod0.db")
+    done = run_cli("run", "--source", first, "--target", target, "--schema", mode)
+    assert done.code == 0, done.text
+    other = make_db(SOURCE.replace("'Ann'", "X'00ff'"), "pod1.db")
+    args = ["--source", first, "--source", other, "--target", target, "--schema", mode]
+    args += ["--replace"]
+    before = snapshot(target)
+    plan, run = run_cli("plan", *args), run_cli("run", *args)
+    listed, refused = problems(plan, str(tmp_path)), problems(run, str(tmp_path))
+    assert (plan.code, run.code) == (1, 1), (listed, refused, run.text)
+    assert refused == listed
+    expected = {RECORD_CELL, ("owners", "name"), ("owners", "id")}  # id 1: another name
+    assert {(p[1], p[2]) for p in listed} == expected, listed
+    [record] = [p for p in listed if (p[1], p[2]) == RECORD_CELL]
+    assert "completed migration from pod0.db; refusing to migrate pod0.db, pod1.db" in record[5]
+    assert snapshot(target) == before
+
+
+@pytest.mark.parametrize("mode", ["create", "existing"])
+def test_plan_of_a_completed_migration_of_these_files_finds_nothing_as_run_reverifies(
+    mode: str, make_db, target, tmp_path
+):
+    if mode == "existing":
+        query(target, APP)
+    pod = make_db(SOURCE, "pod0.db")
+    args = ["--source", pod, "--target", target, "--schema", mode]
+    assert run_cli("run", *args).code == 0
+    plan, rerun = run_cli("plan", *args), run_cli("run", *args)
+    assert (plan.code, rerun.code) == (0, 0), (plan.text, rerun.text)
+    assert problems(plan, str(tmp_path)) == []
+    assert any("already migrated and verified" in m for m in rerun.messages("done")), rerun.text
