@@ -313,17 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     except MigrationError as exc:
         problems = getattr(exc, "problems", [])
         for p in problems:
-            log.event(
-                "problem",
-                p.describe(),
-                level="error",
-                source=p.source,
-                table=p.table,
-                rowid=str(p.rowid),
-                column=p.column,
-                value=p.value,
-                reason=p.reason,
-            )
+            log.event("problem", p.describe(), level="error", **p.fields())
         log.event(
             "failed",
             str(exc),

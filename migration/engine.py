@@ -429,17 +429,7 @@ def _plan_verdict(verdict: Verdict, log: Reporter) -> int:
     if listed:
         log.text("Refused against the target:\n" + "\n".join("  " + p.describe() for p in listed))
     for p in verdict.problems():
-        log.data(
-            "problem",
-            p.describe(),
-            level="error",
-            source=p.source,
-            table=p.table,
-            rowid=p.rowid,
-            column=p.column,
-            value=p.value,
-            reason=p.reason,
-        )
+        log.data("problem", p.describe(), level="error", **p.fields())
     total, code = verdict.total(), verdict.exit_code()
     verdict_text = (
         f"run would refuse: {total} problem(s); nothing would be written (exit {code})"

@@ -47,6 +47,18 @@ class Problem:
     value: str
     reason: str
 
+    def fields(self) -> dict[str, str]:
+        """The fields of a `problem` event, the same in `plan` and `run` (the row as text: a
+        rowid, a key, or `-` for a whole column)."""
+        return {
+            "source": self.source,
+            "table": self.table,
+            "rowid": str(self.rowid),
+            "column": self.column,
+            "value": self.value,
+            "reason": self.reason,
+        }
+
     def describe(self) -> str:
         """One line naming the file, table, row, column and value (each once)."""
         row = "" if self.rowid in ("-", "", None) else f" row {self.rowid}"

@@ -173,7 +173,7 @@ def test_a_value_the_app_type_cannot_hold_is_refused_and_listed(
     plan = run_cli("plan", "--source", src, "--schema", "create")
     assert plan.code == 1, plan.text
     problems = [e for e in plan.events if e["event"] == "problem"]
-    assert [(p["table"], p["rowid"], p["column"]) for p in problems] == [("t", 7, "v")]
+    assert [(p["table"], p["rowid"], p["column"]) for p in problems] == [("t", "7", "v")]
     assert reason in str(problems[0]["reason"])
     res = run_cli("run", "--source", src, "--target", target, "--schema", "create")
     assert res.code == 1, res.text

@@ -519,7 +519,7 @@ def test_array_casts_take_json_array_text_exactly(make_db: Callable[..., str], t
     refused = run_cli("plan", "--source", bad, "--cast", "a.ns=bigint[]")
     assert refused.code == 1
     problems = [e for e in refused.events if e["event"] == "problem"]
-    assert [(e["rowid"], e["column"]) for e in problems] == [(1, "ns"), (2, "ns"), (3, "ns")]
+    assert [(e["rowid"], e["column"]) for e in problems] == [("1", "ns"), ("2", "ns"), ("3", "ns")]
     assert "is not a one-dimensional JSON array for bigint[]" in str(problems[0]["reason"])
     unsupported = run_cli("plan", "--source", bad, "--cast", "a.ns=numeric[]")
     assert unsupported.code == 2
