@@ -893,32 +893,21 @@ def cmd_run(opts: Options, log: Reporter) -> int:
             contextlib.closing(connect(opts.target, opts.lock_timeout_s)) as conn,
             bounded_lock_waits(conn, plan, opts.lock_timeout_s),
         ):
-            try:
-                return _run_once(conn, plan, sources, opts, log)
-            except load.LoadValueError as exc:
-                conn.rollback()
-                failure = exc
-            except (DataProblemError, TargetStateError) as exc:
-                conn.rollback()
-                if isinstance(exc, TargetStateError) and not exc.problems:
-                    raise  # e.g. another migration's record: nothing `plan` lists
-                _raise_all_problems(plan, sources, opts, log, exc, conn=conn)
-            if isinstance(failure.cause, psycopg.errors.StringDataRightTruncation):
+            outcome = _attempt(conn, plan, sources, opts, log)
+            if isinstance(outcome, int):
+                return outcome
+            if isinstance(outcome.cause, psycopg.errors.StringDataRightTruncation):
                 log.event(
                     "replan",
-                    f"table {failure.tp.table.name!r}: a value is longer than its declared VARCHAR "
+                    f"table {outcome.tp.table.name!r}: a value is longer than its declared VARCHAR "
                     "limit; nothing was written; planning again with measured lengths",
                     level="warning",
                 )
                 plan = _checked_plan(sources, opts, log, optimistic=False)
-                try:
-                    return _run_once(conn, plan, sources, opts, log)
-                except load.LoadValueError as exc:
-                    conn.rollback()
-                    failure = exc
-                except DataProblemError as exc:
-                    conn.rollback()
-                    _raise_all_problems(plan, sources, opts, log, exc)
+                outcome = _attempt(conn, plan, sources, opts, log)
+                if isinstance(outcome, int):
+                    return outcome
+            failure = outcome
             log.event(
                 "diagnose",
                 f"a value was rejected while loading ({failure}); the transaction was rolled back; "
@@ -936,6 +925,24 @@ def cmd_run(opts: Options, log: Reporter) -> int:
                 )
             except DataProblemError as exc:
                 raise exc from failure
+
+
+def _attempt(
+    conn: psycopg.Connection, plan: Plan, sources: list[Source], opts: Options, log: Reporter
+) -> int | load.LoadValueError:
+    """One `_run_once` of create mode: its exit code, or the value PostgreSQL rejected while
+    loading (rolled back, for the caller to replan or diagnose). A refusal lists every problem
+    `plan` would, unless it is one `plan` cannot list (e.g. a lock)."""
+    try:
+        return _run_once(conn, plan, sources, opts, log)
+    except load.LoadValueError as exc:
+        conn.rollback()
+        return exc
+    except (DataProblemError, TargetStateError) as exc:
+        conn.rollback()
+        if isinstance(exc, TargetStateError) and not exc.problems:
+            raise
+        _raise_all_problems(plan, sources, opts, log, exc, conn=conn)
 
 
 def _run_existing(
