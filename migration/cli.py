@@ -215,6 +215,7 @@ def _parser() -> argparse.ArgumentParser:
     schema(sp)
     sp = sub.add_parser("rehearse", help="run --verify into a throwaway embedded PostgreSQL")
     common(sp, sources_required=False)
+    skip(sp)  # what `run` will be told to leave out, rehearsed with it
     sp.add_argument(
         "--sample", action="store_true", help="generate a sample petstore SQLite file first"
     )

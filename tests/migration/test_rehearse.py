@@ -130,6 +130,22 @@ def test_rehearsal_without_keep_leaves_no_directory_behind_even_when_it_fails(sc
     assert _rehearsals(scratch) == []
 
 
+def test_rehearsal_takes_the_skips_run_will_be_given(scratch, make_db):
+    src = make_db(
+        "CREATE TABLE pets (id INTEGER PRIMARY KEY, name TEXT, "
+        "h TEXT GENERATED ALWAYS AS (hex(name)) STORED); "
+        "INSERT INTO pets (id, name) VALUES (1, 'Rex');"
+    )
+    env = {"TMPDIR": str(scratch)}
+    refused = run_subprocess("rehearse", "--source", src, env=env)
+    assert refused.code == 1, refused.text
+    assert "--skip generated:pets.h" in refused.text
+    res = run_subprocess("rehearse", "--source", src, "--skip", "generated:pets.h", env=env)
+    assert res.code == 0, res.text
+    assert "Rehearsal succeeded" in res.out, res.out
+    assert _rehearsals(scratch) == []
+
+
 def test_stop_refuses_a_directory_that_is_not_a_rehearsal(scratch):
     res = run_subprocess("rehearse", "--stop", str(scratch))
     assert res.code == 2
