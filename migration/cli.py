@@ -134,6 +134,15 @@ def _parser() -> argparse.ArgumentParser:
             "0 waits forever)",
         )
 
+    def timezone(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument(
+            "--source-timezone",
+            default="UTC",
+            metavar="ZONE",
+            help="the zone naive SQLite datetimes are read in for timestamptz columns "
+            "(default UTC)",
+        )
+
     def schema(sp: argparse.ArgumentParser) -> None:
         sp.add_argument(
             "--schema",
@@ -165,13 +174,7 @@ def _parser() -> argparse.ArgumentParser:
             help="existing: keep this table's target rows and skip the source's (e.g. "
             "django_migrations, alembic_version)",
         )
-        sp.add_argument(
-            "--source-timezone",
-            default="UTC",
-            metavar="ZONE",
-            help="the zone naive SQLite datetimes are read in for timestamptz columns "
-            "(default UTC)",
-        )
+        timezone(sp)
 
     sp = sub.add_parser(
         "plan", help="show types, DDL and every value that does not fit; writes nothing"
@@ -216,6 +219,7 @@ def _parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("rehearse", help="run --verify into a throwaway embedded PostgreSQL")
     common(sp, sources_required=False)
     skip(sp)  # what `run` will be told to leave out, rehearsed with it
+    timezone(sp)  # as `run` will be told to read naive datetimes
     sp.add_argument(
         "--sample", action="store_true", help="generate a sample petstore SQLite file first"
     )

@@ -141,6 +141,7 @@ def cmd_rehearse(
         raise UsageError("rehearse needs --source FILE ... or --sample")
     if rows < 1:
         raise UsageError("--rows must be at least 1")
+    engine.cast_options(opts)  # --source-timezone (and the casts) refused before a server starts
     workdir = Path(tempfile.mkdtemp(prefix=WORKDIR_PREFIX))
     workdir.chmod(0o711)  # our own directory: the server's user (as root) passes through it
     server: embedded.Server | None = None

@@ -4,6 +4,7 @@ work directory is left behind, and the sample generator streams."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import shutil
@@ -175,3 +176,64 @@ def test_sample_generator_streams_with_memory_of_one_chunk(tmp_path):
     with sqlite3.connect(tmp_path / "petstore-sample.db") as conn:
         assert conn.execute("SELECT count(*), max(id) FROM pets").fetchone() == (rows, rows)
         assert conn.execute("SELECT count(*) FROM owners").fetchone() == (rows // 10,)
+
+
+PARIS_NAIVE = (
+    "CREATE TABLE events (id INTEGER PRIMARY KEY, at TIMESTAMPTZ);"
+    "INSERT INTO events VALUES (1, '2024-07-01 12:00:00'), (2, '2024-01-15 08:30:00');"
+)
+
+
+@pytest.mark.db
+@pytest.mark.slow
+def test_rehearsal_reads_naive_datetimes_in_the_source_timezone(scratch, make_db):
+    src = make_db(PARIS_NAIVE)
+    res = run_subprocess(
+        "rehearse", "--source", src, "--source-timezone", "Europe/Paris", "--keep",
+        env={"TMPDIR": str(scratch)},
+    )  # fmt: skip
+    stop = re.search(r"^  stop it:  (.+)$", res.out, re.MULTILINE)
+    assert stop, res.text
+    try:
+        assert res.code == 0, res.text
+        url = re.search(r"(postgresql://postgres@127\.0\.0\.1:\d+/petstore)", res.out)
+        secret = re.search(r"\(password in (\S+)\)", res.out)
+        assert url, res.out
+        assert secret, res.out
+        password = Path(secret.group(1)).read_text().strip()
+        with psycopg.connect(url.group(1), password=password) as conn:
+            rows = conn.execute("SELECT id, at FROM events ORDER BY id").fetchall()
+    finally:
+        subprocess.run(["/bin/sh", "-c", stop.group(1)], cwd="/", check=True, capture_output=True)
+    assert rows == [  # 12:00 in Paris in July is 10:00 UTC; 08:30 in January is 07:30 UTC
+        (1, dt.datetime(2024, 7, 1, 10, 0, tzinfo=dt.UTC)),
+        (2, dt.datetime(2024, 1, 15, 7, 30, tzinfo=dt.UTC)),
+    ]
+    assert _rehearsals(scratch) == []
+
+
+def test_rehearsal_refuses_an_unknown_source_timezone_before_starting_a_server(scratch, make_db):
+    src = make_db(PARIS_NAIVE)
+    res = run_subprocess(
+        "rehearse", "--source", src, "--source-timezone", "Mars/Olympus",
+        env={"TMPDIR": str(scratch)},
+    )  # fmt: skip
+    assert res.code == 2, res.text
+    assert "--source-timezone Mars/Olympus: unknown time zone 'Mars/Olympus'" in res.text
+    assert "starting a throwaway PostgreSQL" not in res.text
+    assert _rehearsals(scratch) == []
+
+
+@pytest.mark.db
+@pytest.mark.slow
+def test_a_skipped_wall_time_in_the_source_timezone_fails_the_rehearsal(scratch, make_db):
+    src = make_db(  # 02:30 on 2024-03-31 does not exist in Paris (clocks jump 02:00 -> 03:00)
+        "CREATE TABLE events (id INTEGER PRIMARY KEY, at TIMESTAMPTZ);"
+        "INSERT INTO events VALUES (1, '2024-03-31 02:30:00');"
+    )
+    env = {"TMPDIR": str(scratch)}
+    assert run_subprocess("rehearse", "--source", src, env=env).code == 0
+    res = run_subprocess("rehearse", "--source", src, "--source-timezone", "Europe/Paris", env=env)
+    assert res.code == 1, res.text
+    assert "2024-03-31 02:30:00" in res.text, res.text
+    assert _rehearsals(scratch) == []
