@@ -392,7 +392,9 @@ def _verdict(
         namer = Namer(opts.identifiers)
         casts.forget(plan.named_types)  # a rolled-back attempt of run's created none of them
         broken = []
-        refused = predict.refusals(plan, sources, namer, opts.target, connect, log, broken)
+        refused = plan.attributed(
+            predict.refusals(plan, sources, namer, opts.target, connect, log, broken)
+        )
         schema, state = [], _target_state(plan, sources, opts, conn)
     values = list(plan.problems)
     return Verdict(values, dict(plan.problem_counts), found, refused, schema, state, broken)

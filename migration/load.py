@@ -937,7 +937,7 @@ def refuse_unmigrated(plan: Plan, result: LoadResult) -> None:
         raise SchemaObjectError(
             f"{len(refused)} object(s) of the source schema cannot be created in PostgreSQL; "
             "nothing was written: " + "; ".join(r.message() for r in refused),
-            [r.problem() for r in refused],
+            [r.problem() for r in plan.attributed(refused)],
         )
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import apsw
 from psycopg import sql
@@ -117,6 +117,23 @@ class Plan:
     skipped: list[str] = field(default_factory=list)  # --skip keys applied
     named_types: list[NamedType] = field(default_factory=list)  # enums/citext casts use
 
+    def origin(self, key: str) -> str:
+        """The file the object a --skip key names was read from: its table's first file (whose
+        schema is migrated); for a view, the first file (views are created from its schema)."""
+        kind, _, name = key.partition(":")
+        longest_first = sorted(self.tables, key=lambda tp: -len(tp.table.name))
+        for tp in [] if kind == "view" else longest_first:
+            t = tp.table
+            if (kind == "index" and any(ix.name == name for ix in t.indexes)) or (
+                kind != "index" and name_key(name).startswith(name_key(t.name) + ".")
+            ):
+                return self.sources[tp.sources[0]]
+        return self.sources[0] if self.sources else "target"
+
+    def attributed(self, refusals: list[Refusal]) -> list[Refusal]:
+        """The refusals, each naming the file its object was read from (`origin`)."""
+        return [replace(r, source=self.origin(r.key)) for r in refusals]
+
     def needs_trial(self) -> bool:
         """True when some DDL holds a translated expression PostgreSQL may still reject."""
         if self.named_types:  # an enum or citext: the CREATE TABLE needs it on the server
@@ -136,6 +153,7 @@ class Refusal:
     # default:TABLE.COLUMN, generated:TABLE.COLUMN, unique:TABLE.COLUMNS, fk:TABLE.COLUMNS
     what: str
     why: str
+    source: str = "target"  # the file the object was read from (Plan.attributed)
 
     def message(self) -> str:
         """One line naming the object, why, and the option that migrates without it."""
@@ -149,7 +167,7 @@ class Refusal:
     def problem(self) -> Problem:
         """The refusal as a `problem` record: the object's table (or view) and its --skip key."""
         owner = self.key.partition(":")[2].partition(".")[0]
-        return Problem("target", owner, "-", self.key, "", self.message())
+        return Problem(self.source, owner, "-", self.key, "", self.message())
 
 
 SKIP_FORMS = "view:NAME, index:NAME, check:TABLE.NAME, default:TABLE.COLUMN, generated:TABLE.COLUMN"

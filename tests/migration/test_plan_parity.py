@@ -393,3 +393,28 @@ def test_plan_of_a_completed_migration_of_these_files_finds_nothing_as_run_rever
     assert (plan.code, rerun.code) == (0, 0), (plan.text, rerun.text)
     assert problems(plan, str(tmp_path)) == []
     assert any("already migrated and verified" in m for m in rerun.messages("done")), rerun.text
+
+
+GENERATED_HEX = (
+    "CREATE TABLE tags (id INTEGER PRIMARY KEY, name TEXT, "
+    "h TEXT GENERATED ALWAYS AS (hex(name)) STORED); INSERT INTO tags (id, name) VALUES (1, 'a');"
+)
+
+
+def test_an_object_that_does_not_translate_is_named_by_the_file_it_came_from(
+    make_db, target, tmp_path
+):
+    """A view of the first file and a generated column of a table only the second file holds:
+    each record names its file (not "target"), in plan and run, JSON and text alike."""
+    files = [make_db(SOURCE + ODD_VIEW, "pod0.db"), make_db(SOURCE + GENERATED_HEX, "pod1.db")]
+    args = [a for f in files for a in ("--source", f)] + ["--target", target]
+    plan, run = run_cli("plan", *args), run_cli("run", *args)
+    listed, refused = problems(plan, str(tmp_path)), problems(run, str(tmp_path))
+    assert (plan.code, run.code) == (1, 1), (listed, refused)
+    assert refused == listed
+    assert [(p[0], p[1], p[2]) for p in listed] == [
+        ("pod0.db", "odd", "view:odd"),
+        ("pod1.db", "tags", "generated:tags.h"),
+    ]
+    texts = [e["message"] for e in run.events if e["event"] == "problem"]
+    assert any(t.startswith(f"{files[1]}: table 'tags'") for t in texts), texts
