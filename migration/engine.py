@@ -1063,11 +1063,17 @@ def _raise_all_problems(
 
 def _explains(found: Problem, seen: Problem) -> bool:
     """True when `found` (a check's record) is what PostgreSQL reported as `seen`: same table,
-    and the same column, or the column named in the constraint it broke."""
+    and the same column, or the column named in the constraint it broke, or (an index that
+    could not be built, reported as "<what>: <error>") the same index named first."""
     if found.table != seen.table or seen.source not in (found.source, "target"):
         return False
-    named = f"({found.column})"
-    return found.column == seen.column or named in seen.value or named in seen.reason
+    named = {f"({found.column})", f"({', '.join(found.column.split(','))})"}  # as PostgreSQL
+    what = seen.reason.partition(": ")[0]
+    return (
+        found.column == seen.column
+        or any(n in seen.value or n in seen.reason for n in named)
+        or (seen.column == "-" and found.reason.startswith(f"{what}: "))
+    )
 
 
 def _run_once(

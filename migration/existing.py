@@ -227,7 +227,7 @@ def build(
 
 
 _UNIQUES = """
-SELECT i.indisprimary,
+SELECT i.indisprimary, (SELECT c.relname::text FROM pg_class c WHERE c.oid = i.indexrelid),
        ARRAY(SELECT a.attname::text FROM unnest(i.indkey) WITH ORDINALITY k(n, o)
              JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.n ORDER BY k.o)
 FROM pg_index i
@@ -260,11 +260,12 @@ def app_keys(conn: psycopg.Connection, plan: ExistingPlan) -> dict[str, prefligh
             return [names[c] for c in cols] if all(c in names for c in cols) else None
 
         pk: list[str] = []
+        pk_name = ""
         uniques = []
-        for primary, cols in conn.execute(_UNIQUES, (oid,)).fetchall():
+        for primary, index, cols in conn.execute(_UNIQUES, (oid,)).fetchall():
             got = mapped(list(cols))
             if got and primary:
-                pk = got
+                pk, pk_name = got, str(index)
             elif got:
                 uniques.append(got)
         fks = []
@@ -275,7 +276,7 @@ def app_keys(conn: psycopg.Connection, plan: ExistingPlan) -> dict[str, prefligh
             if parent is None or got is None or not all(r in parent_names for r in ref):
                 continue  # a parent outside the load, or unfilled columns: PostgreSQL checks
             fks.append((got, parent, [parent_names[r] for r in ref]))
-        out[tp.target] = preflight.Keys(pk, uniques, fks, app=True)
+        out[tp.target] = preflight.Keys(pk, uniques, fks, app=True, pk_name=pk_name)
     return out
 
 

@@ -13,17 +13,19 @@ from __future__ import annotations
 import contextlib
 import heapq
 import itertools
+import string
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from migration.errors import Problem, SourceTextError
-from migration.plan import Plan, TablePlan, batch_rows
+from migration.plan import Plan, PostStep, TablePlan, batch_rows
 from migration.source import Source, qi
 from migration.typemap import ColumnPlan, show
 
 LISTED_PER_CHECK = 50  # rows listed per table and check in a report; the count is always exact
 BATCH_ROWS = 5_000
 _CLASS = {type(None): 0, int: 1, float: 1, str: 2, bytes: 3}  # SQLite's order of storage classes
+_ASCII_FOLD = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 
 SortKey = tuple[tuple[int, object], ...]
 # (sort key, source index, key values, the row's canonical text, its primary key's text)
@@ -40,6 +42,7 @@ class Keys:
     uniques: list[list[str]]
     fks: list[tuple[list[str], TablePlan, list[str]]]  # columns, parent table, its columns
     app: bool = False
+    pk_name: str = ""  # the app's primary key constraint, as PostgreSQL names it
 
 
 def _keys(plan: Plan, tp: TablePlan) -> Keys:
@@ -90,13 +93,27 @@ def _canon(col: ColumnPlan, value: object) -> str:
         return f"?{value!r}"
 
 
-def _stream(src: Source, tp: TablePlan, keys: list[str], where: str = "") -> Iterator[Row]:
-    """One source's rows in SQLite's key order, the copied columns converted as the load
-    converts them."""
+def _folded(values: tuple[object, ...], nocase: tuple[bool, ...]) -> tuple[object, ...]:
+    """Key values as a NOCASE key compares them: the 26 ASCII letters folded, every other
+    character as it is (SQLite's sqlite3StrNICmp; the target's translate(A-Z, a-z) key)."""
+    return tuple(
+        v.translate(_ASCII_FOLD) if isinstance(v, str) and fold else v
+        for v, fold in zip(values, nocase or (False,) * len(values), strict=True)
+    )
+
+
+def _stream(
+    src: Source, tp: TablePlan, keys: list[str], where: str = "", nocase: tuple[bool, ...] = ()
+) -> Iterator[Row]:
+    """One source's rows in SQLite's key order (each part under BINARY, or NOCASE where
+    `nocase` says so), the copied columns converted as the load converts them."""
     st = src.schema.table(tp.table.name)
     cols = tp.copied()
     key_sql = ", ".join(qi(st.column(k).name) for k in keys)
-    order = ", ".join(f"{qi(st.column(k).name)} COLLATE BINARY" for k in keys)
+    order = ", ".join(
+        f"{qi(st.column(k).name)} COLLATE {'NOCASE' if fold else 'BINARY'}"
+        for k, fold in zip(keys, nocase or (False,) * len(keys), strict=True)
+    )
     select = ", ".join(
         c.select.replace(qi(c.source.name), qi(st.column(c.source.name).name)) for c in cols
     )
@@ -108,7 +125,7 @@ def _stream(src: Source, tp: TablePlan, keys: list[str], where: str = "") -> Ite
             key = tuple(row[:n])
             texts = [_canon(c, v) for c, v in zip(cols, row[n:], strict=True)]
             yield (
-                _order(key),
+                _order(_folded(key, nocase)),
                 src.index,
                 key,
                 "\x1f".join(texts),
@@ -117,10 +134,15 @@ def _stream(src: Source, tp: TablePlan, keys: list[str], where: str = "") -> Ite
 
 
 def _merged(
-    sources: list[Source], tp: TablePlan, keys: list[str], where: str = ""
+    sources: list[Source],
+    tp: TablePlan,
+    keys: list[str],
+    where: str = "",
+    nocase: tuple[bool, ...] = (),
 ) -> Iterator[list[Row]]:
-    """Rows of every source holding the table, grouped by equal key, earlier sources first."""
-    streams = [_stream(sources[i], tp, keys, where) for i in tp.sources]
+    """Rows of every source holding the table, grouped by equal key (NOCASE parts folded),
+    earlier sources first."""
+    streams = [_stream(sources[i], tp, keys, where, nocase) for i in tp.sources]
     merged = heapq.merge(*streams, key=lambda r: (r[0], r[1]))
     for _key, group in itertools.groupby(merged, key=lambda r: r[0]):
         yield list(group)
@@ -165,6 +187,47 @@ def key_conflicts(plan: Plan, sources: list[Source], policy: str, found: Finding
                 f"{sources[idx].path}: table {tp.table.name!r}: {count} row(s) share a key with "
                 "an earlier source but differ: they will get new keys (--on-conflict renumber)"
             )
+
+
+def _enforced(tp: TablePlan, cols: list[str]) -> bool:
+    """Whether SQLite already keeps `cols` unique in every file: the source's primary key or
+    a plain UNIQUE key over exactly these columns (NULLs aside: `null_keys` names those)."""
+    want = sorted(c.lower() for c in cols)
+    keys = [tp.table.pk, *_unique_sets(tp)] if tp.table.pk else _unique_sets(tp)
+    return any(sorted(c.lower() for c in k) == want for k in keys)
+
+
+def repeated_app_keys(plan: Plan, sources: list[Source], found: Findings) -> None:
+    """`--schema existing`: values of the app's primary key that several rows of one file hold
+    (the file never enforced that key: no primary key, or another one). Every row of a file is
+    loaded, except a later file's rows identical to an earlier file's row with that key (stored
+    once); two left with one key break the app's primary key when `run` rebuilds it."""
+    for tp in plan.tables:
+        keys = _keys(plan, tp)
+        if not keys.app or not keys.pk or _enforced(tp, keys.pk):
+            continue
+        for group in _merged(sources, tp, keys.pk, _not_null(sources, tp, keys.pk)):
+            earlier: set[str] = set()
+            for idx, rows in itertools.groupby(group, key=lambda g: g[1]):
+                texts = [g[3] for g in rows]
+                loaded = [t for t in texts if t not in earlier]
+                earlier.update(texts)
+                if len(loaded) < 2:
+                    continue
+                key = group[0][2]
+                found.add(
+                    "repeated key",
+                    Problem(
+                        sources[idx].path,
+                        tp.table.name,
+                        "-",
+                        ",".join(tp.pk),  # the app's key, as run's rebuild of it names it
+                        show(key[0] if len(key) == 1 else key),
+                        f"the app's {keys.pk_name} PRIMARY KEY ({', '.join(tp.pk)}): "
+                        f"{len(loaded)} rows of this file hold this value (the file does not "
+                        "enforce that key)",
+                    ),
+                )
 
 
 def _not_null(sources: list[Source], tp: TablePlan, cols: list[str]) -> str:
@@ -220,7 +283,7 @@ def unique_clashes(plan: Plan, sources: list[Source], policy: str, found: Findin
         by_pk = bool(tp.table.pk) and policy == "refuse"
         for cols in keys.uniques:
             for group in _merged(sources, tp, cols, _not_null(sources, tp, cols)):
-                rows = {(g[4] if by_pk else g[3]) for g in group}
+                rows = _stored(group, by_pk)
                 if len(rows) < 2 or (len({g[1] for g in group}) < 2 and not keys.app):
                     continue
                 _s, _i, key, _r, _p = group[0]
@@ -235,6 +298,70 @@ def unique_clashes(plan: Plan, sources: list[Source], policy: str, found: Findin
                         show(key[0] if len(key) == 1 else key),
                         f"UNIQUE ({', '.join(cols)}): {len(rows)} different rows in "
                         f"{', '.join(files)} share this value",
+                    ),
+                )
+
+
+def _stored(group: list[Row], by_pk: bool) -> set[str]:
+    """The different rows of one key's group that the target would hold: with --on-conflict
+    refuse and a primary key, rows with one key are one row (stored once, or a conflict
+    reported by `key_conflicts`); else every distinct row is stored."""
+    return {(g[4] if by_pk else g[3]) for g in group}
+
+
+def _nocase_keys(tp: TablePlan) -> Iterator[tuple[list[str], tuple[bool, ...], PostStep]]:
+    """The source's UNIQUE keys with a COLLATE NOCASE part that `run` builds (its post step is
+    planned: not refused, not skipped) as a unique index on translate(col, A-Z, a-z)."""
+    steps = {s.key.lower(): s for s in tp.post if s.kind == "index" and s.key}
+    for ix in tp.table.indexes:
+        parts = ix.columns
+        colls = [p.collation.upper() for p in parts]
+        if (
+            not ix.unique
+            or ix.partial
+            or "NOCASE" not in colls
+            or any(p.name is None for p in parts)
+        ):
+            continue
+        # the key plan._post_steps gives the index (as --skip names it)
+        names = ",".join(str(p.name) for p in parts)
+        key = f"unique:{tp.table.name}.{names}" if ix.origin == "u" else f"index:{ix.name}"
+        step = steps.get(key.lower())
+        if step is not None:
+            yield [str(p.name) for p in parts], tuple(c == "NOCASE" for c in colls), step
+
+
+def folded_clashes(plan: Plan, sources: list[Source], policy: str, found: Findings) -> None:
+    """Values of a UNIQUE COLLATE NOCASE key that rows of several sources share once the ASCII
+    letters are folded ('Rex' in one file, 'rex' in another: each file alone is unique), which
+    `run` meets when it builds the index. SQLite sorts each file under NOCASE; the streams are
+    merged on the folded key, so memory stays bounded by a batch per source."""
+    for tp in plan.tables:
+        if len(tp.sources) < 2 or _keys(plan, tp).app:  # the app's own keys: unique_clashes
+            continue
+        by_pk = bool(tp.table.pk) and policy == "refuse"
+        for cols, nocase, step in _nocase_keys(tp):
+            where = _not_null(sources, tp, cols)
+            for group in _merged(sources, tp, cols, where, nocase):
+                rows = _stored(group, by_pk)
+                if len(rows) < 2:
+                    continue
+                files = sorted({sources[g[1]].path for g in group})
+                spelled = dict.fromkeys(show(k[0] if len(k) == 1 else k) for *_, k, _r, _p in group)
+                parts = ", ".join(
+                    f"{c} COLLATE NOCASE" if fold else c
+                    for c, fold in zip(cols, nocase, strict=True)
+                )
+                found.add(
+                    "unique",
+                    Problem(
+                        files[-1],
+                        tp.table.name,
+                        "-",
+                        ",".join(cols),
+                        ", ".join(spelled),
+                        f"{step.what}: UNIQUE ({parts}), A-Z folded to a-z as SQLite compares: "
+                        f"{len(rows)} different rows in {', '.join(files)} share this value",
                     ),
                 )
 
@@ -290,6 +417,8 @@ def check(plan: Plan, sources: list[Source], policy: str) -> Findings:
         lambda: key_conflicts(plan, sources, policy, found),
         lambda: null_keys(plan, sources, found),
         lambda: unique_clashes(plan, sources, policy, found),
+        lambda: folded_clashes(plan, sources, policy, found),
+        lambda: repeated_app_keys(plan, sources, found),
         lambda: orphans(plan, sources, found),
     ]
     for step in steps:

@@ -68,6 +68,14 @@ NEGATIVE = (
 )
 SEED = "INSERT INTO owners VALUES (7, 'seed@example.com', 'Seed');"
 ODD_VIEW = "CREATE VIEW odd AS SELECT id, sqlite_version() AS v FROM owners;"
+TAGS = "CREATE TABLE tags (id INTEGER PRIMARY KEY, kind TEXT, name TEXT UNIQUE COLLATE NOCASE);"
+TAGS_BY_KIND = (
+    "CREATE TABLE tags (id INTEGER PRIMARY KEY, kind TEXT, name TEXT);"
+    "CREATE UNIQUE INDEX tag_kind ON tags (kind, name COLLATE NOCASE);"
+)
+REX = "INSERT INTO tags VALUES (2, 'a', 'rex');"
+APP_TAGS = "CREATE TABLE tags (id bigint PRIMARY KEY, kind text, name text UNIQUE);"
+TAG_ROWS = "INSERT INTO tags VALUES ('a', 'x'), ('a', 'y'), ('b', 'z');"
 
 
 @dataclass(frozen=True)
@@ -235,6 +243,71 @@ CASES = [
         (SOURCE + "INSERT INTO pets VALUES (2, 1, 'Maximilian', 1, NULL, 0);",),
         {"create": (1, cells(("pets", "name")))},
         args=("--cast", "pets.name=varchar(5)"),
+    ),
+    Case(
+        "a UNIQUE COLLATE NOCASE value spelled in two cases in two files",
+        (SOURCE + TAGS + "INSERT INTO tags VALUES (1, 'a', 'Rex');", SOURCE + TAGS + REX),
+        {"create": (1, cells(("tags", "name"))), "existing": (0, NONE)},  # the app's: by case
+        app={"existing": APP + APP_TAGS},
+    ),
+    Case(
+        "a two-column UNIQUE index, one part COLLATE NOCASE, clashing across files",
+        (
+            SOURCE + TAGS_BY_KIND + "INSERT INTO tags VALUES (1, 'a', 'Rex'), (2, 'b', 'rex');",
+            SOURCE + TAGS_BY_KIND + "INSERT INTO tags VALUES (3, 'a', 'rEX'), (4, 'c', 'Rex');",
+        ),
+        {"create": (1, cells(("tags", "kind,name")))},
+    ),
+    Case(
+        "UNIQUE COLLATE NOCASE folds ASCII letters only: 'Äpfel' and 'äpfel' are two values",
+        (
+            SOURCE + TAGS + "INSERT INTO tags VALUES (1, 'a', 'Äpfel');",
+            SOURCE + TAGS + "INSERT INTO tags VALUES (2, 'a', 'äpfel');",
+        ),
+        {"create": (0, NONE)},
+    ),
+    Case(
+        "the app's primary key repeated within one file whose table has no primary key",
+        (SOURCE + "CREATE TABLE tags (name TEXT, note TEXT);" + TAG_ROWS,),
+        {"existing": (1, cells(("tags", "name")))},
+        app={"existing": APP + "CREATE TABLE tags (name text PRIMARY KEY, note text);"},
+    ),
+    Case(
+        "the app's primary key repeated by identical rows within one file",
+        (SOURCE + "CREATE TABLE tags (name TEXT, note TEXT);" + TAG_ROWS.replace("'y'", "'x'"),),
+        {"existing": (1, cells(("tags", "name")))},
+        app={"existing": APP + "CREATE TABLE tags (name text PRIMARY KEY, note text);"},
+    ),
+    Case(
+        "the app's primary key differs from the file's and repeats within one file",
+        (
+            SOURCE
+            + "CREATE TABLE tags (id INTEGER PRIMARY KEY, name TEXT, note TEXT);"
+            + "INSERT INTO tags VALUES (1, 'a', 'x'), (2, 'a', 'y'), (3, 'b', 'z');",
+        ),
+        {"existing": (1, cells(("tags", "name")))},
+        app={"existing": APP + "CREATE TABLE tags (id bigint, name text PRIMARY KEY, note text);"},
+    ),
+    Case(
+        "the app's two-column primary key repeated within one file, once by identical rows",
+        (SOURCE + "CREATE TABLE tags (name TEXT, note TEXT);" + TAG_ROWS + TAG_ROWS,),
+        {"existing": (1, cells(("tags", "name,note")))},
+        app={
+            "existing": APP + "CREATE TABLE tags (name text, note text, PRIMARY KEY (name, note));"
+        },
+    ),
+    Case(
+        "the app's primary key in two files: identical rows stored once, no repeat in a file",
+        (
+            SOURCE
+            + "CREATE TABLE tags (name TEXT, note TEXT);"
+            + TAG_ROWS.replace("'a', 'y'", "'c', 'y'"),
+            SOURCE
+            + "CREATE TABLE tags (name TEXT, note TEXT);"
+            + TAG_ROWS.replace("'a', 'y'", "'a', 'x'"),
+        ),
+        {"existing": (0, NONE)},
+        app={"existing": APP + "CREATE TABLE tags (name text PRIMARY KEY, note text);"},
     ),
     Case(
         "--schema auto with some source tables in the target and others not",
