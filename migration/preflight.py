@@ -117,7 +117,7 @@ def _stream(
     select = ", ".join(
         c.select.replace(qi(c.source.name), qi(st.column(c.source.name).name)) for c in cols
     )
-    pk_pos = [i for i, c in enumerate(cols) if c.source.name in tp.table.pk]
+    pk_pos = [i for i, c in enumerate(cols) if c.name in tp.pk]  # the key the load merges on
     query = f"SELECT {key_sql}, {select} FROM {qi(st.name)} {where} ORDER BY {order}"  # noqa: S608 - identifiers quoted by qi(); read-only SQLite source
     n = len(keys)
     for batch in src.batches(query, batch_rows(src, st.name, BATCH_ROWS)):
@@ -279,15 +279,17 @@ def unique_clashes(plan: Plan, sources: list[Source], policy: str, found: Findin
         if len(tp.sources) < 2 and not keys.app:
             continue
         # refuse: rows with one primary key are one row (stored once, or a conflict reported
-        # above); renumber (or no key): every distinct row is stored.
-        by_pk = bool(tp.table.pk) and policy == "refuse"
+        # above); renumber: every distinct row is stored; no key the load merges on: every
+        # row, but a later file's twin of an earlier file's row (stored once).
+        by_pk = bool(tp.pk) and policy == "refuse"
         for cols in keys.uniques:
             for group in _merged(sources, tp, cols, _not_null(sources, tp, cols)):
-                rows = _stored(group, by_pk)
+                rows = _stored(group, by_pk) if tp.pk else _loaded(group)
                 if len(rows) < 2 or (len({g[1] for g in group}) < 2 and not keys.app):
                     continue
                 _s, _i, key, _r, _p = group[0]
                 files = sorted({sources[g[1]].path for g in group})
+                many = "different rows" if tp.pk or len(set(rows)) == len(rows) else "rows"
                 found.add(
                     "unique",
                     Problem(
@@ -296,7 +298,7 @@ def unique_clashes(plan: Plan, sources: list[Source], policy: str, found: Findin
                         "-",
                         ",".join(cols),
                         show(key[0] if len(key) == 1 else key),
-                        f"UNIQUE ({', '.join(cols)}): {len(rows)} different rows in "
+                        f"UNIQUE ({', '.join(cols)}): {len(rows)} {many} in "
                         f"{', '.join(files)} share this value",
                     ),
                 )
@@ -307,6 +309,19 @@ def _stored(group: list[Row], by_pk: bool) -> set[str]:
     refuse and a primary key, rows with one key are one row (stored once, or a conflict
     reported by `key_conflicts`); else every distinct row is stored."""
     return {(g[4] if by_pk else g[3]) for g in group}
+
+
+def _loaded(group: list[Row]) -> list[str]:
+    """The rows of one key's group that the load stores when it merges on no key (a table
+    without a primary key, or the app's lacking one): every row of a file, except a later
+    file's rows identical to an earlier file's (stored once)."""
+    out: list[str] = []
+    earlier: set[str] = set()
+    for _idx, rows in itertools.groupby(group, key=lambda g: g[1]):
+        texts = [g[3] for g in rows]
+        out.extend(t for t in texts if t not in earlier)
+        earlier.update(texts)
+    return out
 
 
 def _nocase_keys(tp: TablePlan) -> Iterator[tuple[list[str], tuple[bool, ...], PostStep]]:
@@ -339,11 +354,11 @@ def folded_clashes(plan: Plan, sources: list[Source], policy: str, found: Findin
     for tp in plan.tables:
         if len(tp.sources) < 2 or _keys(plan, tp).app:  # the app's own keys: unique_clashes
             continue
-        by_pk = bool(tp.table.pk) and policy == "refuse"
+        by_pk = bool(tp.pk) and policy == "refuse"
         for cols, nocase, step in _nocase_keys(tp):
             where = _not_null(sources, tp, cols)
             for group in _merged(sources, tp, cols, where, nocase):
-                rows = _stored(group, by_pk)
+                rows = _stored(group, by_pk) if tp.pk else _loaded(group)
                 if len(rows) < 2:
                     continue
                 files = sorted({sources[g[1]].path for g in group})

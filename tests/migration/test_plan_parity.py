@@ -310,6 +310,23 @@ CASES = [
         app={"existing": APP + "CREATE TABLE tags (name text PRIMARY KEY, note text);"},
     ),
     Case(
+        "the app's UNIQUE broken by identical rows of one file whose table has no key",
+        (SOURCE + "CREATE TABLE tags (name TEXT, note TEXT);" + TAG_ROWS.replace("'y'", "'x'"),),
+        {"existing": (1, cells(("tags", "name")))},
+        app={"existing": APP + "CREATE TABLE tags (id bigint, name text UNIQUE, note text);"},
+    ),
+    Case(
+        "the app's UNIQUE broken across files by rows sharing a file's key the app lacks",
+        (
+            SOURCE + "CREATE TABLE tags (id INTEGER PRIMARY KEY, name TEXT, note TEXT);"
+            "INSERT INTO tags VALUES (1, 'a', 'x');",
+            SOURCE + "CREATE TABLE tags (id INTEGER PRIMARY KEY, name TEXT, note TEXT);"
+            "INSERT INTO tags VALUES (1, 'a', 'y');",
+        ),
+        {"existing": (1, cells(("tags", "name")))},
+        app={"existing": APP + "CREATE TABLE tags (id bigint, name text UNIQUE, note text);"},
+    ),
+    Case(
         "--schema auto with some source tables in the target and others not",
         (SOURCE,),
         {"auto": (2, NONE)},
