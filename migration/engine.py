@@ -18,6 +18,7 @@ from psycopg import sql
 from migration import __version__, casts, diff, existing, load, predict, preflight, suggest, verify
 from migration import plan as planmod
 from migration.casts import CastOptions
+from migration.checkrows import Broken
 from migration.errors import (
     DataProblemError,
     MigrationError,
@@ -337,7 +338,7 @@ class Verdict:
     refused: list[planmod.Refusal]  # objects that cannot be created
     schema: list[Problem]  # sources against the app's schema (--schema existing)
     state: list[Problem]  # the target's tables: rows, objects depending on them (exit 2)
-    broken: list[Problem] = field(default_factory=list)  # CHECKs the data breaks
+    broken: Broken = field(default_factory=Broken)  # rows CHECKs refuse
 
     def problems(self) -> list[Problem]:
         return [
@@ -345,7 +346,7 @@ class Verdict:
             *self.state,
             *self.values,
             *self.found.problems,
-            *self.broken,
+            *self.broken.problems,
             *(r.problem() for r in self.refused),
         ]
 
@@ -356,7 +357,7 @@ class Verdict:
             + len(self.refused)
             + len(self.schema)
             + len(self.state)
-            + len(self.broken)
+            + self.broken.rows
         )
 
     def exit_code(self) -> int:
@@ -387,11 +388,12 @@ def _verdict(
         recorded = _record_state(conn, sources)
         schema = list(plan.mismatches)
         state = recorded if recorded is not None else existing.predict(conn, plan, opts.replace)
-        broken = existing.check_violations(conn, plan, sources)
+        app_broken = existing.check_violations(conn, plan, sources)
+        broken = Broken(app_broken, len(app_broken))
     else:
         namer = Namer(opts.identifiers)
         casts.forget(plan.named_types)  # a rolled-back attempt of run's created none of them
-        broken = []
+        broken = Broken()
         refused = plan.attributed(
             predict.refusals(plan, sources, namer, opts.target, connect, log, broken)
         )

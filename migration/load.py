@@ -16,8 +16,9 @@ from pathlib import Path
 import psycopg
 from psycopg import _copy_base, sql
 
-from migration import casts, compat, verify
+from migration import casts, checkrows, compat, verify
 from migration import plan as planmod
+from migration.checkrows import Broken
 from migration.errors import (
     ConflictError,
     DataProblemError,
@@ -875,7 +876,7 @@ def post_steps(
                                 "target",
                                 tp.table.name,
                                 "-",
-                                "-",
+                                ",".join(checkrows.source_names(tp, step.columns)) or "-",
                                 "-",
                                 f"{step.what}: {_first_line(err)}",
                             )
@@ -947,7 +948,7 @@ def try_ddl(
     sources: list[Source],
     namer: Namer,
     own_server: bool = False,
-    violations: list[Problem] | None = None,
+    violations: Broken | None = None,
 ) -> list[Refusal]:
     """What `run` would refuse: create every table (empty), key, index, CHECK and view in a
     scratch schema inside a transaction that is rolled back (`plan`'s prediction). The types
@@ -997,13 +998,14 @@ def lenient(tp: TablePlan) -> TablePlan:
     return replace(tp, columns=columns)
 
 
-def check_violations(conn: psycopg.Connection, plan: Plan, sources: list[Source]) -> list[Problem]:
-    """The CHECKs the data breaks, as `post_steps` reports them in `run`: each table holding a
-    CHECK is filled from one source at a time (its tables already created, empty, e.g. by
-    `try_ddl`) and each CHECK added and validated, all rolled back. A value that does not
+def check_violations(conn: psycopg.Connection, plan: Plan, sources: list[Source]) -> Broken:
+    """The rows that break the CHECKs, per file (`checkrows`): each table holding a CHECK is
+    filled from one source at a time (its tables already created, empty, e.g. by `try_ddl`),
+    each row's name in its file alongside, and each CHECK added and validated; PostgreSQL
+    counts and lists the rows of one the data breaks. All rolled back. A value that does not
     convert is loaded as NULL (`lenient`): `diagnose` lists that value."""
     quiet = Reporter("json", (), io.StringIO(), io.StringIO())
-    out: list[Problem] = []
+    out = Broken()
     for tp in plan.tables:
         checks = [s for s in tp.post if s.kind == "check"]
         for idx in tp.sources if checks else []:
@@ -1015,18 +1017,22 @@ def check_violations(conn: psycopg.Connection, plan: Plan, sources: list[Source]
                                 sql.Identifier(tp.target), sql.Identifier(c.name)
                             )
                         )
+                filled, row, row_type = checkrows.with_row(lenient(tp))
+                conn.execute(
+                    sql.SQL("ALTER TABLE {} ADD COLUMN {} {}").format(
+                        sql.Identifier(tp.target), sql.Identifier(row), row_type
+                    )
+                )
                 try:
                     with conn.transaction():
-                        copy_rows(conn, lenient(tp), sources[idx], tp.target, quiet)
+                        copy_rows(conn, filled, sources[idx], tp.target, quiet)
                 except (LoadValueError, psycopg.DataError, psycopg.IntegrityError):
                     continue
                 for step in checks:
                     err = _savepoint(conn, step.statement, step.validate)
                     if err is not None and getattr(err, "sqlstate", None) == "23514":
-                        why = f"{step.what}: {_first_line(err)}"
-                        found = Problem("target", tp.table.name, "-", "-", "-", why)
-                        if found not in out:
-                            out.append(found)
+                        path = sources[idx].path
+                        out.extend(checkrows.of_step(conn, tp, step, row, path, _first_line(err)))
     return out
 
 

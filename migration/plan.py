@@ -66,6 +66,8 @@ class PostStep:
     validate: sql.Composed | None = None  # run alone right after `statement` (NOT VALID ones)
     key: str = ""  # how --skip names it: index:NAME, check:TABLE.NAME, unique:..., fk:...
     translated: bool = False  # holds an expression translated from the source (plan tries it)
+    expr: sql.Composable | None = None  # a CHECK's translated expression (rows breaking it)
+    columns: list[str] = field(default_factory=list)  # the target columns a CHECK references
 
 
 @dataclass
@@ -482,6 +484,12 @@ def _cast_apart(child: ColumnPlan, ref: ColumnPlan) -> bool:
     return child.kind != ref.kind or child.named is not ref.named
 
 
+def _referenced(tp: TablePlan, node: object) -> list[str]:
+    """The target names of the columns an expression of `tp` references."""
+    found = [_column_plan(tp, name) for name in translate.referenced_columns(node)]
+    return [c.name for c in found if c is not None]
+
+
 def _column_plan(tp: TablePlan, name: str) -> ColumnPlan | None:
     return next((c for c in tp.columns if name_key(c.source.name) == name_key(name)), None)
 
@@ -797,6 +805,8 @@ def _post_steps(tp: TablePlan, plan: Plan, namer: Namer, by_name: dict[str, Tabl
                 ),
                 key=chk_key,
                 translated=True,
+                expr=rendered,
+                columns=_referenced(tp, chk.node),
             )
         )
     for fk in t.fks:

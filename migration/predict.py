@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 import psycopg
 
 from migration import load
-from migration.errors import Problem
+from migration.checkrows import Broken
 from migration.log import Reporter
 from migration.plan import Namer, Plan, Refusal
 from migration.source import Source
@@ -52,7 +52,7 @@ def refusals(
     target: str | None,
     connect: Connect,
     log: Reporter,
-    violations: list[Problem] | None = None,
+    violations: Broken | None = None,
 ) -> list[Refusal]:
     """Everything `run` will refuse: untranslatable objects and DDL PostgreSQL rejects; with
     `violations`, the CHECKs the data breaks are added to it."""

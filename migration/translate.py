@@ -55,6 +55,14 @@ def table_expression(
         raise TranslationError("expression nested too deeply") from exc
 
 
+def referenced_columns(node: Any) -> list[str]:
+    """The column names an expression tree references, each once (as written, first first)."""
+    seen: dict[str, str] = {}
+    for col in node.find_all(_exp().Column):
+        seen.setdefault(col.name.lower(), col.name)
+    return list(seen.values())
+
+
 _FROM_BOOL = {  # target type of a generated column -> what SQLite stores for true/false there
     "bigint": "integer",  # 1/0; integer -> bigint is PostgreSQL's implicit assignment cast
     "integer": "integer",

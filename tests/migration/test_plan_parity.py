@@ -77,6 +77,26 @@ REX = "INSERT INTO tags VALUES (2, 'a', 'rex');"
 APP_TAGS = "CREATE TABLE tags (id bigint PRIMARY KEY, kind text, name text UNIQUE);"
 TAG_ROWS = "INSERT INTO tags VALUES ('a', 'x'), ('a', 'y'), ('b', 'z');"
 
+SCORES = """
+CREATE TABLE scores (
+    id INTEGER PRIMARY KEY, points INTEGER CHECK (points >= 0),
+    grade TEXT, CONSTRAINT known_grade CHECK (grade IN ('a', 'b', 'c'))
+);
+PRAGMA ignore_check_constraints = ON;
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {rows})
+INSERT INTO scores SELECT {base} + i, CASE WHEN i % 20 = 0 THEN -i ELSE i END,
+                          CASE WHEN i <= {bad} THEN 'z' ELSE 'a' END FROM n;
+"""
+SCORES_APP = """
+CREATE TABLE scores (
+    id bigint PRIMARY KEY, points integer CHECK (points >= 0),
+    grade text CONSTRAINT known_grade CHECK (grade IN ('a', 'b', 'c'))
+);
+"""
+# pod0: rows 1..70, 3 with negative points (20, 40, 60), 60 ('z' grades, rows 1..60) > the cap
+SCORES_POD0 = SOURCE + SCORES.format(rows=70, base=0, bad=60)
+SCORES_POD1 = SOURCE + SCORES.format(rows=5, base=1000, bad=2)  # 2 'z' grades, 1001 and 1002
+
 
 @dataclass(frozen=True)
 class Case:
@@ -151,9 +171,14 @@ CASES = [
         "a CHECK the data breaks",
         (SOURCE + NEGATIVE,),
         {
-            "create": (1, cells(("pets", "-"))),  # the CHECK as run's VALIDATE reports it
+            "create": (1, cells(("pets", "age"))),  # the row, the column the CHECK reads
             "existing": (1, cells(("pets", "pets_age_check"))),  # as the app's CHECK refuses it
         },
+    ),
+    Case(
+        "several rows break one CHECK, more rows than listed break another, in two files",
+        (SCORES_POD0, SCORES_POD1),
+        {"create": (1, cells(("scores", "points"), ("scores", "grade")))},
     ),
     Case(
         "NULL where the target needs a value",
@@ -355,7 +380,7 @@ CASES = [
                     ("pets", "id"),
                     ("owners", "email"),
                 )
-                | (cells(("odd", "view:odd"), ("pets", "-")) if mode == "create" else NONE)
+                | (cells(("odd", "view:odd"), ("pets", "age")) if mode == "create" else NONE)
                 | (cells(("pets", "pets_age_check")) if mode == "existing" else NONE),
             )
             for mode in ("create", "existing")
@@ -508,3 +533,41 @@ def test_an_object_that_does_not_translate_is_named_by_the_file_it_came_from(
     ]
     texts = [e["message"] for e in run.events if e["event"] == "problem"]
     assert any(t.startswith(f"{files[1]}: table 'tags'") for t in texts), texts
+
+
+LISTED = 50  # checkrows.CHECKS_LISTED: rows named per constraint and file
+
+
+@pytest.mark.parametrize("mode", ["create"])
+def test_every_row_breaking_a_check_is_named_up_to_a_cap_with_the_exact_count(
+    mode: str, make_db, target, tmp_path
+):
+    if mode == "existing":
+        query(target, APP + SCORES_APP)
+    files = [make_db(SCORES_POD0, "pod0.db"), make_db(SCORES_POD1, "pod1.db")]
+    args = [a for f in files for a in ("--source", f)] + ["--target", target, "--schema", mode]
+    plan, run = run_cli("plan", *args), run_cli("run", *args)
+    listed, refused = problems(plan, str(tmp_path)), problems(run, str(tmp_path))
+    assert (plan.code, run.code) == (1, 1), (listed, run.text)
+    assert refused == listed
+    points = [p for p in listed if p[2] == "points"]
+    assert [(p[0], p[3], p[4]) for p in points] == [
+        ("pod0.db", "20", "-20"),
+        ("pod0.db", "40", "-40"),
+        ("pod0.db", "60", "-60"),
+    ]
+    assert all(p[5].endswith("(3 rows of this file)") for p in points), points
+    assert "points >= 0" in points[0][5]
+    grades = [p for p in listed if p[2] == "grade"]
+    pod0 = [p for p in grades if p[0] == "pod0.db" and p[3] != "..."]
+    assert sorted(int(p[3]) for p in pod0) == list(range(1, LISTED + 1))
+    assert {p[4] for p in pod0} == {"z"}
+    assert all(p[5].endswith("(60 rows of this file)") for p in pod0)
+    [more] = [p for p in grades if p[3] == "..."]
+    assert more[0] == "pod0.db"
+    assert more[5].startswith(f"{60 - LISTED} more rows break ")
+    assert more[5].endswith("(60 in this file)")
+    pod1 = [(p[3], p[4]) for p in grades if p[0] == "pod1.db"]
+    assert pod1 == [("1001", "z"), ("1002", "z")]
+    [verdict] = [e for e in plan.events if e["event"] == "plan"]
+    assert verdict["problems"] == 3 + 60 + 2
