@@ -70,11 +70,11 @@ def breaking(
     expr: sql.Composable,
     columns: list[str],
     row: str,
-) -> tuple[int, list[tuple[object, ...]]] | None:
+) -> tuple[int, list[tuple[object, ...]]] | str:
     """How many rows of `relation` (seen as `alias`, the name the expression qualifies columns
     with) break `expr` (false: NULL passes a CHECK), and the first CHECKS_LISTED of them in row
-    order: the row's name, then each of `columns` as text. None when evaluating the expression
-    fails on some row (e.g. a division by zero)."""
+    order: the row's name, then each of `columns` as text. PostgreSQL's message when evaluating
+    the expression fails on some row (e.g. a division by zero)."""
     a = sql.Identifier(alias)
     where = sql.SQL("FROM {} AS {} WHERE NOT ({})").format(relation, a, expr)
     shown = [sql.SQL("{}.{}").format(a, sql.Identifier(row))]
@@ -87,8 +87,9 @@ def breaking(
                     sql.SQL(", ").join(shown), where, sql.Literal(CHECKS_LISTED)
                 )
             ).fetchall()
-    except psycopg.DataError:
-        return None
+    except psycopg.DataError as exc:
+        lines = str(exc).strip().splitlines()
+        return lines[0] if lines else type(exc).__name__
     return (int(counted[0]) if counted else 0), [tuple(r) for r in listed]
 
 
@@ -134,10 +135,10 @@ def of_step(
     """The rows of one file (loaded into `tp.target` with its names in `row`) that break a
     CHECK of the plan; PostgreSQL's first line (`error`) when they cannot be listed."""
     names = source_names(tp, step.columns)
-    found = None
+    found: tuple[int, list[tuple[object, ...]]] | str = "no expression to list them with"
     if step.expr is not None:
         found = breaking(conn, sql.Identifier(tp.target), tp.target, step.expr, step.columns, row)
-    if found is None:
-        column = ",".join(names) or "-"
-        return Broken([Problem(path, tp.table.name, "-", column, "-", f"{step.what}: {error}")], 1)
+    if isinstance(found, str):
+        why = f"{step.what}: {error} (the rows cannot be listed: {found})"
+        return Broken([Problem(path, tp.table.name, "-", ",".join(names) or "-", "-", why)], 1)
     return records(path, tp.table.name, step.what, names, found)

@@ -571,3 +571,41 @@ def test_every_row_breaking_a_check_is_named_up_to_a_cap_with_the_exact_count(
     assert pod1 == [("1001", "z"), ("1002", "z")]
     [verdict] = [e for e in plan.events if e["event"] == "plan"]
     assert verdict["problems"] == 3 + 60 + 2
+
+
+ODD_CHECKS = """
+CREATE TABLE "Odd Pets" (
+    id INTEGER PRIMARY KEY, petstore_row INTEGER CHECK (petstore_row > 0),
+    "Weight kg" REAL CHECK ("Odd Pets"."Weight kg" < 10)
+);
+CREATE TABLE divs (a INTEGER, b INTEGER CHECK (10 / b > 1));
+CREATE TABLE logs (msg TEXT CHECK (length(msg) < 5));
+PRAGMA ignore_check_constraints = ON;
+INSERT INTO logs VALUES ('too long'), ('ok'), ('way too long');
+DELETE FROM logs WHERE msg = 'ok';
+INSERT INTO "Odd Pets" VALUES (1, -1, 50), (2, 5, 1), (3, 7, 12.5);
+DELETE FROM "Odd Pets" WHERE id = 2;
+INSERT INTO divs VALUES (1, 20), (2, 0), (3, 30);
+"""
+
+
+def test_rows_breaking_a_check_are_named_whatever_the_names_and_the_expression(
+    make_db, target, tmp_path
+):
+    """A column called like the tool's row column, quoted mixed-case names, a table without a
+    key (rows named by rowid); a CHECK whose expression fails on some row (division by zero)
+    is still reported, with why its rows cannot be listed."""
+    args = ["--source", make_db(ODD_CHECKS, "pod0.db"), "--target", target]
+    plan, run = run_cli("plan", *args), run_cli("run", *args)
+    listed, refused = problems(plan, str(tmp_path)), problems(run, str(tmp_path))
+    assert (plan.code, run.code) == (1, 1), (listed, run.text)
+    assert refused == listed
+    assert [p[1:5] for p in listed] == [
+        ("Odd Pets", "Weight kg", "1", "50"),
+        ("Odd Pets", "Weight kg", "3", "12.5"),
+        ("Odd Pets", "petstore_row", "1", "-1"),
+        ("divs", "b", "-", "-"),
+        ("logs", "msg", "1", "too long"),
+        ("logs", "msg", "3", "way too long"),  # SQLite's rowid: row 2 was deleted
+    ]
+    assert "(the rows cannot be listed: division by zero)" in listed[3][5]
