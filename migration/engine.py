@@ -381,6 +381,7 @@ def _verdict(
     plan.problem_counts.clear()
     planmod.diagnose(plan, sources, every=True)
     found = preflight.check(plan, sources, opts.on_conflict)
+    _citext_clashes(plan, sources, opts, conn, found)
     if isinstance(plan, existing.ExistingPlan):
         if conn is None:  # pragma: no cover - existing mode always has the target's connection
             raise TypeError("--schema existing: no connection to the target")
@@ -400,6 +401,25 @@ def _verdict(
         schema, state = [], _target_state(plan, sources, opts, conn)
     values = list(plan.problems)
     return Verdict(values, dict(plan.problem_counts), found, refused, schema, state, broken)
+
+
+def _citext_clashes(
+    plan: Plan,
+    sources: list[Source],
+    opts: Options,
+    conn: psycopg.Connection | None,
+    found: preflight.Findings,
+) -> None:
+    """UNIQUE keys over citext, grouped on the target, whose lower() folds them (without a
+    target nothing is known of its fold: `run` needs one anyway)."""
+    if not opts.target or not any(preflight.citext_keys(plan, tp) for tp in plan.tables):
+        return
+    with contextlib.ExitStack() as stack:
+        if conn is None:
+            conn = stack.enter_context(
+                contextlib.closing(connect(opts.target, opts.lock_timeout_s))
+            )
+        preflight.citext_clashes(conn, plan, sources, opts.on_conflict, found)
 
 
 def _target_state(

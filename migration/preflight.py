@@ -17,6 +17,9 @@ import string
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
+import psycopg
+from psycopg import sql
+
 from migration.errors import Problem, SourceTextError
 from migration.plan import Plan, PostStep, TablePlan, batch_rows
 from migration.source import Source, qi
@@ -379,6 +382,140 @@ def folded_clashes(plan: Plan, sources: list[Source], policy: str, found: Findin
                         f"{len(rows)} different rows in {', '.join(files)} share this value",
                     ),
                 )
+
+
+CITEXT_STAGE = "petstore_citext_keys"
+
+
+def _citext(col: ColumnPlan | None) -> bool:
+    """Whether the target compares the column without case: citext (a --cast, or the app's)."""
+    if col is None:
+        return False
+    named = col.named.name if col.named is not None else ""
+    return "citext" in (named, col.pg_type.rsplit(".", 1)[-1].strip('"'))
+
+
+def citext_keys(plan: Plan, tp: TablePlan) -> list[list[str]]:
+    """The UNIQUE keys of the table (the app's, or the source's compared byte for byte) with a
+    citext column, whose clashes only the target's own lower() can find."""
+    by_name = {c.source.name.lower(): c for c in tp.copied()}
+    return [
+        cols
+        for cols in _keys(plan, tp).uniques
+        if all(c.lower() in by_name for c in cols)
+        and any(_citext(by_name[c.lower()]) for c in cols)
+    ]
+
+
+def citext_clashes(
+    conn: psycopg.Connection, plan: Plan, sources: list[Source], policy: str, found: Findings
+) -> None:
+    """Values of a UNIQUE key over a citext column that several stored rows share once the
+    target folds case ('A@x' and 'a@x', even in one file, which SQLite kept apart). The fold is
+    the target's (its lower() under its locale), so the key values, converted as the load
+    converts them, are copied with each row's identity into a temporary table on the target
+    and grouped there, in a transaction rolled back: memory stays bounded by a batch."""
+    for tp in plan.tables:
+        for cols in citext_keys(plan, tp):
+            # a target without citext: run refuses that on its own (exit 2, the fix named)
+            with (
+                contextlib.suppress(SourceTextError, psycopg.errors.UndefinedObject),
+                conn.transaction(force_rollback=True),
+            ):
+                _stage_keys(conn, plan, tp, sources, cols)
+                _group_keys(conn, tp, sources, cols, policy, found)
+
+
+def _stage_keys(
+    conn: psycopg.Connection, plan: Plan, tp: TablePlan, sources: list[Source], cols: list[str]
+) -> None:
+    by_name = {c.source.name.lower(): c for c in tp.copied()}
+    plans = [by_name[c.lower()] for c in cols]
+    keys = sql.SQL(", ").join(
+        sql.SQL("NULL::{} AS {}").format(p.type_sql(), sql.Identifier(f"k{i}"))
+        for i, p in enumerate(plans)
+    )
+    relation = getattr(plan, "targets", {}).get(tp.target)
+    if relation is not None:  # the app's columns, with their collations
+        keys = sql.SQL(", ").join(
+            sql.SQL("t.{} AS {}").format(sql.Identifier(p.name), sql.Identifier(f"k{i}"))
+            for i, p in enumerate(plans)
+        )
+    stage = sql.Identifier("pg_temp", CITEXT_STAGE)
+    conn.execute(
+        sql.SQL(
+            "CREATE TEMP TABLE {} AS SELECT NULL::int AS src, NULL::text AS row_text, "
+            "NULL::text AS pk_text, {} {} WITH NO DATA"
+        ).format(
+            stage,
+            keys,
+            sql.SQL("FROM {} t").format(relation.ident) if relation is not None else sql.SQL(""),
+        )
+    )
+    names = sql.SQL(", ").join(
+        sql.Identifier(n)
+        for n in ["src", "row_text", "pk_text", *(f"k{i}" for i in range(len(cols)))]
+    )
+    where = _not_null(sources, tp, cols)
+    copy_sql = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(stage, names)
+    with conn.cursor() as cur, cur.copy(copy_sql) as copy:
+        copy.set_types(["int4", "text", "text", *(p.copy_type for p in plans)])
+        for idx in tp.sources:
+            for _s, _i, key, row_text, pk_text in _stream(sources[idx], tp, cols, where):
+                try:  # converted as the load converts them
+                    values = [p.check(v) for p, v in zip(plans, key, strict=True)]
+                except Exception:  # noqa: BLE001, S112 - a value a check refuses: diagnose names it
+                    continue
+                copy.write_row([idx, row_text, pk_text, *values])
+
+
+def _group_keys(
+    conn: psycopg.Connection,
+    tp: TablePlan,
+    sources: list[Source],
+    cols: list[str],
+    policy: str,
+    found: Findings,
+) -> None:
+    stage = sql.Identifier("pg_temp", CITEXT_STAGE)
+    keys = sql.SQL(", ").join(sql.Identifier(f"k{i}") for i in range(len(cols)))
+    if not tp.pk:  # a later file's twin of an earlier file's row is stored once
+        conn.execute(
+            sql.SQL(
+                "DELETE FROM {s} a USING {s} b WHERE a.src > b.src AND a.row_text = b.row_text"
+            ).format(s=stage)
+        )
+    rows: sql.Composable = sql.SQL("count(*)")
+    if tp.pk:
+        rows = sql.SQL("count(DISTINCT {})").format(
+            sql.Identifier("pk_text" if policy == "refuse" else "row_text")
+        )
+    spelled = sql.SQL("array_agg(DISTINCT ({})::text)").format(
+        sql.SQL("ROW({})").format(keys) if len(cols) > 1 else keys
+    )
+    query = sql.SQL(
+        "SELECT {rows}, array_agg(DISTINCT src ORDER BY src), {spelled} FROM {s} "
+        "GROUP BY {keys} HAVING {rows} > 1 ORDER BY 3"
+    ).format(rows=rows, spelled=spelled, s=stage, keys=keys)
+    with conn.cursor(name="petstore_citext_groups") as cur:
+        cur.execute(query)
+        for count, idxs, spellings in cur:
+            if len(spellings) < 2:  # one spelling: unique_clashes names it, byte for byte
+                continue
+            files = [sources[i].path for i in idxs]
+            found.add(
+                "unique",
+                Problem(
+                    files[-1],
+                    tp.table.name,
+                    "-",
+                    ",".join(cols),
+                    ", ".join(show(v) for v in sorted(spellings)),
+                    f"UNIQUE ({', '.join(cols)}) over citext, compared without case by the "
+                    f"target: {count} different rows in {', '.join(sorted(files))} share this "
+                    "value",
+                ),
+            )
 
 
 def orphans(plan: Plan, sources: list[Source], found: Findings) -> None:

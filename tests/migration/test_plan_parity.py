@@ -75,6 +75,7 @@ TAGS_BY_KIND = (
 )
 REX = "INSERT INTO tags VALUES (2, 'a', 'rex');"
 APP_TAGS = "CREATE TABLE tags (id bigint PRIMARY KEY, kind text, name text UNIQUE);"
+CITEXT = "CREATE EXTENSION IF NOT EXISTS citext;"
 TAG_ROWS = "INSERT INTO tags VALUES ('a', 'x'), ('a', 'y'), ('b', 'z');"
 
 SCORES = """
@@ -352,6 +353,36 @@ CASES = [
         app={"existing": APP + "CREATE TABLE tags (id bigint, name text UNIQUE, note text);"},
     ),
     Case(
+        "a UNIQUE key cast to citext: two spellings in one file and across files",
+        (
+            SOURCE + "INSERT INTO owners VALUES (2, 'A@example.com', 'Bo');",
+            SOURCE + "INSERT INTO owners VALUES (3, 'b@example.com', 'Cy');",
+            SOURCE + "INSERT INTO owners VALUES (4, 'B@Example.com', 'Di');",
+        ),
+        {"create": (1, cells(("owners", "email")))},
+        app={"create": CITEXT},
+        args=("--cast", "owners.email=citext"),
+    ),
+    Case(
+        "the app's UNIQUE citext column: two spellings in one file, one spelling in two",
+        (
+            SOURCE + "INSERT INTO owners VALUES (2, 'A@example.com', 'Bo');",
+            SOURCE + "INSERT INTO owners VALUES (3, 'A@example.com', 'Cy');",
+        ),
+        {"existing": (1, cells(("owners", "email")))},
+        app={"existing": CITEXT + APP.replace("email text UNIQUE", "email citext UNIQUE")},
+    ),
+    Case(
+        "citext folds as the target's lower() does (this C-locale server: 'Äpfel' is not 'äpfel')",
+        (
+            SOURCE + "INSERT INTO owners VALUES (2, 'Äpfel', 'Bo');",
+            SOURCE + "INSERT INTO owners VALUES (3, 'äpfel', 'Cy');",
+        ),
+        {"create": (0, NONE)},
+        app={"create": CITEXT},
+        args=("--cast", "owners.email=citext"),
+    ),
+    Case(
         "--schema auto with some source tables in the target and others not",
         (SOURCE,),
         {"auto": (2, NONE)},
@@ -609,3 +640,33 @@ def test_rows_breaking_a_check_are_named_whatever_the_names_and_the_expression(
         ("logs", "msg", "3", "way too long"),  # SQLite's rowid: row 2 was deleted
     ]
     assert "(the rows cannot be listed: division by zero)" in listed[3][5]
+
+
+def test_a_citext_key_names_the_folded_clash_with_its_spellings(make_db, target, tmp_path):
+    """The app's UNIQUE citext column: the rows whose values the target's fold makes one are
+    named with every spelling and the exact count of different rows (ids 1, 2, 3); the value
+    two files share byte for byte is named by the plain check as before; a group of one
+    spelling only is not named twice."""
+    query(target, CITEXT + APP.replace("email text UNIQUE", "email citext UNIQUE"))
+    one = make_db(SOURCE + "INSERT INTO owners VALUES (2, 'A@example.com', 'Bo');", "pod0.db")
+    two = make_db(SOURCE + "INSERT INTO owners VALUES (3, 'A@example.com', 'Cy');", "pod1.db")
+    args = ["--source", one, "--source", two, "--target", target, "--schema", "existing"]
+    plan = run_cli("plan", *args)
+    assert plan.code == 1, plan.text
+    assert [(p[0], p[2], p[4], p[5]) for p in problems(plan, str(tmp_path))] == [
+        (
+            "pod1.db",
+            "email",
+            "'A@example.com'",
+            "UNIQUE (email): 2 different rows in pod0.db, pod1.db share this value",
+        ),
+        (
+            "pod1.db",
+            "email",
+            "'A@example.com', 'a@example.com'",
+            (
+                "UNIQUE (email) over citext, compared without case by the target: 3 different "
+                "rows in pod0.db, pod1.db share this value"
+            ),
+        ),
+    ]
