@@ -723,12 +723,15 @@ def run_verify(
     mappings: dict[tuple[int, str], dict[int, int]],
     log: Reporter,
     known: dict[tuple[str, int], verify.Sum] | None = None,
+    streams: dict[str, verify.Stream] | None = None,
 ) -> list[TableCheck]:
     """Compare every table's count and checksum between the sources and the target.
 
     PostgreSQL computes its side in a background thread (on this connection, so it sees this
     transaction's rows) while Python computes the sources' side: the two overlap. A table whose
-    only source the load hashed in the wire form (`known`) is compared in that form.
+    only source the load hashed in the wire form (`known`) is compared in that form; one the
+    load digested chunk by chunk (`streams`) in the stream form, if the table is as digested;
+    a stream-form difference is settled in the wire form (rows hashed one by one, any order).
     """
     checks = []
     forms = [
@@ -737,7 +740,7 @@ def run_verify(
     ]
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
         targets = [
-            pool.submit(verify.target_sum, conn, tp, form)
+            pool.submit(_target_sum, conn, tp, form, (streams or {}).get(tp.target))
             for tp, form in zip(plan.tables, forms, strict=True)
         ]
         for tp, form, future in zip(plan.tables, forms, targets, strict=True):
@@ -750,11 +753,44 @@ def run_verify(
                 expected, read = expected + part, read + part.rows
                 expected = expected - skipped.get(tp.target, {}).get(idx, verify.Sum(form=form))
             checks.append(TableCheck(tp.target, expected, future.result(), read))
+    checks = [_settled(conn, plan, sources, c, log) for c in checks]
     for tp, c in zip(plan.tables, checks, strict=True):
         if not c.ok:
             c.differing = _differing(conn, plan, tp, sources, mappings)
     _report_checks(checks, log)
     return checks
+
+
+def _target_sum(
+    conn: psycopg.Connection, tp: TablePlan, form: str, stream: verify.Stream | None
+) -> verify.Sum:
+    """The target's sum in `form`; in the stream form, the digests taken during the load if the
+    table still holds exactly what they covered (else a sum no source can equal: `_settled`
+    then compares row by row)."""
+    if form != verify.STREAM:
+        return verify.target_sum(conn, tp, form)
+    current = verify.stream_target_sum(conn, tp, stream) if stream is not None else None
+    return current if current is not None else verify.Sum(-1, 0, verify.STREAM)
+
+
+def _settled(
+    conn: psycopg.Connection, plan: Plan, sources: list[Source], check: TableCheck, log: Reporter
+) -> TableCheck:
+    """A stream-form check that differs, recomputed row by row in the wire form (any order):
+    the rows may be stored out of the order sent, or the table written since its digests."""
+    if check.ok or check.source.form != verify.STREAM:
+        return check
+    tp = next(t for t in plan.tables if t.target == check.table)
+    source = load.source_wire_sum(conn, tp, sources[tp.sources[0]])
+    form = verify.WIRE if source is not None else verify.CANON
+    if source is None:
+        source = verify.source_sum(sources[tp.sources[0]], tp)
+    log.event(
+        "note",
+        f"{check.table}: the chunk digests differ; comparing row by row ({form} form)",
+        table=check.table,
+    )
+    return TableCheck(check.table, source, verify.target_sum(conn, tp, form), check.read)
 
 
 def _known_form(
@@ -763,11 +799,13 @@ def _known_form(
     known: dict[tuple[str, int], verify.Sum] | None,
     as_loaded: bool,
 ) -> str:
-    """WIRE when the load hashed the table's only source in the wire form (and its keys are
-    compared as loaded, not renumbered), else CANON."""
+    """WIRE or STREAM when the load hashed the table's only source in that form (and its keys
+    are compared as loaded, not renumbered), else CANON."""
     part = (known or {}).get((tp.target, tp.sources[0]))
     alone = len(tp.sources) == 1 and not skipped.get(tp.target) and as_loaded
-    return verify.WIRE if alone and part is not None and part.form == verify.WIRE else verify.CANON
+    if alone and part is not None and part.form in (verify.WIRE, verify.STREAM):
+        return part.form
+    return verify.CANON
 
 
 def _differing(
@@ -1118,7 +1156,14 @@ def _run_once(
             load.create_tables(conn, plan, sources, Namer(opts.identifiers), result)
     with log.phase("load", f"{n} table(s) loaded", tables=n) as done:
         load.load_tables(
-            conn, plan, sources, result, opts.on_conflict, log, hash_sources=opts.verify
+            conn,
+            plan,
+            sources,
+            result,
+            opts.on_conflict,
+            log,
+            hash_sources=opts.verify,
+            fresh=prepared is None,
         )
         done["rows"] = sum(t.rows_written for t in result.tables.values())
     problems: list[Problem] = []
@@ -1143,7 +1188,7 @@ def _run_once(
     if opts.verify:
         with log.phase("verify", "counts and checksums compared", tables=n):
             checks = run_verify(
-                conn, plan, sources, skipped, result.mappings, log, result.source_sums
+                conn, plan, sources, skipped, result.mappings, log, *result.verified_on_load()
             )
         if not all(c.ok for c in checks):
             conn.rollback()

@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import collections
+import contextlib
 import functools
 import io
 import itertools
 import os
-import struct
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import psycopg
 from psycopg import _copy_base, sql
 
-from migration import casts, checkrows, compat, verify
+from migration import casts, checkrows, chunked, compat, verify
 from migration import plan as planmod
 from migration.checkrows import Broken
 from migration.errors import (
@@ -31,7 +31,7 @@ from migration.log import Reporter, duration
 from migration.model import name_key
 from migration.plan import Namer, Plan, Refusal, TablePlan
 from migration.source import Large, Source, no_cycle_collection, qi
-from migration.typemap import ValueProblem, show
+from migration.typemap import ColumnPlan, ValueProblem, show
 
 BATCH_ROWS = 5_000  # rows per source batch: large enough to amortise, small for flat memory
 CONFLICTS_LISTED = 50  # per table; the count is always exact
@@ -69,6 +69,14 @@ class LoadResult:
     decisions: list[str] = field(default_factory=list)
     mappings: dict[tuple[int, str], dict[int, int]] = field(default_factory=dict)
     source_sums: dict[tuple[str, int], verify.Sum] = field(default_factory=dict)
+    streams: dict[str, verify.Stream] = field(default_factory=dict)  # STREAM-verified tables
+
+    def verified_on_load(
+        self,
+    ) -> tuple[dict[tuple[str, int], verify.Sum], dict[str, verify.Stream]]:
+        """What run_verify takes from the load: sources' sums hashed as copied, and streams."""
+        return self.source_sums, self.streams
+
     refused: list[Refusal] = field(default_factory=list)  # DDL PostgreSQL rejected
     created_types: list[str] = field(default_factory=list)  # enums this run created (owns)
 
@@ -287,12 +295,13 @@ def copy_rows(
     dest: str,
     log: Reporter,
     temp: bool = False,
-    hasher: verify.Hasher | verify.WireHasher | None = None,
+    hasher: verify.Hasher | verify.WireHasher | verify.Stream | None = None,
 ) -> int:
     """Stream one source's table into `dest` with binary COPY; returns the row count.
 
     A `hasher` accumulates the rows' checksum: a Hasher from the converted values, a WireHasher
-    from the encoded rows (the fast encoder only: `_source_hasher`)."""
+    from the encoded rows, a Stream from the chunks sent and PostgreSQL's digests of them (the
+    fast encoder only: `_source_hasher`)."""
     st = src.schema.table(tp.table.name)
     cols = tp.copied()
     exprs = [c.select.replace(qi(c.source.name), qi(st.column(c.source.name).name)) for c in cols]
@@ -313,9 +322,7 @@ def copy_rows(
     canon = hasher if isinstance(hasher, verify.Hasher) else None
     wire = hasher if isinstance(hasher, verify.WireHasher) else None
     try:
-        with no_cycle_collection(), conn.cursor() as cur, cur.copy(stmt) as copy:
-            copy.set_types([c.copy_type for c in cols])
-            writer = _RowWriter(copy)
+        with no_cycle_collection(), _writer(conn, stmt, target, cols, hasher) as writer:
             for batch in src.table_batches(st.name, exprs, streamable, BATCH_ROWS):
                 rows: Iterable[Sequence[object]] = batch
                 if convs or canon is not None:
@@ -350,6 +357,27 @@ def copy_rows(
         raise LoadValueError(tp, src, exc) from exc
     log.progress(label, done, total, final=True)
     return done
+
+
+@contextlib.contextmanager
+def _writer(
+    conn: psycopg.Connection,
+    stmt: sql.Composed,
+    target: sql.Identifier,
+    cols: list[ColumnPlan],
+    hasher: verify.Hasher | verify.WireHasher | verify.Stream | None,
+) -> Iterator[_RowWriter | chunked.ChunkedCopy]:
+    """The rows' writer: one COPY (`_RowWriter`), or chunks digested by the server as they are
+    stored for a STREAM-verified table (`chunked.ChunkedCopy`)."""
+    encode = fast_copy_encoder(_RowWriter.INTERNALS)
+    if isinstance(hasher, verify.Stream) and encode is not None:
+        frame = (COPY_SIGNATURE, COPY_TRAILER)
+        with chunked.ChunkedCopy(conn, target, cols, encode, frame, hasher) as writer:
+            yield writer
+        return
+    with conn.cursor() as cur, cur.copy(stmt) as copy:
+        copy.set_types([c.copy_type for c in cols])
+        yield _RowWriter(copy)
 
 
 # What psycopg's private batch encoder must produce for PROBE_ROW (an int8, a text, a bytea, a
@@ -449,27 +477,13 @@ class _RowWriter:
             self.copy.write_row([v.value() if isinstance(v, Large) else v for v in row])
             return
         md5 = wire.md5() if wire is not None else None
-
-        def put(data: bytes | bytearray) -> None:
-            self.copy.write(data)
-            if md5 is not None:
-                md5.update(data)
-
-        placeholders = [("" if v.text else b"") if isinstance(v, Large) else v for v in row]
-        encoded = bytearray()
-        self.encode(placeholders, self.tx, encoded)
         self.copy.write(self.buffer)
-        pos = start = 2  # after the field count
-        put(encoded[:2])
-        for value in row:
-            (length,) = struct.unpack_from(">i", encoded, pos)
-            if isinstance(value, Large):
-                put(encoded[start:pos] + struct.pack(">i", value.size))
-                for piece in value.chunks():
-                    put(piece)
-                start = pos + 4  # the placeholder is empty
-            pos += 4 + max(length, 0)
-        self.buffer = bytearray(encoded[start:])
+        *pieces, rest = chunked.streamed_pieces(self.encode, self.tx, row)
+        for piece in pieces:
+            self.copy.write(piece)
+            if md5 is not None:
+                md5.update(piece)
+        self.buffer = bytearray(rest)
         if md5 is not None and wire is not None:
             md5.update(self.buffer)
             wire.add_digest(md5.digest())
@@ -705,11 +719,13 @@ def load_tables(
     policy: str,
     log: Reporter,
     hash_sources: bool = False,
+    fresh: bool = False,
 ) -> None:
     """COPY every table (first source directly, later ones merged); primary keys right after.
 
     With `hash_sources` (run --verify), the first source's checksum is computed from the very
-    batches being copied, when every column is copied (no computed generated columns)."""
+    batches being copied, when every column is copied (no computed generated columns); `fresh`:
+    this transaction created the tables (the STREAM form may be used)."""
     multi = len(sources) > 1
     if multi:
         conn.execute(
@@ -723,11 +739,10 @@ def load_tables(
         began = time.monotonic()
         tres = result.tables.setdefault(tp.target, TableResult())
         first = sources[tp.sources[0]]
-        hasher = _source_hasher(conn, tp) if hash_sources else None
+        hasher = _source_hasher(conn, tp, fresh) if hash_sources else None
         try:
             n = copy_rows(conn, tp, first, tp.target, log, hasher=hasher)
-            if hasher is not None:
-                result.source_sums[(tp.target, first.index)] = hasher.total
+            _keep_sum(result, tp, first, hasher, log)
             tres.per_source[first.index] = n
             tres.rows_written += n
             for step in tp.post:  # the key after the bulk load: one sorted build, not 1M inserts
@@ -749,17 +764,40 @@ def load_tables(
 
 
 def _source_hasher(
-    conn: psycopg.Connection, tp: TablePlan
-) -> verify.Hasher | verify.WireHasher | None:
-    """What hashes the first source while it is copied (run --verify): the wire form for a
-    single-source table of wire types when the fast encoder is in use, else the canonical one;
-    none when some column is computed by the target (generated) rather than copied."""
+    conn: psycopg.Connection, tp: TablePlan, fresh: bool = False
+) -> verify.Hasher | verify.WireHasher | verify.Stream | None:
+    """What hashes the first source while it is copied (run --verify), for a single-source
+    table of wire types when the fast encoder is in use: the stream form when this transaction
+    created the table (`fresh`: its rows are stored in the order sent), else the wire form;
+    for other tables the canonical form; none when some column is computed by the target
+    (generated) rather than copied."""
     if tp.copied() != tp.columns:
         return None
     fast = fast_copy_encoder(_RowWriter.INTERNALS) is not None
+    if fast and len(tp.sources) == 1 and fresh and verify.stream_form(conn, tp.columns):
+        return verify.Stream()
     if fast and len(tp.sources) == 1 and verify.wire_form(conn, tp.columns):
         return verify.WireHasher()
     return verify.Hasher(tp)
+
+
+def _keep_sum(
+    result: LoadResult,
+    tp: TablePlan,
+    src: Source,
+    hasher: verify.Hasher | verify.WireHasher | verify.Stream | None,
+    log: Reporter,
+) -> None:
+    """The first source's sum, computed while it was copied, kept for run_verify (a Stream
+    with no digest left to stand says why, and the table is verified in another form)."""
+    if isinstance(hasher, verify.Stream):
+        if hasher.broken is None:
+            result.source_sums[(tp.target, src.index)] = hasher.source
+            result.streams[tp.target] = hasher
+        else:
+            log.event("note", f"{tp.target}: {hasher.broken}; verified per row", table=tp.target)
+    elif hasher is not None:
+        result.source_sums[(tp.target, src.index)] = hasher.total
 
 
 def _loaded(

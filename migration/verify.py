@@ -25,7 +25,7 @@ import itertools
 import operator
 import struct
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
@@ -60,6 +60,7 @@ except ImportError:  # pragma: no cover - a Python built without it
 
 CANON = "canon"  # the canonical text rendering (module docstring)
 WIRE = "wire"  # the binary COPY rendering (`wire_form`)
+STREAM = "stream"  # the MD5 of each COPY chunk's rows, in the order sent and stored (`Stream`)
 
 
 @dataclass
@@ -420,6 +421,11 @@ def _wire_field(col: ColumnPlan) -> str | None:
 
 def pg_wire_hash(cols: Sequence[ColumnPlan], alias: str | None = None) -> sql.Composable:
     """md5 of the stored row as binary COPY sends it (field count, then each field)."""
+    return sql.SQL("md5({})").format(pg_wire_row(cols, alias))
+
+
+def pg_wire_row(cols: Sequence[ColumnPlan], alias: str | None = None) -> sql.Composable:
+    """The stored row as binary COPY sends it (field count, then each field), as a bytea."""
     lengths = {f"n{n}": sql.Literal(n.to_bytes(4, "big")) for n in (1, 2, 4, 8)}
     parts: list[sql.Composable] = [sql.Literal(len(cols).to_bytes(2, "big"))]
     for col in cols:
@@ -429,7 +435,7 @@ def pg_wire_hash(cols: Sequence[ColumnPlan], alias: str | None = None) -> sql.Co
         ident = sql.Identifier(alias, col.name) if alias else sql.Identifier(col.name)
         field = sql.SQL(template).format(c=ident, **lengths)
         parts.append(sql.SQL("coalesce({}, {})").format(field, sql.Literal(_WIRE_NULL)))
-    return sql.SQL("md5({})").format(sql.SQL(" || ").join(parts))
+    return sql.SQL(" || ").join(parts)
 
 
 def pg_wire_sum_of(cols: Sequence[ColumnPlan], from_clause: sql.Composable) -> sql.Composed:
@@ -473,3 +479,71 @@ class WireHasher:
 
 
 _WIRE_ROW_HASH = "q8x"  # of each 16-byte MD5: the first 8 bytes as a signed integer, then skip 8
+
+
+# -- the stream form -------------------------------------------------------------------------
+# A table this transaction created is written only by its COPY statements, and PostgreSQL then
+# skips the free space map (copyfrom.c: TABLE_INSERT_SKIP_FSM): every row lands after the rows
+# stored before it, so the heap holds the rows in the order they were sent. The load sends such a
+# table in chunks, one COPY each; the client MD5s each chunk's encoded rows as it sends them (a
+# few large updates: no Python code per row) and PostgreSQL MD5s the same chunk's stored rows,
+# rendered as in the wire form and read in heap order (`pg_chunk_digest`), while the client
+# reads the next chunk. A chunk's rows are those after the previous chunk's last row (`ctid >`).
+_CHUNK_DIGEST = (
+    "SELECT count(*), md5(string_agg({row}, ''::bytea)), max(ctid)::text FROM {table} "
+    "WHERE ctid > %s::tid"
+)
+FIRST_TID = "(0,0)"  # before the first row of a table (line pointers start at 1)
+
+
+def pg_chunk_digest(cols: Sequence[ColumnPlan], table: sql.Composable) -> sql.Composed:
+    """Count, MD5 of the rows' wire bytes concatenated in heap order, and the last row's ctid,
+    of the rows after a given ctid (a TID range scan). Run without parallel workers: a parallel
+    scan would hand the aggregate the rows out of order."""
+    return sql.SQL(_CHUNK_DIGEST).format(row=pg_wire_row(cols), table=table)
+
+
+def stream_form(conn: psycopg.Connection, cols: Sequence[ColumnPlan]) -> bool:
+    """Whether the server can digest chunks (TID range scans and max(tid): PostgreSQL 14) and
+    the columns have a wire form (`wire_form`)."""
+    if not wire_form(conn, cols):
+        return False
+    row = conn.execute("SELECT to_regprocedure('pg_catalog.max(tid)') IS NOT NULL").fetchone()
+    return bool(row and row[0]) and conn.info.server_version >= 140000
+
+
+@dataclass
+class Stream:
+    """A table's STREAM sums, chunk by chunk: `source` from the bytes sent, `target` from
+    PostgreSQL's digests of the rows stored; `last_tid` is where the last chunk ended. `broken`
+    says why no digest stands for the table (then it is verified in another form)."""
+
+    source: Sum = field(default_factory=lambda: Sum(form=STREAM))
+    target: Sum = field(default_factory=lambda: Sum(form=STREAM))
+    last_tid: str = FIRST_TID
+    chunks: int = 0
+    broken: str | None = None
+
+    def add(self, rows: int, digest: bytes, stored: tuple[object, ...] | None) -> None:
+        """One chunk: `rows` sent with MD5 `digest`; `stored` the server's (count, md5, ctid)."""
+        if stored is None:  # pragma: no cover - an aggregate always returns one row
+            raise ValueError("the chunk digest returned no row")
+        count, md5_hex, last = stored
+        self.source = self.source + Sum(rows, int.from_bytes(digest), STREAM)
+        self.target = self.target + Sum(int(str(count)), int(str(md5_hex or "0"), 16), STREAM)
+        self.last_tid = str(last) if last is not None else self.last_tid
+        self.chunks += 1
+
+
+def stream_target_sum(conn: psycopg.Connection, tp: TablePlan, stream: Stream) -> Sum | None:
+    """The target's STREAM sum if the table still holds exactly the rows the chunks digested
+    (same count, no row after the last chunk's); None if anything was written since."""
+    row = conn.execute(
+        sql.SQL("SELECT count(*), max(ctid)::text FROM {}").format(sql.Identifier(tp.target))
+    ).fetchone()
+    if row is None:  # pragma: no cover - an aggregate always returns one row
+        return None
+    count, last = int(str(row[0])), str(row[1]) if row[1] is not None else FIRST_TID
+    if count != stream.target.rows or last != stream.last_tid:
+        return None
+    return stream.target

@@ -42,11 +42,22 @@ WIRE_ROWS = [
 ]
 
 
+APP_TABLE = (  # the `w` table as an app's own migrations would create it (--schema existing)
+    "CREATE TABLE w (id bigint PRIMARY KEY, name varchar(20) NOT NULL, note text, "
+    "price double precision, raw bytea, ok boolean)"
+)
+
+
 @contextlib.contextmanager
-def migrated(make_db, target: str) -> Iterator[tuple[TablePlan, psycopg.Connection]]:
-    """The `w` table migrated with `run --verify`, its plan and an open transaction on it."""
+def migrated(
+    make_db, target: str, schema: str = "create"
+) -> Iterator[tuple[TablePlan, psycopg.Connection]]:
+    """The `w` table migrated with `run --verify` (into the app's own table with `schema`
+    "existing"), its plan and an open transaction on it."""
     path = make_db(WIRE_TABLE, rows={"INSERT INTO w VALUES (?, ?, ?, ?, ?, ?)": WIRE_ROWS})
-    res = run_cli("run", "--source", path, "--target", target, "--verify")
+    if schema == "existing":
+        query(target, APP_TABLE)
+    res = run_cli("run", "--source", path, "--target", target, "--verify", "--schema", schema)
     assert res.code == 0, res.text
     log = Reporter("json")
     with engine.open_sources([path], log) as sources:
@@ -93,7 +104,9 @@ def recorded_checksum(target: str, table: str) -> dict[str, object]:
 
 
 def test_run_verify_compares_a_table_of_wire_types_in_the_wire_form(make_db, target):
-    with migrated(make_db, target) as (tp, conn):
+    """Into the app's own table (which the run did not create: see test_verify_stream.py for
+    the tables it creates)."""
+    with migrated(make_db, target, "existing") as (tp, conn):
         assert verify.wire_form(conn, tp.columns)
         rows = encoded(conn, tp, target_rows(conn, tp))
         # a row is the field count, then per field its length (-1: NULL) and its bytes
@@ -224,9 +237,7 @@ def test_a_value_changed_by_the_server_is_a_mismatch(make_db, target):
     the target holds, and `run --verify` refuses, naming both checksums and the key."""
     query(
         target,
-        "CREATE TABLE w (id bigint PRIMARY KEY, name varchar(20) NOT NULL, note text, "
-        "price double precision, raw bytea, ok boolean); "
-        "CREATE FUNCTION shout() RETURNS trigger LANGUAGE plpgsql AS "
+        APP_TABLE + "; CREATE FUNCTION shout() RETURNS trigger LANGUAGE plpgsql AS "
         "$$BEGIN IF NEW.id = 4 THEN NEW.name := upper(NEW.name); END IF; RETURN NEW; END$$; "
         "CREATE TRIGGER w_shout BEFORE INSERT ON w FOR EACH ROW EXECUTE FUNCTION shout()",
     )
@@ -269,23 +280,35 @@ def test_rows_hashed_in_batches_or_one_by_one_sum_alike(make_db, target):
     assert parts.total == one.total == whole
 
 
-def test_an_empty_table_and_streamed_large_values_verify_in_the_wire_form(make_db, target):
+@pytest.mark.parametrize("schema", ["existing", "create"])
+def test_an_empty_table_and_streamed_large_values_verify_as_sent(make_db, target, schema):
+    """Large values are streamed to the COPY in pieces and hashed as they go: in the wire form
+    into the app's own tables, in the stream form into tables the run creates (a chunk ends
+    after the large row: two chunks, two MD5s)."""
     big_text = "é" * (source.STREAM_BYTES // 2 + 10)  # over STREAM_BYTES in UTF-8: streamed
     big_blob = bytes(range(256)) * (source.STREAM_BYTES // 256 + 1)
     path = make_db(
         "CREATE TABLE big (id INTEGER PRIMARY KEY, t TEXT, b BLOB); CREATE TABLE nada (x INT);",
         rows={"INSERT INTO big VALUES (?, ?, ?)": [(1, big_text, big_blob), (2, "s", b"s")]},
     )
-    res = run_cli("run", "--source", path, "--target", target, "--verify")
+    if schema == "existing":
+        query(target, "CREATE TABLE big (id bigint PRIMARY KEY, t text, b bytea)")
+        query(target, "CREATE TABLE nada (x bigint)")
+    res = run_cli("run", "--source", path, "--target", target, "--verify", "--schema", schema)
     assert res.code == 0, res.text
-    assert recorded_checksum(target, "nada") == {"rows": 0, "checksum": "0", "form": "wire"}
+    form = "wire" if schema == "existing" else "stream"
+    assert recorded_checksum(target, "nada") == {"rows": 0, "checksum": "0", "form": form}
     big = recorded_checksum(target, "big")
     rows = [(1, big_text, big_blob), (2, "s", b"s")]
     with contextlib.closing(engine.connect(target)) as conn:
         cols = [Col("id", "int", "int8"), Col("t", "text", "text"), Col("b", "bytea", "bytea")]
         tp = cast(TablePlan, Plain(columns=cols))
-        assert big == {"rows": 2, "checksum": str(wire_sum(encoded(conn, tp, rows)).checksum),
-                       "form": "wire"}  # fmt: skip
+        sent = encoded(conn, tp, rows)
+    if schema == "existing":
+        checksum = wire_sum(sent).checksum
+    else:
+        checksum = sum(int.from_bytes(hashlib.md5(r, usedforsecurity=False).digest()) for r in sent)
+    assert big == {"rows": 2, "checksum": str(checksum), "form": form}
 
 
 @dataclasses.dataclass

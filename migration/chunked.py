@@ -1,0 +1,244 @@
+"""Binary COPY in chunks, each chunk digested by PostgreSQL while the next one is read.
+
+`run --verify` on a table this transaction created (`verify.Stream`): the rows go out in
+chunks of about CHUNK_BYTES, one COPY statement each. The reading thread encodes the rows (the
+load's fast encoder) into pieces, MD5s them as they are (a few large updates per chunk: no
+Python code per row) and hands them to a sender thread, which owns the connection: it COPYs each
+chunk, then asks PostgreSQL for the MD5 of the chunk's stored rows (`verify.pg_chunk_digest`),
+while the reading thread is already reading and encoding the next chunk. So the server's
+digests overlap the client's reading, and what the plain load already does (read, encode,
+COPY) is unchanged: the client pays a few bulk MD5 updates, the server one pass over rows it
+just wrote (still in its buffers).
+
+Memory is bounded: at most QUEUED pieces wait for the sender. A chunk larger than
+DIGEST_MAX_BYTES (a huge value) is not digested (the server would hold it whole): the table is
+then verified in another form, and says why (`Stream.broken`).
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import importlib
+import itertools
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from types import TracebackType
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from migration import verify
+from migration.errors import TargetServerError
+from migration.source import Large
+from migration.typemap import ColumnPlan
+
+CHUNK_BYTES = 1 << 22  # ~4 MB of rows per COPY: the last chunk's digest is not overlapped
+PIECE_BYTES = 1 << 19  # hand the sender ~512 KB at a time: few calls, bounded memory
+QUEUED = 8  # pieces waiting for the sender at most (~4 MB)
+DIGEST_MAX_BYTES = 1 << 28  # 256 MB: a larger chunk (a huge value) is not digested server-side
+try:  # CPython's own MD5 (as verify's)
+    _md5: Callable[..., Any] = importlib.import_module("_md5").md5
+except ImportError:  # pragma: no cover - a Python built without it
+    import hashlib
+
+    _md5 = hashlib.md5
+
+IDLE_IN_TRANSACTION = psycopg.pq.TransactionStatus.INTRANS  # usable: not failed, not busy
+Encode = Callable[..., object]  # psycopg's row encoder: (row, transformer, out bytearray)
+
+
+def streamed_pieces(encode: Encode, tx: object, row: Sequence[object]) -> Iterator[bytes]:
+    """A row holding `Large` values as binary COPY bytes, in pieces: the other fields encoded as
+    usual, each large value's length, then its own pieces (never held whole); the last piece is
+    the rest of the row."""
+    placeholders = [("" if v.text else b"") if isinstance(v, Large) else v for v in row]
+    encoded = bytearray()
+    encode(placeholders, tx, encoded)
+    pos = start = 2  # after the field count
+    yield bytes(encoded[:2])
+    for value in row:
+        length = int.from_bytes(encoded[pos : pos + 4], "big", signed=True)
+        if isinstance(value, Large):
+            yield bytes(encoded[start:pos]) + value.size.to_bytes(4, "big")
+            yield from value.chunks()
+            start = pos + 4  # the placeholder is empty
+        pos += 4 + max(length, 0)
+    yield bytes(encoded[start:])
+
+
+class ChunkedCopy:
+    """The writer of `load.copy_rows` for a STREAM-verified table (module docstring).
+
+    Use as a context manager: `close()` at the end of the rows sends the last chunk and waits for
+    its digest; leaving with an exception aborts the COPY in progress (the sender's own errors
+    never hide the reader's)."""
+
+    def __init__(
+        self,
+        conn: psycopg.Connection,
+        table: sql.Identifier,
+        cols: Sequence[ColumnPlan],
+        encode: Encode,
+        frame: tuple[bytes, bytes],
+        stream: verify.Stream,
+    ) -> None:
+        self.conn = conn
+        self.copy_sql = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
+            table, sql.SQL(", ").join(sql.Identifier(c.name) for c in cols)
+        )
+        self.digest_sql = verify.pg_chunk_digest(cols, table)
+        self.encode = encode
+        self.tx = psycopg.adapt.Transformer(conn)
+        oids = [conn.adapters.types[c.copy_type].oid for c in cols]
+        self.tx.set_dumper_types(oids, psycopg.pq.Format.BINARY)
+        self.header, self.trailer = frame
+        self.stream = stream
+        self.buffer = bytearray()
+        self.md5 = _md5()
+        self.rows = 0  # of the chunk being read
+        self.size = 0  # bytes of the chunk handed to the sender
+        self.queue: queue.Queue[tuple[Any, ...]] = queue.Queue(maxsize=QUEUED)
+        self.error: BaseException | None = None
+        self.copy: Any = None  # the sender's COPY in progress
+        self.sender = threading.Thread(target=self._send, name="chunked-copy", daemon=True)
+        self.sender.start()
+
+    def __enter__(self) -> ChunkedCopy:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc is not None and self.sender.is_alive():
+            self._stop(("abort", exc))
+
+    def write(self, rows: Iterable[Sequence[object]], wire: object = None) -> None:
+        """Rows, encoded into the current piece."""
+        batch = rows if isinstance(rows, list) else list(rows)
+        collections.deque(
+            map(self.encode, batch, itertools.repeat(self.tx), itertools.repeat(self.buffer)),
+            maxlen=0,
+        )
+        self.rows += len(batch)
+        self._maybe_ship()
+
+    def write_streamed(self, row: Sequence[object], wire: object = None) -> None:
+        """A row holding `Large` values, piece by piece (`streamed_pieces`)."""
+        self._flush()
+        *pieces, rest = streamed_pieces(self.encode, self.tx, row)
+        for piece in pieces:
+            self._hand(piece)
+        self.buffer = bytearray(rest)
+        self.rows += 1
+        self._maybe_ship()
+
+    def close(self) -> None:
+        """The last chunk sent and digested; the sender's error, if any, raised here."""
+        if self.rows:
+            self._end_chunk()
+        self._stop(("stop",))
+        if self.error is not None:
+            raise self.error
+
+    def _maybe_ship(self) -> None:
+        """A full piece to the sender; a chunk of CHUNK_BYTES or more (handed and buffered)
+        ended."""
+        if self.size + len(self.buffer) >= CHUNK_BYTES:
+            self._end_chunk()
+        elif len(self.buffer) >= PIECE_BYTES:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self.buffer:
+            self._hand(self.buffer)
+            self.buffer = bytearray()
+
+    def _hand(self, piece: bytes | bytearray) -> None:
+        self.md5.update(piece)
+        self.size += len(piece)
+        self._put(("data", piece))
+
+    def _end_chunk(self) -> None:
+        self._flush()
+        self._put(("end", self.rows, self.md5.digest(), self.size))
+        self.md5, self.rows, self.size = _md5(), 0, 0
+
+    def _put(self, item: tuple[Any, ...]) -> None:
+        if self.error is not None:
+            raise self.error
+        self.queue.put(item)
+
+    def _stop(self, item: tuple[Any, ...]) -> None:
+        self.queue.put(item)
+        self.sender.join()
+
+    def _send(self) -> None:
+        """The sender thread: COPY each chunk, then digest it; after an error, only drain."""
+        try:
+            self._send_chunks()
+        except BaseException as exc:  # noqa: BLE001 - handed to the reading thread
+            self.error = exc
+            while self.queue.get()[0] not in ("stop", "abort"):
+                pass
+
+    def _send_chunks(self) -> None:
+        """Parallel workers off while this table's chunks are digested (restored after)."""
+        saved = self.conn.execute(
+            "SELECT current_setting('max_parallel_workers_per_gather'), "
+            "set_config('max_parallel_workers_per_gather', '0', true)"
+        ).fetchone()
+        try:
+            self._copy_and_digest()
+        finally:
+            if saved is not None and self.conn.info.transaction_status == IDLE_IN_TRANSACTION:
+                self.conn.execute(
+                    "SELECT set_config('max_parallel_workers_per_gather', %s, true)", (saved[0],)
+                )
+
+    def _copy_and_digest(self) -> None:
+        """Each chunk's pieces into one COPY; at its end, the digest; on abort, CopyFail."""
+        with self.conn.cursor() as cur, contextlib.ExitStack() as chunk:
+            while True:
+                kind, *args = self.queue.get()
+                if kind == "data":
+                    if not self.copying:
+                        self.copy = chunk.enter_context(cur.copy(self.copy_sql))
+                        self.copy.write(self.header)
+                    self.copy.write(args[0])
+                elif kind == "end":
+                    self.copy.write(self.trailer)
+                    chunk.close()  # the COPY ends: PostgreSQL has stored the chunk
+                    self.copy = None
+                    self._digest(*args)
+                else:
+                    break
+            if kind == "abort" and self.copying:  # CopyFail, with the reader's error
+                with contextlib.suppress(Exception):  # never hides the reader's error
+                    chunk.__exit__(type(args[0]), args[0], args[0].__traceback__)
+                chunk.pop_all()
+
+    @property
+    def copying(self) -> bool:
+        return self.copy is not None
+
+    def _digest(self, rows: int, digest: bytes, size: int) -> None:
+        if self.stream.broken is not None:
+            return
+        if size > DIGEST_MAX_BYTES:
+            self.stream.broken = (
+                f"a chunk of {size:,} bytes (a large value) is not digested by the server"
+            )
+            return
+        try:
+            stored = self.conn.execute(self.digest_sql, (self.stream.last_tid,)).fetchone()
+        except psycopg.Error as exc:  # not the data's fault: the rows are stored
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise TargetServerError(
+                f"PostgreSQL failed to digest a chunk of the rows it stored ({first}); nothing "
+                "was committed",
+                exc.sqlstate,
+            ) from exc
+        self.stream.add(rows, digest, stored)
