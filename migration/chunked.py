@@ -40,11 +40,11 @@ PIECE_BYTES = 1 << 19  # hand the sender ~512 KB at a time: few calls, bounded m
 QUEUED = 8  # pieces waiting for the sender at most (~4 MB)
 DIGEST_MAX_BYTES = 1 << 28  # 256 MB: a larger chunk (a huge value) is not digested server-side
 try:  # CPython's own MD5 (as verify's)
-    _md5: Callable[..., Any] = importlib.import_module("_md5").md5
+    md5: Callable[..., Any] = importlib.import_module("_md5").md5
 except ImportError:  # pragma: no cover - a Python built without it
     import hashlib
 
-    _md5 = hashlib.md5
+    md5 = hashlib.md5
 
 IDLE_IN_TRANSACTION = psycopg.pq.TransactionStatus.INTRANS  # usable: not failed, not busy
 Encode = Callable[..., object]  # psycopg's row encoder: (row, transformer, out bytearray)
@@ -97,7 +97,7 @@ class ChunkedCopy:
         self.header, self.trailer = frame
         self.stream = stream
         self.buffer = bytearray()
-        self.md5 = _md5()
+        self.md5 = md5()
         self.rows = 0  # of the chunk being read
         self.size = 0  # bytes of the chunk handed to the sender
         self.queue: queue.Queue[tuple[Any, ...]] = queue.Queue(maxsize=QUEUED)
@@ -164,7 +164,7 @@ class ChunkedCopy:
     def _end_chunk(self) -> None:
         self._flush()
         self._put(("end", self.rows, self.md5.digest(), self.size))
-        self.md5, self.rows, self.size = _md5(), 0, 0
+        self.md5, self.rows, self.size = md5(), 0, 0
 
     def _put(self, item: tuple[Any, ...]) -> None:
         if self.error is not None:

@@ -1214,7 +1214,11 @@ def _run_once(
                 "skipped": {str(k): _sum_json(v) for k, v in t.skipped.items()},
                 "renumbered": {str(k): v for k, v in t.renumbered.items()},
             }
-            | ({"checksum": _sum_json(verified[name])} if name in verified else {})
+            | (
+                {"checksum": _sum_json(verified[name], result.streams, name)}
+                if name in verified
+                else {}
+            )
             for name, t in result.tables.items()
         },
     }
@@ -1281,7 +1285,9 @@ def _rerun(
         changed = []
         for c in (c for c in checks if not c.ok):
             recorded = at_migration.get(c.table)
-            changed.append(_what_changed(_as_recorded(conn, plan, sources, c, recorded), recorded))
+            chunks = _recorded_chunks(record, c.table)
+            check = _as_recorded(conn, plan, sources, c, recorded, chunks)
+            changed.append(_what_changed(check, recorded))
         raise TargetStateError(
             "the target already holds a completed migration of files with these names, but "
             "source and target differ now: " + "; ".join(changed) + "; nothing was changed"
@@ -1297,11 +1303,17 @@ def _rerun(
     return 0
 
 
-def _sum_json(total: verify.Sum) -> dict[str, object]:
+def _sum_json(
+    total: verify.Sum, streams: dict[str, verify.Stream] | None = None, table: str = ""
+) -> dict[str, object]:
     """A Sum as stored in the record (the checksum as a string: it exceeds JSON's safe ints;
-    the form only when not the canonical one, as records before the wire form were)."""
+    the form only when not the canonical one, as records before the wire form were; a stream
+    sum with its chunks' row counts, to recompute it alike on a rerun)."""
     form = {} if total.form == verify.CANON else {"form": total.form}
-    return {"rows": total.rows, "checksum": str(total.checksum)} | form
+    chunks = {}
+    if total.form == verify.STREAM and streams and table in streams:
+        chunks = {"chunks": streams[table].counts}
+    return {"rows": total.rows, "checksum": str(total.checksum)} | form | chunks
 
 
 def _sum_from_json(stored: dict[str, Any]) -> verify.Sum:
@@ -1320,24 +1332,40 @@ def _recorded_checksums(record: dict[str, object]) -> dict[str, verify.Sum]:
     }
 
 
+def _recorded_chunks(record: dict[str, object], table: str) -> list[int]:
+    """The row counts of a stream-verified table's chunks, as recorded (none for other forms)."""
+    tables: dict[str, Any] = record.get("tables") or {}  # type: ignore[assignment]
+    checksum = (tables.get(table) or {}).get("checksum") or {}
+    return [int(n) for n in checksum.get("chunks") or []]
+
+
 def _as_recorded(
     conn: psycopg.Connection,
     plan: Plan,
     sources: list[Source],
     check: TableCheck,
     recorded: verify.Sum | None,
+    chunks: list[int] | None = None,
 ) -> TableCheck:
     """The check recomputed in the form its recorded checksum has (a run verified in the wire
-    form), when it can be; else as it is."""
-    if recorded is None or recorded.form == check.source.form or recorded.form != verify.WIRE:
+    form, or in the stream form in the recorded `chunks`), when it can be; else as it is."""
+    if recorded is None or recorded.form == check.source.form or recorded.form == verify.CANON:
         return check
     tp = next(t for t in plan.tables if t.target == check.table)
     if len(tp.sources) != 1:
         return check
-    source = load.source_wire_sum(conn, tp, sources[tp.sources[0]])
+    src = sources[tp.sources[0]]
+    if recorded.form == verify.STREAM:
+        source = load.source_stream_sum(conn, tp, src, chunks or [])
+        target = verify.target_stream_sum(conn, tp, chunks or [])
+    else:
+        source, target = (
+            load.source_wire_sum(conn, tp, src),
+            verify.target_sum(conn, tp, verify.WIRE),
+        )
     if source is None:
         return check
-    return TableCheck(check.table, source, verify.target_sum(conn, tp, verify.WIRE), check.read)
+    return TableCheck(check.table, source, target, check.read)
 
 
 def _what_changed(check: TableCheck, recorded: verify.Sum | None) -> str:

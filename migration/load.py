@@ -9,7 +9,7 @@ import io
 import itertools
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -33,6 +33,7 @@ from migration.plan import Namer, Plan, Refusal, TablePlan
 from migration.source import Large, Source, no_cycle_collection, qi
 from migration.typemap import ColumnPlan, ValueProblem, show
 
+_md5 = chunked.md5
 BATCH_ROWS = 5_000  # rows per source batch: large enough to amortise, small for flat memory
 CONFLICTS_LISTED = 50  # per table; the count is always exact
 # Test hook: after this many rows of the first COPY, announce it and sleep (to be killed).
@@ -322,7 +323,8 @@ def copy_rows(
     canon = hasher if isinstance(hasher, verify.Hasher) else None
     wire = hasher if isinstance(hasher, verify.WireHasher) else None
     try:
-        with no_cycle_collection(), _writer(conn, stmt, target, cols, hasher) as writer:
+        with no_cycle_collection(), contextlib.ExitStack() as stack:
+            writer = _writer(stack, conn, stmt, target, cols, hasher)
             for batch in src.table_batches(st.name, exprs, streamable, BATCH_ROWS):
                 rows: Iterable[Sequence[object]] = batch
                 if convs or canon is not None:
@@ -359,25 +361,25 @@ def copy_rows(
     return done
 
 
-@contextlib.contextmanager
 def _writer(
+    stack: contextlib.ExitStack,
     conn: psycopg.Connection,
     stmt: sql.Composed,
     target: sql.Identifier,
     cols: list[ColumnPlan],
     hasher: verify.Hasher | verify.WireHasher | verify.Stream | None,
-) -> Iterator[_RowWriter | chunked.ChunkedCopy]:
-    """The rows' writer: one COPY (`_RowWriter`), or chunks digested by the server as they are
-    stored for a STREAM-verified table (`chunked.ChunkedCopy`)."""
+) -> _RowWriter | chunked.ChunkedCopy:
+    """The rows' writer, its COPY entered on `stack`: one COPY (`_RowWriter`), or chunks
+    digested by the server as they are stored for a STREAM-verified table
+    (`chunked.ChunkedCopy`)."""
     encode = fast_copy_encoder(_RowWriter.INTERNALS)
     if isinstance(hasher, verify.Stream) and encode is not None:
         frame = (COPY_SIGNATURE, COPY_TRAILER)
-        with chunked.ChunkedCopy(conn, target, cols, encode, frame, hasher) as writer:
-            yield writer
-        return
-    with conn.cursor() as cur, cur.copy(stmt) as copy:
-        copy.set_types([c.copy_type for c in cols])
-        yield _RowWriter(copy)
+        return stack.enter_context(chunked.ChunkedCopy(conn, target, cols, encode, frame, hasher))
+    cur = stack.enter_context(conn.cursor())
+    copy = stack.enter_context(cur.copy(stmt))
+    copy.set_types([c.copy_type for c in cols])
+    return _RowWriter(copy)
 
 
 # What psycopg's private batch encoder must produce for PROBE_ROW (an int8, a text, a bytea, a
@@ -514,6 +516,37 @@ def source_wire_sum(conn: psycopg.Connection, tp: TablePlan, src: Source) -> ver
             collections.deque(map(encode, rows, itertools.repeat(tx), encoded), maxlen=0)
             hasher.add(encoded)
     return hasher.total
+
+
+def source_stream_sum(
+    conn: psycopg.Connection, tp: TablePlan, src: Source, counts: Sequence[int]
+) -> verify.Sum | None:
+    """One source's table in the stream form, in chunks of the recorded row `counts` (to
+    compare with a recorded stream checksum; `verify.target_stream_sum` is the target's side);
+    None without the fast encoder or for a value too large to hold whole."""
+    encode = fast_copy_encoder(_RowWriter.INTERNALS)
+    if encode is None or not verify.wire_form(conn, tp.columns):
+        return None
+    tx = psycopg.adapt.Transformer(conn)
+    tx.set_dumper_types(
+        [conn.adapters.types[c.copy_type].oid for c in tp.columns], psycopg.pq.Format.BINARY
+    )
+    stream, sizes, buffer, rows_in = verify.Stream(), verify.chunk_sizes(counts), bytearray(), 0
+    size = next(sizes)
+    with no_cycle_collection():
+        for columns in verify.source_columns(src, tp):
+            rows = list(zip(*columns, strict=True))
+            if len(rows) == 1 and has_large(rows[0]):
+                return None
+            for row in rows:
+                encode(row, tx, buffer)
+                rows_in += 1
+                if rows_in == size:
+                    stream.add(rows_in, _md5(buffer).digest(), (0, None, None))
+                    buffer, rows_in, size = bytearray(), 0, next(sizes)
+    if rows_in:
+        stream.add(rows_in, _md5(buffer).digest(), (0, None, None))
+    return stream.source
 
 
 def has_large(row: Sequence[object]) -> bool:

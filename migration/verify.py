@@ -516,12 +516,14 @@ def stream_form(conn: psycopg.Connection, cols: Sequence[ColumnPlan]) -> bool:
 class Stream:
     """A table's STREAM sums, chunk by chunk: `source` from the bytes sent, `target` from
     PostgreSQL's digests of the rows stored; `last_tid` is where the last chunk ended. `broken`
-    says why no digest stands for the table (then it is verified in another form)."""
+    says why no digest stands for the table (then it is verified in another form); `counts`
+    are the rows of each chunk, recorded so that a rerun can digest both sides alike again
+    (`target_stream_sum`, `load.source_stream_sum`)."""
 
     source: Sum = field(default_factory=lambda: Sum(form=STREAM))
     target: Sum = field(default_factory=lambda: Sum(form=STREAM))
     last_tid: str = FIRST_TID
-    chunks: int = 0
+    counts: list[int] = field(default_factory=list)  # rows per chunk (recorded with the sum)
     broken: str | None = None
 
     def add(self, rows: int, digest: bytes, stored: tuple[object, ...] | None) -> None:
@@ -532,7 +534,7 @@ class Stream:
         self.source = self.source + Sum(rows, int.from_bytes(digest), STREAM)
         self.target = self.target + Sum(int(str(count)), int(str(md5_hex or "0"), 16), STREAM)
         self.last_tid = str(last) if last is not None else self.last_tid
-        self.chunks += 1
+        self.counts.append(rows)
 
 
 def stream_target_sum(conn: psycopg.Connection, tp: TablePlan, stream: Stream) -> Sum | None:
@@ -547,3 +549,33 @@ def stream_target_sum(conn: psycopg.Connection, tp: TablePlan, stream: Stream) -
     if count != stream.target.rows or last != stream.last_tid:
         return None
     return stream.target
+
+
+def target_stream_sum(conn: psycopg.Connection, tp: TablePlan, counts: Sequence[int]) -> Sum:
+    """The target's STREAM sum recomputed in chunks of the recorded row `counts`, in heap order
+    (a rerun of a stream-verified migration: equal to the recorded sum if the table is as it
+    was then); rows beyond them in further chunks of the largest count."""
+    query = sql.SQL(
+        "SELECT count(*), md5(string_agg(r, ''::bytea)), max(t)::text FROM "
+        "(SELECT ctid AS t, {row} AS r FROM {table} WHERE ctid > %s::tid LIMIT %s) AS chunk"
+    ).format(row=pg_wire_row(tp.columns), table=sql.Identifier(tp.target))
+    stream = Stream()
+    saved = conn.execute(
+        "SELECT current_setting('max_parallel_workers_per_gather'), "
+        "set_config('max_parallel_workers_per_gather', '0', true)"
+    ).fetchone()
+    for n in chunk_sizes(counts):
+        row = conn.execute(query, (stream.last_tid, n)).fetchone()
+        if row is None or not int(str(row[0])):
+            break
+        stream.add(0, b"", row)
+    if saved is not None:
+        conn.execute("SELECT set_config('max_parallel_workers_per_gather', %s, true)", (saved[0],))
+    return stream.target
+
+
+def chunk_sizes(counts: Sequence[int]) -> Iterator[int]:
+    """Rows per chunk when a stream sum is recomputed: the recorded counts, then (for rows the
+    recording did not have) chunks of the largest of them, on both sides alike."""
+    yield from counts
+    yield from itertools.repeat(max(counts, default=0) or BATCH_ROWS)

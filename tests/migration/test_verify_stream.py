@@ -11,6 +11,7 @@ import hashlib
 import io
 import json
 import random
+import sqlite3
 from collections.abc import Iterator
 
 import psycopg
@@ -73,11 +74,15 @@ def test_a_created_table_is_verified_chunk_by_chunk_as_sent(make_db, target, sma
         sent = encoded(conn, tp, [tuple(r) for r in rows])
     checksum, chunks = expected_stream(sent, 20, 2048)
     assert chunks > 20  # many chunks, each digested on its own
-    assert recorded_checksum(target, "w") == {
+    recorded = recorded_checksum(target, "w")
+    assert recorded == {
         "rows": 699,
         "checksum": str(checksum),
         "form": "stream",
+        "chunks": recorded["chunks"],
     }
+    assert len(recorded["chunks"]) == chunks  # type: ignore[arg-type]
+    assert sum(recorded["chunks"]) == 699  # type: ignore[arg-type]
     assert verified["target_checksum"] == format(checksum % (1 << 128), "032x")
     assert not [e for e in res.events if e["event"] == "note" and "row by row" in e["message"]]
 
@@ -130,7 +135,7 @@ ROWS = [(i, f"pet {i}", "n" * (i % 7), i / 3, bytes([i % 256]), i % 2) for i in 
 def test_rows_loaded_in_chunks_are_digested_alike_on_both_sides(make_db, target, small_chunks):
     with loaded(make_db, target, ROWS) as (plan, sources, conn, result):
         stream = result.streams["w"]
-        assert stream.chunks >= 5  # ~16 KB in chunks of 2 KB
+        assert len(stream.counts) >= 5  # ~16 KB in chunks of 2 KB
         assert stream.source == stream.target
         assert stream.source.rows == 300
         check, events = verify_now(plan, sources, conn, result)
@@ -184,7 +189,7 @@ def test_a_row_deleted_after_its_digest_is_a_mismatch(make_db, target, small_chu
 def test_an_empty_table_streams_no_chunk(make_db, target):
     with loaded(make_db, target, []) as (plan, sources, conn, result):
         stream = result.streams["w"]
-        assert (stream.chunks, stream.source, stream.last_tid) == (0, stream.target, "(0,0)")
+        assert (stream.counts, stream.source, stream.last_tid) == ([], stream.target, "(0,0)")
         check, _events = verify_now(plan, sources, conn, result)
     assert check.ok
     assert check.target == verify.Sum(0, 0, verify.STREAM)
@@ -269,3 +274,35 @@ def test_heap_order_is_the_order_sent_for_a_table_created_in_the_transaction(mak
         got = [r[0] for r in conn.execute("SELECT n FROM h WHERE ctid > '(0,0)'::tid")]
         conn.rollback()
     assert got == list(range(2000))
+
+
+@pytest.mark.parametrize(
+    ("app_write", "source_write", "said"),
+    [
+        ("UPDATE w SET name = 'renamed' WHERE id = 150", None,
+         ("table w: the target changed since the migration (300 rows then, 300 now; written after "
+         "the migration, e.g. by the app), the sources did not")),
+        (None, "UPDATE w SET note = 'edited' WHERE id = 7",
+         ("table w: the sources changed since the migration (300 rows then, 300 now), the target "
+         "did not")),
+        ("DELETE FROM w WHERE id = 1", "DELETE FROM w WHERE id = 2",
+         "both changed since the migration (300 rows then)"),
+    ],
+)  # fmt: skip
+def test_a_rerun_of_a_stream_verified_migration_says_which_side_moved(
+    make_db, target, small_chunks, app_write, source_write, said
+):
+    """The recorded chunk row counts let a rerun digest both sides in the same chunks again."""
+    path = make_db(WIRE_TABLE, rows={INSERT: ROWS})
+    assert run_cli("run", "--source", path, "--target", target, "--verify").code == 0
+    assert len(recorded_checksum(target, "w")["chunks"]) >= 5  # type: ignore[arg-type]
+    if app_write:
+        query(target, app_write)
+    if source_write:
+        with contextlib.closing(sqlite3.connect(path)) as conn, conn:
+            conn.execute(source_write)
+    again = run_cli("run", "--source", path, "--target", target, "--verify")
+    assert again.code == 2
+    (failed,) = again.messages("failed")
+    assert "source and target differ now: table w: " in failed
+    assert failed.endswith(f"{said}; nothing was changed"), failed
