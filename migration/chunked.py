@@ -1,14 +1,14 @@
-"""Binary COPY in chunks, each chunk digested by PostgreSQL while the next one is read.
+"""Binary COPY in chunks, each noted by where it ended in the heap (run --verify's stream form).
 
 `run --verify` on a table this transaction created (`verify.Stream`): the rows go out in
 chunks of about CHUNK_BYTES, one COPY statement each. The reading thread encodes the rows (the
 load's fast encoder) into pieces, MD5s them as they are (a few large updates per chunk: no
 Python code per row) and hands them to a sender thread, which owns the connection: it COPYs each
-chunk, then asks PostgreSQL for the MD5 of the chunk's stored rows (`verify.pg_chunk_digest`),
-while the reading thread is already reading and encoding the next chunk. So the server's
-digests overlap the client's reading, and what the plain load already does (read, encode,
-COPY) is unchanged: the client pays a few bulk MD5 updates, the server one pass over rows it
-just wrote (still in its buffers).
+chunk, then notes the chunk's count and last ctid (`verify.pg_chunk_end`, a scan of the chunk's
+own pages), while the reading thread goes on reading and encoding. So what the plain load does
+(read, encode, COPY) is unchanged but for the MD5 updates and a short query per chunk; at
+verification PostgreSQL digests the chunks' stored rows with its parallel workers
+(`verify.stream_target_sum`).
 
 Memory is bounded: at most QUEUED pieces wait for the sender. A chunk larger than
 DIGEST_MAX_BYTES (a huge value) is not digested (the server would hold it whole): the table is
@@ -31,7 +31,6 @@ import psycopg
 from psycopg import sql
 
 from migration import verify
-from migration.errors import TargetServerError
 from migration.source import Large
 from migration.typemap import ColumnPlan
 
@@ -89,7 +88,7 @@ class ChunkedCopy:
         self.copy_sql = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
             table, sql.SQL(", ").join(sql.Identifier(c.name) for c in cols)
         )
-        self.digest_sql = verify.pg_chunk_digest(cols, table)
+        self.end_sql = verify.pg_chunk_end(table)
         self.encode = encode
         self.tx = psycopg.adapt.Transformer(conn)
         oids = [conn.adapters.types[c.copy_type].oid for c in cols]
@@ -185,21 +184,10 @@ class ChunkedCopy:
                 pass
 
     def _send_chunks(self) -> None:
-        """Parallel workers off while this table's chunks are digested (restored after)."""
-        saved = self.conn.execute(
-            "SELECT current_setting('max_parallel_workers_per_gather'), "
-            "set_config('max_parallel_workers_per_gather', '0', true)"
-        ).fetchone()
-        try:
-            self._copy_and_digest()
-        finally:
-            if saved is not None and self.conn.info.transaction_status == IDLE_IN_TRANSACTION:
-                self.conn.execute(
-                    "SELECT set_config('max_parallel_workers_per_gather', %s, true)", (saved[0],)
-                )
+        self._copy_chunks()
 
-    def _copy_and_digest(self) -> None:
-        """Each chunk's pieces into one COPY; at its end, the digest; on abort, CopyFail."""
+    def _copy_chunks(self) -> None:
+        """Each chunk's pieces into one COPY; at its end, where it ended; on abort, CopyFail."""
         with self.conn.cursor() as cur, contextlib.ExitStack() as chunk:
             while True:
                 kind, *args = self.queue.get()
@@ -212,7 +200,7 @@ class ChunkedCopy:
                     self.copy.write(self.trailer)
                     chunk.close()  # the COPY ends: PostgreSQL has stored the chunk
                     self.copy = None
-                    self._digest(*args)
+                    self._ended(*args)
                 else:
                     break
             if kind == "abort" and self.copying:  # CopyFail, with the reader's error
@@ -224,7 +212,8 @@ class ChunkedCopy:
     def copying(self) -> bool:
         return self.copy is not None
 
-    def _digest(self, rows: int, digest: bytes, size: int) -> None:
+    def _ended(self, rows: int, digest: bytes, size: int) -> None:
+        """A chunk stored: its count and last ctid noted (a scan of its own pages only)."""
         if self.stream.broken is not None:
             return
         if size > DIGEST_MAX_BYTES:
@@ -232,13 +221,5 @@ class ChunkedCopy:
                 f"a chunk of {size:,} bytes (a large value) is not digested by the server"
             )
             return
-        try:
-            stored = self.conn.execute(self.digest_sql, (self.stream.last_tid,)).fetchone()
-        except psycopg.Error as exc:  # not the data's fault: the rows are stored
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise TargetServerError(
-                f"PostgreSQL failed to digest a chunk of the rows it stored ({first}); nothing "
-                "was committed",
-                exc.sqlstate,
-            ) from exc
-        self.stream.add(rows, digest, stored)
+        end = self.conn.execute(self.end_sql, (self.stream.last_tid,)).fetchone()
+        self.stream.add(rows, digest, end)

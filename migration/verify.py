@@ -19,6 +19,7 @@ A Sum knows its form: sums of two forms never compare equal and never add up.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
 import itertools
@@ -33,6 +34,7 @@ from psycopg import sql
 
 from migration import typemap
 from migration.convert import TEXT_SQL
+from migration.errors import TargetServerError
 from migration.plan import TablePlan
 from migration.source import Large, Source, no_cycle_collection, qi
 from migration.typemap import ColumnPlan
@@ -485,22 +487,36 @@ _WIRE_ROW_HASH = "q8x"  # of each 16-byte MD5: the first 8 bytes as a signed int
 # A table this transaction created is written only by its COPY statements, and PostgreSQL then
 # skips the free space map (copyfrom.c: TABLE_INSERT_SKIP_FSM): every row lands after the rows
 # stored before it, so the heap holds the rows in the order they were sent. The load sends such a
-# table in chunks, one COPY each; the client MD5s each chunk's encoded rows as it sends them (a
-# few large updates: no Python code per row) and PostgreSQL MD5s the same chunk's stored rows,
-# rendered as in the wire form and read in heap order (`pg_chunk_digest`), while the client
-# reads the next chunk. A chunk's rows are those after the previous chunk's last row (`ctid >`).
+# table in chunks, one COPY each, MD5s each chunk's encoded rows as it sends them (a few large
+# updates: no Python code per row) and notes where in the heap the chunk ended (`pg_chunk_end`,
+# a scan of the chunk's own pages). At verification PostgreSQL MD5s each chunk's stored rows,
+# rendered as in the wire form and read in heap order (`pg_chunk_digests`): one aggregate per
+# chunk over a TID range scan, the chunks spread over its parallel workers (a Parallel Append
+# runs each whole in one process, so each sees its rows in order).
+_CHUNK_END = "SELECT count(*), max(ctid)::text FROM {table} WHERE ctid > %s::tid"
 _CHUNK_DIGEST = (
-    "SELECT count(*), md5(string_agg({row}, ''::bytea)), max(ctid)::text FROM {table} "
-    "WHERE ctid > %s::tid"
+    "SELECT count(*), md5(string_agg({row}, ''::bytea)) FROM {table} "
+    "WHERE ctid > %s::tid AND ctid <= %s::tid"
 )
 FIRST_TID = "(0,0)"  # before the first row of a table (line pointers start at 1)
+DIGESTS_PER_QUERY = 32  # chunks digested by one query (its Parallel Append's branches)
+# For the digest query only: starting workers and gathering 32 rows costs next to nothing
+# against MD5ing 32 chunks of ~4 MB, but PostgreSQL's defaults (1000, 0.1) make it run serially.
+PARALLEL_SETTINGS = {"parallel_setup_cost": "0", "parallel_tuple_cost": "0"}
 
 
-def pg_chunk_digest(cols: Sequence[ColumnPlan], table: sql.Composable) -> sql.Composed:
-    """Count, MD5 of the rows' wire bytes concatenated in heap order, and the last row's ctid,
-    of the rows after a given ctid (a TID range scan). Run without parallel workers: a parallel
-    scan would hand the aggregate the rows out of order."""
-    return sql.SQL(_CHUNK_DIGEST).format(row=pg_wire_row(cols), table=table)
+def pg_chunk_end(table: sql.Composable) -> sql.Composed:
+    """The count and the last ctid of the rows after a given ctid (one chunk, just COPYed)."""
+    return sql.SQL(_CHUNK_END).format(table=table)
+
+
+def pg_chunk_digests(
+    cols: Sequence[ColumnPlan], table: sql.Composable, chunks: int
+) -> sql.Composed:
+    """Count and MD5 of the rows' wire bytes concatenated in heap order, for each of `chunks`
+    TID ranges (lo, hi] passed as parameters: one aggregate per range, UNION ALL."""
+    one = sql.SQL(_CHUNK_DIGEST).format(row=pg_wire_row(cols), table=table)
+    return sql.SQL(" UNION ALL ").join([one] * chunks)
 
 
 def stream_form(conn: psycopg.Connection, cols: Sequence[ColumnPlan]) -> bool:
@@ -514,41 +530,90 @@ def stream_form(conn: psycopg.Connection, cols: Sequence[ColumnPlan]) -> bool:
 
 @dataclass
 class Stream:
-    """A table's STREAM sums, chunk by chunk: `source` from the bytes sent, `target` from
-    PostgreSQL's digests of the rows stored; `last_tid` is where the last chunk ended. `broken`
-    says why no digest stands for the table (then it is verified in another form); `counts`
-    are the rows of each chunk, recorded so that a rerun can digest both sides alike again
-    (`target_stream_sum`, `load.source_stream_sum`)."""
+    """A table sent in chunks: `source`, the STREAM sum of the bytes sent (each chunk's MD5);
+    `bounds`, each chunk's TID range (lo, hi] as stored; `stored`, the rows PostgreSQL counted in
+    them. `counts` are the rows sent per chunk, recorded so that a rerun can digest both sides
+    alike again (`target_stream_sum`, `load.source_stream_sum`). `broken` says why no digest
+    stands for the table (then it is verified in another form)."""
 
     source: Sum = field(default_factory=lambda: Sum(form=STREAM))
-    target: Sum = field(default_factory=lambda: Sum(form=STREAM))
-    last_tid: str = FIRST_TID
-    counts: list[int] = field(default_factory=list)  # rows per chunk (recorded with the sum)
+    bounds: list[tuple[str, str]] = field(default_factory=list)
+    stored: int = 0
+    counts: list[int] = field(default_factory=list)
     broken: str | None = None
 
-    def add(self, rows: int, digest: bytes, stored: tuple[object, ...] | None) -> None:
-        """One chunk: `rows` sent with MD5 `digest`; `stored` the server's (count, md5, ctid)."""
-        if stored is None:  # pragma: no cover - an aggregate always returns one row
-            raise ValueError("the chunk digest returned no row")
-        count, md5_hex, last = stored
+    @property
+    def last_tid(self) -> str:
+        return self.bounds[-1][1] if self.bounds else FIRST_TID
+
+    def add(self, rows: int, digest: bytes, end: tuple[object, ...] | None) -> None:
+        """One chunk: `rows` sent with MD5 `digest`; `end`: the server's (count, last ctid)."""
+        if end is None:  # pragma: no cover - an aggregate always returns one row
+            raise ValueError("the chunk's end query returned no row")
+        count, last = int(str(end[0])), end[1]
         self.source = self.source + Sum(rows, int.from_bytes(digest), STREAM)
-        self.target = self.target + Sum(int(str(count)), int(str(md5_hex or "0"), 16), STREAM)
-        self.last_tid = str(last) if last is not None else self.last_tid
         self.counts.append(rows)
+        if count:
+            self.bounds.append((self.last_tid, str(last)))
+            self.stored += count
 
 
 def stream_target_sum(conn: psycopg.Connection, tp: TablePlan, stream: Stream) -> Sum | None:
-    """The target's STREAM sum if the table still holds exactly the rows the chunks digested
-    (same count, no row after the last chunk's); None if anything was written since."""
-    row = conn.execute(
-        sql.SQL("SELECT count(*), max(ctid)::text FROM {}").format(sql.Identifier(tp.target))
+    """The target's STREAM sum: each chunk's stored rows digested (`pg_chunk_digests`, with
+    parallel workers); None if rows were stored after the last chunk since (the table is then
+    compared row by row). A row changed or deleted inside the chunks changes their digests."""
+    table = sql.Identifier(tp.target)
+    after = conn.execute(
+        sql.SQL("SELECT count(*) FROM {} WHERE ctid > %s::tid").format(table), (stream.last_tid,)
     ).fetchone()
-    if row is None:  # pragma: no cover - an aggregate always returns one row
+    if after is None or int(str(after[0])):
         return None
-    count, last = int(str(row[0])), str(row[1]) if row[1] is not None else FIRST_TID
-    if count != stream.target.rows or last != stream.last_tid:
-        return None
-    return stream.target
+    total = Sum(form=STREAM)
+    try:
+        with settings(conn, PARALLEL_SETTINGS):
+            for i in range(0, len(stream.bounds), DIGESTS_PER_QUERY):
+                group = stream.bounds[i : i + DIGESTS_PER_QUERY]
+                query = pg_chunk_digests(tp.columns, table, len(group))
+                for count, md5_hex in conn.execute(query, [t for b in group for t in b]):
+                    total = total + Sum(int(str(count)), int(str(md5_hex or "0"), 16), STREAM)
+    except psycopg.Error as exc:  # not the data's fault: the rows are stored
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise TargetServerError(
+            f"PostgreSQL failed to digest the stored rows of table {tp.target} ({first}); "
+            "nothing was committed",
+            exc.sqlstate,
+        ) from exc
+    return total
+
+
+@contextlib.contextmanager
+def settings(conn: psycopg.Connection, values: dict[str, str]) -> Iterator[None]:
+    """Settings changed for the enclosed statements of this transaction, then restored."""
+    names = list(values)
+    row = conn.execute(
+        sql.SQL("SELECT {}").format(
+            sql.SQL(", ").join(
+                sql.SQL("current_setting({}), set_config({}, {}, true)").format(
+                    sql.Literal(n), sql.Literal(n), sql.Literal(values[n])
+                )
+                for n in names
+            )
+        )
+    ).fetchone()
+    try:
+        yield
+    finally:
+        if row is not None and conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS:
+            conn.execute(
+                sql.SQL("SELECT {}").format(
+                    sql.SQL(", ").join(
+                        sql.SQL("set_config({}, {}, true)").format(
+                            sql.Literal(n), sql.Literal(str(row[2 * i]))
+                        )
+                        for i, n in enumerate(names)
+                    )
+                )
+            )
 
 
 def target_stream_sum(conn: psycopg.Connection, tp: TablePlan, counts: Sequence[int]) -> Sum:
@@ -559,19 +624,15 @@ def target_stream_sum(conn: psycopg.Connection, tp: TablePlan, counts: Sequence[
         "SELECT count(*), md5(string_agg(r, ''::bytea)), max(t)::text FROM "
         "(SELECT ctid AS t, {row} AS r FROM {table} WHERE ctid > %s::tid LIMIT %s) AS chunk"
     ).format(row=pg_wire_row(tp.columns), table=sql.Identifier(tp.target))
-    stream = Stream()
-    saved = conn.execute(
-        "SELECT current_setting('max_parallel_workers_per_gather'), "
-        "set_config('max_parallel_workers_per_gather', '0', true)"
-    ).fetchone()
-    for n in chunk_sizes(counts):
-        row = conn.execute(query, (stream.last_tid, n)).fetchone()
-        if row is None or not int(str(row[0])):
-            break
-        stream.add(0, b"", row)
-    if saved is not None:
-        conn.execute("SELECT set_config('max_parallel_workers_per_gather', %s, true)", (saved[0],))
-    return stream.target
+    total, last = Sum(form=STREAM), FIRST_TID
+    with settings(conn, {"max_parallel_workers_per_gather": "0"}):
+        for n in chunk_sizes(counts):
+            row = conn.execute(query, (last, n)).fetchone()
+            if row is None or not int(str(row[0])):
+                break
+            total = total + Sum(int(str(row[0])), int(str(row[1]), 16), STREAM)
+            last = str(row[2])
+    return total
 
 
 def chunk_sizes(counts: Sequence[int]) -> Iterator[int]:

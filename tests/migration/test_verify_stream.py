@@ -135,9 +135,9 @@ ROWS = [(i, f"pet {i}", "n" * (i % 7), i / 3, bytes([i % 256]), i % 2) for i in 
 def test_rows_loaded_in_chunks_are_digested_alike_on_both_sides(make_db, target, small_chunks):
     with loaded(make_db, target, ROWS) as (plan, sources, conn, result):
         stream = result.streams["w"]
-        assert len(stream.counts) >= 5  # ~16 KB in chunks of 2 KB
-        assert stream.source == stream.target
-        assert stream.source.rows == 300
+        assert len(stream.counts) == len(stream.bounds) >= 5  # ~16 KB in chunks of 2 KB
+        assert stream.source == verify.stream_target_sum(conn, plan.tables[0], stream)
+        assert stream.source.rows == stream.stored == 300
         check, events = verify_now(plan, sources, conn, result)
     assert check.ok
     assert check.source.form == verify.STREAM
@@ -150,8 +150,10 @@ def test_a_value_changed_as_it_is_stored_moves_the_chunk_digest(make_db, target,
     changed = "IF NEW.id = 123 THEN NEW.name := upper(NEW.name); END IF;"
     with loaded(make_db, target, ROWS, trigger=changed) as (plan, sources, conn, result):
         stream = result.streams["w"]
-        assert stream.source.rows == stream.target.rows == 300
-        assert stream.source.checksum != stream.target.checksum
+        stored = verify.stream_target_sum(conn, plan.tables[0], stream)
+        assert stored is not None
+        assert stream.source.rows == stored.rows == 300
+        assert stream.source.checksum != stored.checksum
         check, events = verify_now(plan, sources, conn, result)
     assert not check.ok
     assert check.source.form == verify.WIRE  # settled row by row
@@ -189,7 +191,8 @@ def test_a_row_deleted_after_its_digest_is_a_mismatch(make_db, target, small_chu
 def test_an_empty_table_streams_no_chunk(make_db, target):
     with loaded(make_db, target, []) as (plan, sources, conn, result):
         stream = result.streams["w"]
-        assert (stream.counts, stream.source, stream.last_tid) == ([], stream.target, "(0,0)")
+        assert (stream.counts, stream.bounds, stream.last_tid) == ([], [], "(0,0)")
+        assert stream.source == verify.Sum(0, 0, verify.STREAM)
         check, _events = verify_now(plan, sources, conn, result)
     assert check.ok
     assert check.target == verify.Sum(0, 0, verify.STREAM)
@@ -210,12 +213,32 @@ def test_a_chunk_too_large_to_digest_is_verified_in_another_form(
     assert "form" not in recorded_checksum(target, "w")  # the canonical form
 
 
-def test_the_digest_runs_without_parallel_workers_and_restores_the_setting(make_db, target):
-    with loaded(make_db, target, ROWS) as (_plan, _sources, conn, _result):
-        row = conn.execute("SELECT current_setting('max_parallel_workers_per_gather')").fetchone()
-        default = query(target, "SELECT current_setting('max_parallel_workers_per_gather')")
-        assert row is not None
-        assert [(row[0],)] == default
+def test_chunks_are_digested_in_parallel_each_whole_in_one_process(make_db, target, small_chunks):
+    """The plan the stream form stands on: a Parallel Append whose branches are one aggregate
+    over one TID range each (a branch runs whole in one process: its rows in heap order), and
+    the settings that make PostgreSQL choose it are restored after."""
+    with loaded(make_db, target, ROWS) as (plan, _sources, conn, result):
+        stream = result.streams["w"]
+        (tp,) = plan.tables
+        query = verify.pg_chunk_digests(tp.columns, sql.Identifier("w"), 3)
+        before = conn.execute("SELECT current_setting('parallel_setup_cost')").fetchone()
+        with verify.settings(conn, verify.PARALLEL_SETTINGS):
+            shape = [
+                line.strip().split(" on w")[0]
+                for (line,) in conn.execute(
+                    sql.SQL("EXPLAIN (COSTS OFF) {}").format(query),
+                    [t for b in stream.bounds[:3] for t in b],
+                )
+                if "Cond" not in line
+            ]
+        assert shape == [
+            "Gather",
+            "Workers Planned: 2",
+            "->  Parallel Append",
+            *["->  Aggregate", "->  Tid Range Scan"] * 3,
+        ]
+        after = conn.execute("SELECT current_setting('parallel_setup_cost')").fetchone()
+        assert before == after == ("1000",)
 
 
 def test_a_value_refused_in_a_later_chunk_is_reported_as_without_verify(
@@ -248,14 +271,14 @@ def test_a_failing_digest_ends_the_run_and_leaves_the_target_untouched(
     """The sender thread's own error (here, the digest query fails) reaches the reading thread:
     the run fails instead of hanging, and nothing is committed."""
     monkeypatch.setattr(
-        verify, "_CHUNK_DIGEST", "SELECT 1 / 0 FROM {table} WHERE ctid > %s::tid AND {row} <> ''"
+        verify,
+        "_CHUNK_DIGEST",
+        "SELECT 1 / 0, '' FROM {table} WHERE ctid > %s::tid AND ctid <= %s::tid AND {row} <> ''",
     )
     res = run_cli("run", "--source", make_db(WIRE_TABLE, rows={INSERT: ROWS}), "--target",
                   target, "--verify")  # fmt: skip
     assert res.code == 2  # not the data's fault
-    assert "PostgreSQL failed to digest a chunk of the rows it stored (division by zero)" in (
-        res.text
-    )
+    assert "PostgreSQL failed to digest the stored rows of table w (division by zero)" in res.text
     assert tables_in(target) == []
 
 
