@@ -27,10 +27,19 @@ class Broken:
 
     problems: list[Problem] = field(default_factory=list)
     rows: int = 0
+    counts: dict[tuple[str, str], int] = field(default_factory=dict)  # (table, CHECK) -> rows
 
     def extend(self, other: Broken) -> None:
         self.problems.extend(other.problems)
         self.rows += other.rows
+        for key, n in other.counts.items():
+            self.counts[key] = self.counts.get(key, 0) + n
+
+    def summary(self) -> list[str]:
+        """One line per table and constraint: how many rows of all the files break it."""
+        return [
+            f"table {table}: {n} row(s) break {what}" for (table, what), n in self.counts.items()
+        ]
 
 
 def _rowid(value: object) -> object:
@@ -110,7 +119,7 @@ def records(
     count, listed = found
     column = ",".join(names) or "-"
     why = f"breaks {what} ({count} row{'' if count == 1 else 's'} of this file)"
-    out = Broken(rows=count)
+    out = Broken(rows=count, counts={(table, what): count})
     for row, *values in listed:
         shown = ", ".join(
             _shown(v) if len(names) == 1 else f"{n}={_shown(v)}"
@@ -140,5 +149,6 @@ def of_step(
         found = breaking(conn, sql.Identifier(tp.target), tp.target, step.expr, step.columns, row)
     if isinstance(found, str):
         why = f"{step.what}: {error} (the rows cannot be listed: {found})"
-        return Broken([Problem(path, tp.table.name, "-", ",".join(names) or "-", "-", why)], 1)
+        problem = Problem(path, tp.table.name, "-", ",".join(names) or "-", "-", why)
+        return Broken([problem], 1, {(tp.table.name, step.what): 1})
     return records(path, tp.table.name, step.what, names, found)

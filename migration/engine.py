@@ -389,8 +389,7 @@ def _verdict(
         recorded = _record_state(conn, sources)
         schema = list(plan.mismatches)
         state = recorded if recorded is not None else existing.predict(conn, plan, opts.replace)
-        app_broken = existing.check_violations(conn, plan, sources)
-        broken = Broken(app_broken, len(app_broken))
+        broken = existing.check_violations(conn, plan, sources)
     else:
         namer = Namer(opts.identifiers)
         casts.forget(plan.named_types)  # a rolled-back attempt of run's created none of them
@@ -1109,6 +1108,7 @@ def _raise_all_problems(
         )
         if any(what == "conflict" for _table, what in verdict.found.counts):
             hints.append("--on-conflict renumber gives the later file's conflicting rows new keys")
+    parts.extend(verdict.broken.summary())
     if verdict.refused:
         parts.append(
             f"{len(verdict.refused)} object(s) of the source schema cannot be created in "
@@ -1124,7 +1124,8 @@ def _raise_all_problems(
 def _explains(found: Problem, seen: Problem) -> bool:
     """True when `found` (a check's record) is what PostgreSQL reported as `seen`: same table,
     and the same column, or the column named in the constraint it broke, or (an index that
-    could not be built, reported as "<what>: <error>") the same index named first."""
+    could not be built, reported as "<what>: <error>") the same index named first, or (a row
+    an app's CHECK refused while loading) the constraint named."""
     if found.table != seen.table or seen.source not in (found.source, "target"):
         return False
     named = {f"({found.column})", f"({', '.join(found.column.split(','))})"}  # as PostgreSQL
@@ -1133,6 +1134,7 @@ def _explains(found: Problem, seen: Problem) -> bool:
         found.column == seen.column
         or any(n in seen.value or n in seen.reason for n in named)
         or (seen.column == "-" and found.reason.startswith(f"{what}: "))
+        or f'constraint "{seen.column}"' in found.reason  # the rows breaking that constraint
     )
 
 

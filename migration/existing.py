@@ -23,9 +23,10 @@ from typing import TYPE_CHECKING
 import psycopg
 from psycopg import sql
 
-from migration import catalog, convert, preflight
+from migration import catalog, checkrows, convert, preflight
 from migration import plan as planmod
 from migration.catalog import Rebuilt, TargetTable
+from migration.checkrows import Broken
 from migration.errors import DataProblemError, Problem, TargetStateError, UsageError
 from migration.log import Reporter
 from migration.model import Column, Table
@@ -678,52 +679,92 @@ SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = %(rel)s AND contype 
                  AND t.typtype = 'd')
 """
 
+_APP_CHECKS = """
+SELECT c.conname::text, pg_get_expr(c.conbin, c.conrelid), pg_get_constraintdef(c.oid),
+       coalesce((SELECT array_agg(a.attname::text ORDER BY a.attnum) FROM pg_attribute a
+                 WHERE a.attrelid = c.conrelid AND a.attnum = ANY (c.conkey)), '{}')
+FROM pg_constraint c WHERE c.conrelid = %s AND c.contype = 'c' ORDER BY c.conname
+"""
 
-def check_violations(
-    conn: psycopg.Connection, plan: ExistingPlan, sources: list[Source]
-) -> list[Problem]:
-    """The app's CHECKs (and its domains') the data breaks, as `run`'s load meets them: each
-    loaded table holding one is copied, one source at a time, into a temporary twin (LIKE ...
-    INCLUDING CONSTRAINTS, its NOT NULLs dropped: `diagnose` lists NULLs), all rolled back.
-    COPY stops at the first row a CHECK refuses: one problem per table and constraint, the
-    same record `run` reports. A value that does not convert is loaded as NULL (`lenient`):
-    `diagnose` lists it."""
+
+def check_violations(conn: psycopg.Connection, plan: ExistingPlan, sources: list[Source]) -> Broken:
+    """The rows that break the app's CHECKs, per file (`checkrows`): each loaded table holding
+    one is copied, one source at a time, into a temporary twin (LIKE ..., its NOT NULLs
+    dropped: `diagnose` lists NULLs) with each row's name in its file alongside, and PostgreSQL
+    counts and lists the rows each CHECK refuses, with the expression from the catalog; all
+    rolled back. A domain's CHECK stops the COPY at the first row it refuses: that row is the
+    one named, as `run`'s load meets it. A value that does not convert is loaded as NULL
+    (`lenient`): `diagnose` lists it."""
     from migration import load  # here: load imports plan modules this one also uses
 
     quiet = Reporter("json", (), io.StringIO(), io.StringIO())
-    out: list[Problem] = []
+    out = Broken()
     for tp in plan.tables:
         target = plan.targets[tp.target]
         row = conn.execute(_CHECKED, {"rel": target.oid}).fetchone()
         if not (row and row[0]):
             continue
+        checks = conn.execute(_APP_CHECKS, (target.oid,)).fetchall()
         twin = sql.Identifier("pg_temp", target.name)
         for idx in tp.sources:
+            path = sources[idx].path
             with conn.transaction(force_rollback=True):
-                conn.execute(
-                    sql.SQL("CREATE TEMP TABLE {} (LIKE {} INCLUDING CONSTRAINTS)").format(
-                        twin, target.ident
-                    )
-                )
+                conn.execute(sql.SQL("CREATE TEMP TABLE {} (LIKE {})").format(twin, target.ident))
                 for col in target.columns:
                     conn.execute(
                         sql.SQL("ALTER TABLE {} ALTER COLUMN {} DROP NOT NULL").format(
                             twin, sql.Identifier(col.name)
                         )
                     )
+                filled, named, row_type = checkrows.with_row(load.lenient(tp))
+                conn.execute(
+                    sql.SQL("ALTER TABLE {} ADD COLUMN {} {}").format(
+                        twin, sql.Identifier(named), row_type
+                    )
+                )
                 try:
                     with conn.transaction():
-                        load.copy_rows(
-                            conn, load.lenient(tp), sources[idx], target.name, quiet, temp=True
-                        )
+                        load.copy_rows(conn, filled, sources[idx], target.name, quiet, temp=True)
                 except psycopg.IntegrityError as exc:
                     if exc.sqlstate != "23502":  # a NULL: diagnose lists it as a value
-                        problem = _integrity(exc, target.name)[2]
-                        if problem not in out:
-                            out.append(problem)
+                        table, what, problem = _integrity(exc, target.name)
+                        if problem not in out.problems:  # as run's load reports it
+                            out.extend(Broken([problem], 1, {(table, f"the app's {what}"): 1}))
+                    continue
                 except (load.LoadValueError, psycopg.DataError):
-                    pass
+                    continue
+                for name, expr, definition, columns in checks:
+                    out.extend(
+                        _app_check(
+                            conn, tp, twin, named, path, name, expr, definition, list(columns)
+                        )
+                    )
     return out
+
+
+def _app_check(
+    conn: psycopg.Connection,
+    tp: TablePlan,
+    twin: sql.Identifier,
+    row: str,
+    path: str,
+    name: str,
+    expr: str,
+    definition: str,
+    columns: list[str],
+) -> Broken:
+    """The rows of one file (in `twin`) that break one CHECK of the app's table."""
+    what = f'the app\'s constraint "{name}" ({definition})'
+    names = checkrows.source_names(tp, columns)
+    alias = tp.target
+    found = checkrows.breaking(conn, twin, alias, sql.SQL(expr), columns, row)
+    if isinstance(found, str):
+        why = f"{what}: the rows cannot be listed ({found})"
+        problem = Problem(path, tp.table.name, "-", ",".join(names) or "-", "-", why)
+        return Broken([problem], 1, {(tp.table.name, what): 1})
+    if not found[0]:
+        return Broken()
+    return checkrows.records(path, tp.table.name, what, names, found)
 
 
 def _first_line(exc: BaseException) -> str:
