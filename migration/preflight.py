@@ -207,8 +207,8 @@ def repeated_app_keys(plan: Plan, sources: list[Source], found: Findings) -> Non
     once); two left with one key break the app's primary key when `run` rebuilds it."""
     for tp in plan.tables:
         keys = _keys(plan, tp)
-        if not keys.app or not keys.pk or _enforced(tp, keys.pk):
-            continue
+        if not keys.app or not keys.pk or _enforced(tp, keys.pk) or _over_citext(tp, keys.pk):
+            continue  # a key over citext: citext_clashes groups it by the target's fold
         for group in _merged(sources, tp, keys.pk, _not_null(sources, tp, keys.pk)):
             earlier: set[str] = set()
             for idx, rows in itertools.groupby(group, key=lambda g: g[1]):
@@ -395,13 +395,20 @@ def _citext(col: ColumnPlan | None) -> bool:
     return "citext" in (named, col.pg_type.rsplit(".", 1)[-1].strip('"'))
 
 
-def citext_keys(plan: Plan, tp: TablePlan) -> list[list[str]]:
-    """The UNIQUE keys of the table (the app's, or the source's compared byte for byte) with a
-    citext column, whose clashes only the target's own lower() can find."""
+def _over_citext(tp: TablePlan, cols: list[str]) -> bool:
+    folded = {k.lower() for k in cols}
+    return any(_citext(c) for c in tp.copied() if c.source.name.lower() in folded)
+
+
+def citext_keys(plan: Plan, tp: TablePlan) -> list[tuple[list[str], bool]]:
+    """The keys of the table (the app's, or the source's: its primary key, its UNIQUE keys
+    compared byte for byte) with a citext column, whose clashes only the target's own lower()
+    can find; True for the primary key."""
     by_name = {c.source.name.lower(): c for c in tp.copied()}
+    keys = _keys(plan, tp)
     return [
-        cols
-        for cols in _keys(plan, tp).uniques
+        (cols, cols is keys.pk)
+        for cols in ([keys.pk] if keys.pk else []) + keys.uniques
         if all(c.lower() in by_name for c in cols)
         and any(_citext(by_name[c.lower()]) for c in cols)
     ]
@@ -416,14 +423,104 @@ def citext_clashes(
     converts them, are copied with each row's identity into a temporary table on the target
     and grouped there, in a transaction rolled back: memory stays bounded by a batch."""
     for tp in plan.tables:
-        for cols in citext_keys(plan, tp):
+        for cols, pk in citext_keys(plan, tp):
             # a target without citext: run refuses that on its own (exit 2, the fix named)
             with (
                 contextlib.suppress(SourceTextError, psycopg.errors.UndefinedObject),
                 conn.transaction(force_rollback=True),
             ):
                 _stage_keys(conn, plan, tp, sources, cols)
-                _group_keys(conn, tp, sources, cols, policy, found)
+                if pk:
+                    _pk_repeats(conn, tp, sources, cols, found)
+                    _pk_conflicts(conn, tp, sources, cols, policy, found)
+                else:
+                    _group_keys(conn, tp, sources, cols, policy, found)
+
+
+def _pk_repeats(
+    conn: psycopg.Connection, tp: TablePlan, sources: list[Source], cols: list[str], found: Findings
+) -> None:
+    """Primary key values over citext that several rows of one file hold once folded (the key
+    is built after the first file's COPY; a later file's rows are inserted after its twins of
+    earlier rows are dropped)."""
+    stage = sql.Identifier("pg_temp", CITEXT_STAGE)
+    keys = sql.SQL(", ").join(sql.Identifier(f"k{i}") for i in range(len(cols)))
+    conn.execute(
+        sql.SQL(
+            "DELETE FROM {s} a USING {s} b WHERE a.src > b.src AND a.row_text = b.row_text"
+        ).format(s=stage)
+    )
+    query = sql.SQL(
+        "SELECT src, count(*), {spelled} FROM {s} GROUP BY src, {keys} HAVING count(*) > 1 "
+        "ORDER BY 1, 3"
+    ).format(spelled=_spelled(keys, cols), s=stage, keys=keys)
+    with conn.cursor(name="petstore_citext_repeats") as cur:
+        cur.execute(query)
+        for idx, count, spellings in cur:
+            found.add(
+                "repeated key",
+                Problem(
+                    sources[idx].path,
+                    tp.table.name,
+                    "-",
+                    ",".join(tp.pk),
+                    ", ".join(show(v) for v in sorted(spellings)),
+                    f"PRIMARY KEY ({', '.join(tp.pk)}) over citext, compared without case by the "
+                    f"target: {count} rows of this file hold this value",
+                ),
+            )
+
+
+def _pk_conflicts(
+    conn: psycopg.Connection,
+    tp: TablePlan,
+    sources: list[Source],
+    cols: list[str],
+    policy: str,
+    found: Findings,
+) -> None:
+    """Rows whose primary key over citext an earlier file holds, spelled otherwise, with
+    different content (the load's merge joins on the target's equality; the same spelling is
+    `key_conflicts`'s)."""
+    stage = sql.Identifier("pg_temp", CITEXT_STAGE)
+    n = len(cols)
+    same = sql.SQL(" AND ").join(
+        sql.SQL("e.{k} = s.{k}").format(k=sql.Identifier(f"k{i}")) for i in range(n)
+    )
+    alike = sql.SQL(" AND ").join(
+        sql.SQL("e.{k}::text = s.{k}::text").format(k=sql.Identifier(f"k{i}")) for i in range(n)
+    )
+    shown = sql.SQL(", ").join(
+        sql.SQL("s.{}::text").format(sql.Identifier(f"k{i}")) for i in range(n)
+    )
+    query = sql.SQL(
+        "SELECT DISTINCT s.src, {shown} FROM {s} s WHERE EXISTS (SELECT 1 FROM {s} e "
+        "WHERE e.src < s.src AND {same} AND e.row_text <> s.row_text AND NOT ({alike})) "
+        "ORDER BY 1, 2"
+    ).format(shown=shown, s=stage, same=same, alike=alike)
+    why = "" if policy == "refuse" else " (renumbering needs a single integer key)"
+    with conn.cursor(name="petstore_citext_conflicts") as cur:
+        cur.execute(query)
+        for idx, *key in cur:
+            found.add(
+                "conflict",
+                Problem(
+                    sources[idx].path,
+                    tp.table.name,
+                    ",".join(map(str, key)),
+                    ",".join(tp.pk),
+                    show(key[0] if len(key) == 1 else tuple(key)),
+                    f"same key as an earlier source, different content{why} (citext: "
+                    "compared without case by the target)",
+                ),
+            )
+
+
+def _spelled(keys: sql.Composable, cols: list[str]) -> sql.Composable:
+    """The distinct spellings of a group's key, as text."""
+    return sql.SQL("array_agg(DISTINCT ({})::text)").format(
+        sql.SQL("ROW({})").format(keys) if len(cols) > 1 else keys
+    )
 
 
 def _stage_keys(
@@ -490,9 +587,7 @@ def _group_keys(
         rows = sql.SQL("count(DISTINCT {})").format(
             sql.Identifier("pk_text" if policy == "refuse" else "row_text")
         )
-    spelled = sql.SQL("array_agg(DISTINCT ({})::text)").format(
-        sql.SQL("ROW({})").format(keys) if len(cols) > 1 else keys
-    )
+    spelled = _spelled(keys, cols)
     query = sql.SQL(
         "SELECT {rows}, array_agg(DISTINCT src ORDER BY src), {spelled} FROM {s} "
         "GROUP BY {keys} HAVING {rows} > 1 ORDER BY 3"

@@ -75,6 +75,7 @@ TAGS_BY_KIND = (
 )
 REX = "INSERT INTO tags VALUES (2, 'a', 'rex');"
 APP_TAGS = "CREATE TABLE tags (id bigint PRIMARY KEY, kind text, name text UNIQUE);"
+BREEDS = "CREATE TABLE breeds (name TEXT PRIMARY KEY, origin TEXT);"
 CITEXT = "CREATE EXTENSION IF NOT EXISTS citext;"
 TAG_ROWS = "INSERT INTO tags VALUES ('a', 'x'), ('a', 'y'), ('b', 'z');"
 
@@ -385,6 +386,31 @@ CASES = [
         {"create": (0, NONE)},
         app={"create": CITEXT},
         args=("--cast", "owners.email=citext"),
+    ),
+    Case(
+        "a primary key cast to citext: two spellings in one file",
+        (SOURCE + BREEDS + "INSERT INTO breeds VALUES ('Rex', 'a'), ('rex', 'b');",),
+        {"create": (1, cells(("breeds", "name")))},
+        app={"create": CITEXT},
+        args=("--cast", "breeds.name=citext"),
+    ),
+    Case(
+        "a primary key cast to citext: two spellings in two files, same or other content",
+        (
+            SOURCE + BREEDS + "INSERT INTO breeds VALUES ('Rex', 'a'), ('Max', 'b');",
+            SOURCE + BREEDS + "INSERT INTO breeds VALUES ('rex', 'a'), ('MAX', 'c'), ('Tom', 'd');",
+        ),
+        {"create": (1, cells(("breeds", "name")))},
+        app={"create": CITEXT},
+        args=("--cast", "breeds.name=citext"),
+    ),
+    Case(
+        "the app's citext primary key: two spellings in one file",
+        (SOURCE + BREEDS + "INSERT INTO breeds VALUES ('Rex', 'a'), ('rex', 'b');",),
+        {"existing": (1, cells(("breeds", "name")))},
+        app={
+            "existing": CITEXT + APP + "CREATE TABLE breeds (name citext PRIMARY KEY, origin text);"
+        },
     ),
     Case(
         "--schema auto with some source tables in the target and others not",
