@@ -451,6 +451,10 @@ def _plan_verdict(verdict: Verdict, log: Reporter) -> int:
     listed = [*verdict.schema, *verdict.state]
     if listed:
         log.text("Refused against the target:\n" + "\n".join("  " + p.describe() for p in listed))
+    if verdict.broken.problems:
+        lines = [f"Rows a CHECK refuses ({verdict.broken.rows}):"]
+        lines += ["  " + p.describe() for p in verdict.broken.problems]
+        log.text("\n".join(lines))
     for p in verdict.problems():
         log.data("problem", p.describe(), level="error", **p.fields())
     total, code = verdict.total(), verdict.exit_code()

@@ -12,6 +12,7 @@ To add a case: append a `Case` to CASES; `expect` maps a mode to the exit code a
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass, field
 
@@ -702,3 +703,16 @@ def test_a_citext_key_names_the_folded_clash_with_its_spellings(make_db, target,
             ),
         ),
     ]
+
+
+def test_plan_in_text_lists_the_rows_a_check_refuses(make_db, target, tmp_path):
+    pod = make_db(SCORES_POD1, "pod1.db")
+    res = run_cli("plan", "--source", pod, "--target", target, "--log-format", "text")
+    assert res.code == 1, res.text
+    after = res.out.split("Rows a CHECK refuses (2):\n", 1)[1].splitlines()
+    block = list(itertools.takewhile(lambda line: line.startswith("  "), after))
+    assert block == [
+        f"  {pod}: table 'scores' row {row} column 'grade': breaks CHECK (grade IN ('a', 'b', "
+        f"'c')) on 'scores' (2 rows of this file) (value z)"
+        for row in (1001, 1002)
+    ], res.out
