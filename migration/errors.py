@@ -159,6 +159,12 @@ def server_error_exit_code(sqlstate: str | None) -> int:
     return 1 if sqlstate and sqlstate[:2] in DATA_CLASSES else 2
 
 
+# Modules whose frames are the COPY's own plumbing, as psycopg's are: an error raised through
+# them (the chunked COPY's sender thread, re-raised by the reading thread) is reported from the
+# frame that drives the COPY (load.copy_rows), as without them.
+COPY_PLUMBING = ("migration.chunked",)
+
+
 def context_of(exc: BaseException) -> str:
     """What the migration was reading when `exc` was raised, from the innermost frames of the
     migration's own code: "while reading table 'pets' of source a.db (plan.build)"; "" if
@@ -172,7 +178,7 @@ def context_of(exc: BaseException) -> str:
     table = source = where = None
     for frame in reversed(frames):  # innermost first
         module = str(frame.f_globals.get("__name__", ""))
-        if not module.startswith("migration"):
+        if not module.startswith("migration") or module in COPY_PLUMBING:
             continue
         if where is None and not frame.f_code.co_name.startswith("<"):  # not <listcomp>
             where = f"{module.removeprefix('migration.')}.{frame.f_code.co_name}"
