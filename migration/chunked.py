@@ -17,6 +17,7 @@ then verified in another form, and says why (`Stream.broken`).
 
 from __future__ import annotations
 
+import codecs
 import collections
 import contextlib
 import importlib
@@ -49,10 +50,12 @@ IDLE_IN_TRANSACTION = psycopg.pq.TransactionStatus.INTRANS  # usable: not failed
 Encode = Callable[..., object]  # psycopg's row encoder: (row, transformer, out bytearray)
 
 
-def streamed_pieces(encode: Encode, tx: object, row: Sequence[object]) -> Iterator[bytes]:
+def streamed_pieces(
+    encode: Encode, tx: object, row: Sequence[object], encoding: str = "utf-8"
+) -> Iterator[bytes]:
     """A row holding `Large` values as binary COPY bytes, in pieces: the other fields encoded as
     usual, each large value's length, then its own pieces (never held whole); the last piece is
-    the rest of the row."""
+    the rest of the row. A large TEXT goes in the session's client `encoding` (`large_pieces`)."""
     placeholders = [("" if v.text else b"") if isinstance(v, Large) else v for v in row]
     encoded = bytearray()
     encode(placeholders, tx, encoded)
@@ -61,11 +64,32 @@ def streamed_pieces(encode: Encode, tx: object, row: Sequence[object]) -> Iterat
     for value in row:
         length = int.from_bytes(encoded[pos : pos + 4], "big", signed=True)
         if isinstance(value, Large):
-            yield bytes(encoded[start:pos]) + value.size.to_bytes(4, "big")
-            yield from value.chunks()
+            size, pieces = large_pieces(value, encoding)
+            yield bytes(encoded[start:pos]) + size.to_bytes(4, "big")
+            yield from pieces
             start = pos + 4  # the placeholder is empty
         pos += 4 + max(length, 0)
     yield bytes(encoded[start:])
+
+
+def large_pieces(value: Large, encoding: str) -> tuple[int, Iterator[bytes]]:
+    """A large value's length as sent and its pieces: a TEXT's UTF-8 bytes as they are in the
+    file, or recoded into another client encoding (PostgreSQL reads text in the session's
+    client encoding; the length is counted in a first pass, so the value is read twice)."""
+    if not value.text or codecs.lookup(encoding).name == "utf-8":
+        return value.size, value.chunks()
+    return sum(map(len, _recoded(value, encoding))), _recoded(value, encoding)
+
+
+def _recoded(value: Large, encoding: str) -> Iterator[bytes]:
+    """A large TEXT's pieces in `encoding` (a character it lacks raises UnicodeEncodeError, as
+    psycopg's dumper does for a smaller value; invalid UTF-8, SourceTextError)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    encoder = codecs.getincrementalencoder(encoding)()
+    with value.source._reading("read failed"):  # as Large.chars: its errors, translated
+        for piece in value.chunks():
+            yield encoder.encode(decoder.decode(piece))
+        yield encoder.encode(decoder.decode(b"", final=True), final=True)
 
 
 class ChunkedCopy:
@@ -93,6 +117,7 @@ class ChunkedCopy:
         self.tx = psycopg.adapt.Transformer(conn)
         oids = [conn.adapters.types[c.copy_type].oid for c in cols]
         self.tx.set_dumper_types(oids, psycopg.pq.Format.BINARY)
+        self.encoding = conn.info.encoding  # read here: the sender owns the connection after
         self.header, self.trailer = frame
         self.stream = stream
         self.buffer = bytearray()
@@ -127,7 +152,7 @@ class ChunkedCopy:
     def write_streamed(self, row: Sequence[object], wire: object = None) -> None:
         """A row holding `Large` values, piece by piece (`streamed_pieces`)."""
         self._flush()
-        *pieces, rest = streamed_pieces(self.encode, self.tx, row)
+        *pieces, rest = streamed_pieces(self.encode, self.tx, row, self.encoding)
         for piece in pieces:
             self._hand(piece)
         self.buffer = bytearray(rest)

@@ -480,7 +480,8 @@ class _RowWriter:
             return
         md5 = wire.md5() if wire is not None else None
         self.copy.write(self.buffer)
-        *pieces, rest = chunked.streamed_pieces(self.encode, self.tx, row)
+        encoding = self.copy.connection.info.encoding  # a large TEXT is recoded to it
+        *pieces, rest = chunked.streamed_pieces(self.encode, self.tx, row, encoding)
         for piece in pieces:
             self.copy.write(piece)
             if md5 is not None:

@@ -12,11 +12,9 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 
-import psycopg
 import pytest
 
 from migration import chunked, load, source
@@ -128,7 +126,11 @@ def test_a_statement_timeout_in_a_later_chunk_is_reported_as_without_verify(
 def pets_source(make_db, rows: int) -> str:
     return make_db(
         "CREATE TABLE pets (id INTEGER PRIMARY KEY, name TEXT NOT NULL, price FLOAT NOT NULL)",
-        rows={"INSERT INTO pets VALUES (?, ?, ?)": [(i, f"pet {i:09d}", i * 0.5) for i in range(1, rows + 1)]},
+        rows={
+            "INSERT INTO pets VALUES (?, ?, ?)": [
+                (i, f"pet {i:09d}", i * 0.5) for i in range(1, rows + 1)
+            ]
+        },
     )
 
 
@@ -157,9 +159,7 @@ def paused_run(src: str, target: str, at: int, *extra: str) -> Iterator[subproce
 
 
 @pytest.mark.parametrize("at", [1, 150_000, 299_000])
-def test_sigint_during_a_chunked_load_ends_interrupted_with_nothing_committed(
-    make_db, target, at
-):
+def test_sigint_during_a_chunked_load_ends_interrupted_with_nothing_committed(make_db, target, at):
     src = pets_source(make_db, 300_000)  # ~8 MB of rows: two chunks and a piece
     with paused_run(src, target, at, "--verify") as proc:
         proc.send_signal(signal.SIGINT)
@@ -174,4 +174,39 @@ def test_sigint_during_a_chunked_load_ends_interrupted_with_nothing_committed(
     while backends(target):
         assert time.monotonic() < deadline
         time.sleep(0.1)
+    assert tables_in(target) == []
+
+
+# -- a client encoding other than UTF-8 ----------------------------------------------------------
+@pytest.mark.parametrize("verified", [(), ("--verify",)])
+def test_a_latin1_client_encoding_stores_a_streamed_text_exactly(make_db, target, verified):
+    """A TEXT larger than STREAM_BYTES is streamed as the file's UTF-8 bytes: with the URL's
+    client_encoding LATIN1 they must be recoded, not stored as mojibake ('Ã©' for 'é'); with
+    --verify the table is compared canonically, not in the stream or wire form."""
+    big = "é" * (source.STREAM_BYTES // 2 + 10) + "ÿ"  # > STREAM_BYTES in UTF-8: streamed
+    rows = [(1, "a", big, 1.0, b"", 1), (2, "b", "ü", 2.0, b"", 0)]
+    path = make_db(WIRE_TABLE, rows={INSERT: rows})
+    url = SecretURL(target + "?client_encoding=LATIN1")
+    res = run_cli("run", "--source", path, "--target", url, *verified)
+    assert res.code == 0, res.text
+    stored = query(
+        target, "SELECT id, length(note), right(note, 3), octet_length(note) FROM w ORDER BY id"
+    )
+    assert stored == [(1, len(big), "ééÿ", 2 * len(big)), (2, 1, "ü", 2)]
+    if verified:
+        assert [e["ok"] for e in res.events if e["event"] == "verified"] == [True]
+        assert "form" not in recorded_checksum(target, "w")  # canonical
+
+
+def test_a_streamed_text_the_client_encoding_lacks_fails_as_a_small_one_does(make_db, target):
+    small = [(1, "a", "日", 1.0, b"", 1)]
+    big = [(1, "a", "é" * (source.STREAM_BYTES // 2 + 10) + "日", 1.0, b"", 1)]
+    url = SecretURL(target + "?client_encoding=LATIN1")
+    results = [
+        run_cli("run", "--source", make_db(WIRE_TABLE, rows={INSERT: rows}), "--target", url)
+        for rows in (small, big)
+    ]
+    assert results[0].code == results[1].code != 0
+    for res in results:
+        assert "UnicodeEncodeError: 'latin-1' codec can't encode character" in res.text
     assert tables_in(target) == []
