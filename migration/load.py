@@ -524,7 +524,7 @@ def source_stream_sum(
 ) -> verify.Sum | None:
     """One source's table in the stream form, in chunks of the recorded row `counts` (to
     compare with a recorded stream checksum; `verify.target_stream_sum` is the target's side);
-    None without the fast encoder or for a value too large to hold whole."""
+    None without the fast encoder. A large value is fed to its chunk's MD5 piece by piece."""
     encode = fast_copy_encoder(_RowWriter.INTERNALS)
     if encode is None or not verify.wire_form(conn, tp.columns):
         return None
@@ -533,20 +533,27 @@ def source_stream_sum(
         [conn.adapters.types[c.copy_type].oid for c in tp.columns], psycopg.pq.Format.BINARY
     )
     stream, sizes, buffer, rows_in = verify.Stream(), verify.chunk_sizes(counts), bytearray(), 0
-    size = next(sizes)
+    size, digest = next(sizes), _md5()
     with no_cycle_collection():
         for columns in verify.source_columns(src, tp):
             rows = list(zip(*columns, strict=True))
-            if len(rows) == 1 and has_large(rows[0]):
-                return None
+            large = len(rows) == 1 and has_large(rows[0])  # alone in its batch
             for row in rows:
-                encode(row, tx, buffer)
+                if large:
+                    digest.update(buffer)
+                    buffer = bytearray()
+                    for piece in chunked.streamed_pieces(encode, tx, row):
+                        digest.update(piece)
+                else:
+                    encode(row, tx, buffer)
                 rows_in += 1
                 if rows_in == size:
-                    stream.add(rows_in, _md5(buffer).digest(), (0, None, None))
-                    buffer, rows_in, size = bytearray(), 0, next(sizes)
+                    digest.update(buffer)
+                    stream.add(rows_in, digest.digest(), (0, None, None))
+                    buffer, rows_in, size, digest = bytearray(), 0, next(sizes), _md5()
     if rows_in:
-        stream.add(rows_in, _md5(buffer).digest(), (0, None, None))
+        digest.update(buffer)
+        stream.add(rows_in, digest.digest(), (0, None, None))
     return stream.source
 
 

@@ -6,10 +6,12 @@ compared with what a plain run does."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import signal
 import sqlite3
+import struct
 import subprocess
 import sys
 import time
@@ -210,3 +212,134 @@ def test_a_streamed_text_the_client_encoding_lacks_fails_as_a_small_one_does(mak
     for res in results:
         assert "UnicodeEncodeError: 'latin-1' codec can't encode character" in res.text
     assert tables_in(target) == []
+
+
+# -- values at chunk boundaries ----------------------------------------------------------------
+def boundary_rows() -> list[tuple[object, ...]]:
+    """Large streamed values as the first row, in the middle and as the last row (a chunk ends
+    after each), NULL-only rows, empty strings and bytes, astral code points, -0.0, infinities
+    and the smallest subnormal, around them."""
+    big_text = "🐍" * (source.STREAM_BYTES // 4 + 3) + "é"  # > STREAM_BYTES in UTF-8
+    big_blob = bytes(range(256)) * (source.STREAM_BYTES // 256 + 5)
+    rows: list[tuple[object, ...]] = [(1, "big first", big_text, -0.0, big_blob, 1)]
+    for i in range(2, 200):
+        kind = i % 5
+        if kind == 0:
+            rows.append((i, "", None, None, None, None))  # nothing but the key and ''
+        elif kind == 1:
+            rows.append((i, "\U0001f40d\U00010348", "", float("-inf"), b"", 0))
+        elif kind == 2:
+            rows.append((i, "n", "NUL-free \\N", 5e-324, b"\x00", 1))
+        else:
+            rows.append((i, f"r{i}", "x" * (i * 7), -0.0, b"\xff" * i, None))
+    rows[100] = (101, "big middle", "a" * (source.STREAM_BYTES + 1), 1.5, big_blob, 0)
+    rows.append((200, "big last", big_text, float("inf"), big_blob, 1))
+    return rows
+
+
+def md5_hex(data: bytes) -> str:
+    return hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+
+def test_values_at_chunk_boundaries_verify_in_the_stream_form(make_db, target, small_chunks):
+    rows = boundary_rows()
+    path = make_db(WIRE_TABLE.replace("NOT NULL", ""), rows={INSERT: rows})
+    res = run_cli("run", "--source", path, "--target", target, "--verify")
+    assert res.code == 0, res.text[-3000:]
+    (verified,) = [e for e in res.events if e["event"] == "verified"]
+    assert (verified["ok"], verified["target_rows"]) == (True, 200)
+    assert not [e for e in res.events if e["event"] == "note"]  # digests equal, no settling
+    recorded = recorded_checksum(target, "w")
+    assert recorded["form"] == "stream"
+    chunks = recorded["chunks"]
+    assert isinstance(chunks, list)
+    assert chunks[0] == 1  # the first row alone: a large value ends its chunk
+    assert sum(chunks) == 200
+    assert len(chunks) > 10
+    stored = query(
+        target,
+        "SELECT id, md5(note), md5(raw), float8send(price), name FROM w "
+        "WHERE id IN (1, 101, 200, 5, 6) ORDER BY id",
+    )
+    with contextlib.closing(sqlite3.connect(path)) as src:  # as SQLite reads them (-0.0: 0.0)
+        by_id = {r[0]: r for r in src.execute("SELECT * FROM w WHERE id IN (1, 101, 200, 5, 6)")}
+    for id_, note_md5, raw_md5, price, name in stored:
+        note, raw = by_id[id_][2], by_id[id_][4]
+        assert note_md5 == (None if note is None else md5_hex(str(note).encode()))
+        assert raw_md5 == (None if raw is None else md5_hex(raw))  # type: ignore[arg-type]
+        expected = by_id[id_][3]
+        assert price == (None if expected is None else struct.pack(">d", expected))
+        assert name == by_id[id_][1]
+
+
+def test_a_value_changed_next_to_a_large_value_is_found(make_db, target, small_chunks):
+    """A rerun after the app changed the row stored right after a streamed value: the rerun's
+    canonical comparison fails and the recorded chunks say it was the target that moved."""
+    rows = boundary_rows()
+    path = make_db(WIRE_TABLE.replace("NOT NULL", ""), rows={INSERT: rows})
+    assert run_cli("run", "--source", path, "--target", target, "--verify").code == 0
+    query(target, "UPDATE w SET price = 2.5 WHERE id = 102")
+    again = run_cli("run", "--source", path, "--target", target, "--verify")
+    assert again.code == 2
+    (failed,) = again.messages("failed")
+    assert "table w: the target changed since the migration (200 rows then, 200 now" in failed
+
+
+# -- many tables of several forms in one run ---------------------------------------------------
+MANY = """
+CREATE TABLE owners (id INTEGER PRIMARY KEY, name TEXT NOT NULL, photo BLOB);
+CREATE TABLE pets (id INTEGER PRIMARY KEY, owner_id INTEGER REFERENCES owners(id), name TEXT,
+                   weight REAL, vaccinated BOOLEAN);
+CREATE TABLE prices (id INTEGER PRIMARY KEY, amount NUMERIC(10, 2), label TEXT);
+CREATE TABLE tags (id INTEGER PRIMARY KEY, label TEXT, shout TEXT
+                   GENERATED ALWAYS AS (upper(label)) STORED);
+CREATE TABLE empty (id INTEGER PRIMARY KEY, note TEXT);
+"""
+
+
+def many_rows(offset: int) -> dict[str, list[tuple[object, ...]]]:
+    n = range(offset + 1, offset + 301)
+    return {
+        "INSERT INTO owners VALUES (?, ?, ?)": [(i, f"owner {i}", bytes([i % 256]) * 9) for i in n],
+        "INSERT INTO pets VALUES (?, ?, ?, ?, ?)": [(i, i, f"pet {i} 🐾", i / 7, i % 2) for i in n],
+        "INSERT INTO prices VALUES (?, ?, ?)": [(i, f"{i}.25", f"p{i}") for i in n],
+        "INSERT INTO tags (id, label) VALUES (?, ?)": [(i, f"tag {i}") for i in n],
+    }
+
+
+def test_many_tables_of_several_forms_verify_in_one_run(make_db, target, small_chunks):
+    """Single-source tables of wire types stream; a table with NUMERIC or a generated column is
+    verified canonically; with two files every table is merged and verified canonically."""
+    one = make_db(MANY, "one.db", rows=many_rows(0))
+    res = run_cli("run", "--source", one, "--target", target, "--verify")
+    assert res.code == 0, res.text[-3000:]
+    verified = {
+        e["table"]: (e["ok"], e["target_rows"]) for e in res.events if e["event"] == "verified"
+    }
+    assert verified == {
+        "owners": (True, 300), "pets": (True, 300), "prices": (True, 300), "tags": (True, 300),
+        "empty": (True, 0),
+    }  # fmt: skip
+    forms = {t: recorded_checksum(target, t).get("form", "canon") for t in verified}
+    assert forms == {
+        "owners": "stream", "pets": "stream", "prices": "canon", "tags": "canon", "empty": "stream",
+    }  # fmt: skip
+    assert len(recorded_checksum(target, "pets")["chunks"]) > 3  # type: ignore[arg-type]
+    assert not [e for e in res.events if e["event"] == "note" and "row by row" in e["message"]]
+
+
+def test_two_sources_are_verified_canonically_with_the_stream_form_nowhere(
+    make_db, target, small_chunks
+):
+    one = make_db(MANY, "one.db", rows=many_rows(0))
+    two = make_db(MANY, "two.db", rows=many_rows(300))
+    res = run_cli("run", "--source", one, "--source", two, "--target", target, "--verify")
+    assert res.code == 0, res.text[-3000:]
+    verified = {
+        e["table"]: (e["ok"], e["target_rows"]) for e in res.events if e["event"] == "verified"
+    }
+    assert verified == {
+        "owners": (True, 600), "pets": (True, 600), "prices": (True, 600), "tags": (True, 600),
+        "empty": (True, 0),
+    }  # fmt: skip
+    assert {recorded_checksum(target, t).get("form", "canon") for t in verified} == {"canon"}
