@@ -5,6 +5,7 @@ psycopg composables (nothing of the source text is pasted into SQL)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -111,13 +112,23 @@ def _exp() -> Any:
     return exp
 
 
+# SQLite's table options after the column list, which sqlglot does not parse (it then keeps the
+# whole statement as an opaque Command: no CHECK, generated column or collation seen)
+_TABLE_OPTIONS = re.compile(r"[\s,]*(?:(?:WITHOUT\s+ROWID|STRICT)[\s,]*)*", re.IGNORECASE)
+
+
 def parse_create_table(sql: str) -> Any:
-    """The sqlglot tree of a CREATE TABLE statement, or None when sqlglot cannot parse it."""
+    """The sqlglot tree of a CREATE TABLE statement (its table options, WITHOUT ROWID and
+    STRICT, left out: they hold no expression), or None when sqlglot cannot parse it."""
     sqlglot = _sqlglot()
+    end = sql.rfind(")")
+    if end >= 0 and _TABLE_OPTIONS.fullmatch(sql, end + 1):
+        sql = sql[: end + 1]
     try:
-        return sqlglot.parse_one(sql, read="sqlite")
+        tree = sqlglot.parse_one(sql, read="sqlite")
     except sqlglot.errors.SqlglotError:
         return None
+    return None if isinstance(tree, _exp().Command) else tree
 
 
 def view_query(

@@ -716,3 +716,38 @@ def test_plan_in_text_lists_the_rows_a_check_refuses(make_db, target, tmp_path):
         f"'c')) on 'scores' (2 rows of this file) (value z)"
         for row in (1001, 1002)
     ], res.out
+
+
+KEYED = """
+CREATE TABLE kv (
+    k TEXT PRIMARY KEY, v INT CHECK (v <> 3), name TEXT COLLATE NOCASE UNIQUE
+) STRICT, WITHOUT ROWID;
+INSERT INTO kv VALUES ('a', 1, 'x'), ('b', 2, 'y');
+"""
+
+
+def test_a_without_rowid_tables_check_is_carried_over_and_its_rows_named_by_key(
+    make_db, target, tmp_path
+):
+    """sqlglot does not parse SQLite's table options (WITHOUT ROWID, STRICT): the table's CHECK
+    was silently left out. It is created now, and rows breaking it are named by their key."""
+    bad = make_db(
+        KEYED + "PRAGMA ignore_check_constraints = ON; INSERT INTO kv VALUES ('c', 3, 'z');",
+        "pod1.db",
+    )
+    args = ["--source", bad, "--target", target]
+    plan, run = run_cli("plan", *args), run_cli("run", *args)
+    listed, refused = problems(plan, str(tmp_path)), problems(run, str(tmp_path))
+    assert (plan.code, run.code) == (1, 1), (listed, run.text)
+    assert refused == listed
+    assert [p[:5] for p in listed] == [("pod1.db", "kv", "v", "'c'", "3")]
+    good = make_db(KEYED, "pod0.db")
+    done = run_cli("run", "--source", good, "--target", target)
+    assert done.code == 0, done.text
+    assert query(
+        target,
+        "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'kv'::regclass "
+        "AND contype = 'c'",
+    ) == [("CHECK ((v <> 3))",)]
+    with pytest.raises(Exception, match="violates check constraint"):
+        query(target, "INSERT INTO kv VALUES ('d', 3, 'w')")
