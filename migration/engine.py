@@ -385,6 +385,7 @@ def _verdict(
     if isinstance(plan, existing.ExistingPlan):
         if conn is None:  # pragma: no cover - existing mode always has the target's connection
             raise TypeError("--schema existing: no connection to the target")
+        preflight.app_expression_clashes(conn, plan, sources, opts.on_conflict, found)
         refused: list[planmod.Refusal] = []
         recorded = _record_state(conn, sources)
         schema = list(plan.mismatches)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import heapq
+import io
 import itertools
 import string
 from collections.abc import Callable, Iterable, Iterator
@@ -20,7 +21,9 @@ from dataclasses import dataclass, field
 import psycopg
 from psycopg import sql
 
+from migration import compat, load, verify
 from migration.errors import Problem, SourceTextError
+from migration.log import Reporter
 from migration.plan import Plan, PostStep, TablePlan, batch_rows
 from migration.source import Source, qi
 from migration.typemap import ColumnPlan, show
@@ -609,6 +612,137 @@ def _group_keys(
                     f"UNIQUE ({', '.join(cols)}) over citext, compared without case by the "
                     f"target: {count} different rows in {', '.join(sorted(files))} share this "
                     "value",
+                ),
+            )
+
+
+_EXPRESSION_UNIQUES = """
+SELECT c.relname::text,
+       ARRAY(SELECT pg_get_indexdef(i.indexrelid, k, true)
+             FROM generate_series(1, i.indnkeyatts::int) k ORDER BY k),
+       pg_get_expr(i.indpred, i.indrelid, true),
+       ARRAY(SELECT DISTINCT a.attname::text FROM pg_depend d
+             JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+             WHERE d.classid = 'pg_class'::regclass AND d.objid = i.indexrelid
+               AND d.refobjsubid > 0)
+FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+WHERE i.indrelid = %s AND i.indisunique AND {nulls_distinct}
+  AND (i.indexprs IS NOT NULL OR i.indpred IS NOT NULL)
+ORDER BY c.relname
+"""
+NULLS_NOT_DISTINCT_SINCE = 15  # pg_index.indnullsnotdistinct (UNIQUE NULLS NOT DISTINCT)
+APP_STAGE = "petstore_app_keys"
+SRC_COLUMN = "petstore_source_index"
+
+
+def app_expression_clashes(
+    conn: psycopg.Connection, plan: Plan, sources: list[Source], policy: str, found: Findings
+) -> None:
+    """`--schema existing`: the app's unique indexes over expressions or with a predicate
+    (lower(email), WHERE deleted_at IS NULL), which the file never enforced and no check
+    compares in Python: the loaded columns are copied, converted, into a temporary twin on the
+    target (rolled back), and the rows sharing a key are grouped there with the index's own
+    expressions, read from the target's catalog (the app's schema, never the file's SQL)."""
+    targets = getattr(plan, "targets", {})
+    major = compat.server_major(conn)
+    for tp in plan.tables:
+        target = targets.get(tp.target)
+        if target is None:
+            continue
+        copied = {c.name for c in tp.copied()}
+        nulls_distinct = (
+            "NOT i.indnullsnotdistinct" if major >= NULLS_NOT_DISTINCT_SINCE else "true"
+        )
+        indexes = conn.execute(
+            sql.SQL(_EXPRESSION_UNIQUES.format(nulls_distinct=nulls_distinct)), (target.oid,)
+        ).fetchall()
+        for name, exprs, pred, used in indexes:
+            if not set(used) <= copied:
+                continue  # a column the load does not fill (a default): PostgreSQL checks it
+            with contextlib.suppress(SourceTextError), conn.transaction(force_rollback=True):
+                _stage_rows(conn, tp, target.ident, sources)
+                _group_expressions(conn, tp, sources, (name, exprs, pred), policy, found)
+
+
+def _stage_rows(
+    conn: psycopg.Connection, tp: TablePlan, ident: sql.Composable, sources: list[Source]
+) -> None:
+    quiet = Reporter("json", (), io.StringIO(), io.StringIO())
+    cols = sql.SQL(", ").join(sql.SQL("t.{}").format(sql.Identifier(c.name)) for c in tp.copied())
+    stage = sql.Identifier("pg_temp", APP_STAGE)
+    conn.execute(
+        sql.SQL("CREATE TEMP TABLE {} AS SELECT NULL::int AS {}, {} FROM {} t WITH NO DATA").format(
+            stage, sql.Identifier(SRC_COLUMN), cols, ident
+        )
+    )
+    for idx in tp.sources:
+        conn.execute(
+            sql.SQL("ALTER TABLE {} ALTER COLUMN {} SET DEFAULT {}").format(
+                stage, sql.Identifier(SRC_COLUMN), sql.Literal(idx)
+            )
+        )
+        load.copy_rows(conn, load.lenient(tp), sources[idx], APP_STAGE, quiet, temp=True)
+
+
+def _group_expressions(
+    conn: psycopg.Connection,
+    tp: TablePlan,
+    sources: list[Source],
+    index: tuple[str, list[str], str | None],
+    policy: str,
+    found: Findings,
+) -> None:
+    name, exprs, pred = index
+    stage = sql.Identifier("pg_temp", APP_STAGE)
+    src = sql.Identifier(SRC_COLUMN)
+    copied = tp.copied()
+    if not tp.pk:  # a later file's twin of an earlier file's row is stored once
+        conn.execute(
+            sql.SQL("DELETE FROM {s} a USING {s} b WHERE a.{i} > b.{i} AND {ha} = {hb}").format(
+                s=stage,
+                i=src,
+                ha=verify.pg_row_hash(copied, "a"),
+                hb=verify.pg_row_hash(copied, "b"),
+            )
+        )
+    rows: sql.Composable = sql.SQL("count(*)")
+    if tp.pk and policy == "refuse":
+        rows = sql.SQL("count(DISTINCT ({}))").format(
+            sql.SQL(", ").join(sql.Identifier(c) for c in tp.pk)
+            if len(tp.pk) == 1
+            else sql.SQL("ROW({})").format(sql.SQL(", ").join(sql.Identifier(c) for c in tp.pk))
+        )
+    elif tp.pk:
+        rows = sql.SQL("count(DISTINCT {})").format(verify.pg_row_hash(copied))
+    keys = [sql.SQL("({})").format(sql.SQL(e)) for e in exprs]  # the app's catalog, not the file
+    where = [sql.SQL("{} IS NOT NULL").format(k) for k in keys]
+    if pred:
+        where.append(sql.SQL("({})").format(sql.SQL(pred)))
+    query = sql.SQL(
+        "SELECT {rows}, array_agg(DISTINCT {i} ORDER BY {i}), (ROW({keys}))::text FROM {s} "
+        "WHERE {where} GROUP BY {keys} HAVING {rows} > 1 ORDER BY 3"
+    ).format(
+        rows=rows,
+        i=src,
+        keys=sql.SQL(", ").join(keys),
+        s=stage,
+        where=sql.SQL(" AND ").join(where),
+    )
+    with conn.cursor(name="petstore_app_expression_groups") as cur:
+        cur.execute(query)
+        for count, idxs, key in cur:
+            files = [sources[i].path for i in idxs]
+            found.add(
+                "unique",
+                Problem(
+                    files[-1],
+                    tp.table.name,
+                    "-",
+                    name,  # as run's rebuild of the index names it
+                    str(key),
+                    f"the app's unique index {name} ({', '.join(exprs)})"
+                    + (f" WHERE {pred}" if pred else "")
+                    + f": {count} different rows in {', '.join(sorted(files))} share this key",
                 ),
             )
 

@@ -414,6 +414,29 @@ CASES = [
         },
     ),
     Case(
+        "the app's unique index on lower(email): two spellings in each of two files",
+        (
+            SOURCE + "INSERT INTO owners VALUES (2, 'A@example.com', 'Bo');",
+            SOURCE + "INSERT INTO owners VALUES (3, 'B@example.com', 'Cy');"
+            "INSERT INTO owners VALUES (4, 'b@EXAMPLE.com', 'Di');",
+        ),
+        {"existing": (1, cells(("owners", "owners_lower_email")))},
+        app={"existing": APP + "CREATE UNIQUE INDEX owners_lower_email ON owners (lower(email));"},
+    ),
+    Case(
+        "the app's partial unique index: rows outside its predicate do not clash",
+        (
+            SOURCE.replace("email TEXT UNIQUE", "email TEXT")
+            + "INSERT INTO owners VALUES (2, 'a@example.com', 'Ann');"
+            "INSERT INTO owners VALUES (3, 'c@example.com', 'Cy'), (4, 'c@example.com', 'Cy');",
+        ),
+        {"existing": (1, cells(("owners", "owners_live_name")))},
+        app={
+            "existing": APP.replace("email text UNIQUE", "email text")
+            + "CREATE UNIQUE INDEX owners_live_name ON owners (name) WHERE email <> 'c@example.com';"
+        },
+    ),
+    Case(
         "--schema auto with some source tables in the target and others not",
         (SOURCE,),
         {"auto": (2, NONE)},
