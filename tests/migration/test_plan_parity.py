@@ -433,7 +433,8 @@ CASES = [
         {"existing": (1, cells(("owners", "owners_live_name")))},
         app={
             "existing": APP.replace("email text UNIQUE", "email text")
-            + "CREATE UNIQUE INDEX owners_live_name ON owners (name) WHERE email <> 'c@example.com';"
+            + "CREATE UNIQUE INDEX owners_live_name ON owners (name) "
+            "WHERE email <> 'c@example.com';"
         },
     ),
     Case(
