@@ -809,17 +809,54 @@ def _source_hasher(
 ) -> verify.Hasher | verify.WireHasher | verify.Stream | None:
     """What hashes the first source while it is copied (run --verify), for a single-source
     table of wire types when the fast encoder is in use: the stream form when this transaction
-    created the table (`fresh`: its rows are stored in the order sent), else the wire form;
+    created the table (`fresh`) or gave the app's empty table new storage (`_renewed`): its rows
+    are then stored in the order sent; else the wire form;
     for other tables the canonical form; none when some column is computed by the target
     (generated) rather than copied."""
     if tp.copied() != tp.columns:
         return None
     fast = fast_copy_encoder(_RowWriter.INTERNALS) is not None
-    if fast and len(tp.sources) == 1 and fresh and verify.stream_form(conn, tp.columns):
+    alone = fast and len(tp.sources) == 1
+    if alone and verify.stream_form(conn, tp.columns) and (fresh or _renewed(conn, tp.target)):
         return verify.Stream()
-    if fast and len(tp.sources) == 1 and verify.wire_form(conn, tp.columns):
+    if alone and verify.wire_form(conn, tp.columns):
         return verify.WireHasher()
     return verify.Hasher(tp)
+
+
+# An empty table of the app's whose storage TRUNCATE may renew: a plain table (not partitioned),
+# the privilege, no TRUNCATE trigger of the app's to fire, no other table's foreign key to it
+# (TRUNCATE would refuse: `existing.prepare` drops only the loaded tables' own).
+_RENEWABLE = """
+SELECT c.relkind = 'r' AND NOT c.relispartition AND has_table_privilege(c.oid, 'TRUNCATE')
+   AND NOT EXISTS (SELECT FROM pg_trigger g WHERE g.tgrelid = c.oid AND g.tgtype & 32 <> 0)
+   AND NOT EXISTS (SELECT FROM pg_constraint f
+                   WHERE f.contype = 'f' AND f.confrelid = c.oid AND f.conrelid <> c.oid)
+   AND NOT EXISTS (SELECT FROM pg_inherits i WHERE i.inhparent = c.oid)
+FROM pg_class c WHERE c.oid = to_regclass(%s)
+"""
+
+
+def _renewed(conn: psycopg.Connection, table: str) -> bool:
+    """Give an empty table of the app's (`--schema existing`) new storage in this transaction
+    (locked, checked empty, TRUNCATEd in a savepoint): PostgreSQL then skips the free space map
+    for the COPY, so the rows are stored in the order sent, as in a table the run created
+    (`verify.Stream`). False, with nothing changed, when it cannot (`_RENEWABLE`)."""
+    ident = sql.Identifier(table)
+    row = conn.execute(_RENEWABLE, (ident.as_string(conn),)).fetchone()
+    if not (row and row[0]):
+        return False
+    try:
+        with conn.transaction():
+            conn.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(ident))
+            if conn.execute(sql.SQL("SELECT EXISTS (SELECT FROM {})").format(ident)).fetchone() != (
+                False,
+            ):
+                return False
+            conn.execute(sql.SQL("TRUNCATE {}").format(ident))
+    except psycopg.Error:
+        return False
+    return True
 
 
 def _keep_sum(

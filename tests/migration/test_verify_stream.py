@@ -24,6 +24,7 @@ from migration.plan import Namer, Plan
 from migration.source import Source
 from tests.migration.conftest import query, run_cli, tables_in
 from tests.migration.test_verify_wire import (
+    APP_TABLE,
     WIRE_ROWS,
     WIRE_TABLE,
     encoded,
@@ -329,3 +330,30 @@ def test_a_rerun_of_a_stream_verified_migration_says_which_side_moved(
     (failed,) = again.messages("failed")
     assert "source and target differ now: table w: " in failed
     assert failed.endswith(f"{said}; nothing was changed"), failed
+
+
+def test_the_apps_empty_table_gets_new_storage_and_is_verified_as_a_stream(make_db, target):
+    """--schema existing: the app's empty table is TRUNCATEd in the run's transaction (new
+    storage, so COPY skips the free space map and stores the rows in the order sent); the
+    app's definitions (its CHECK, its key) stay."""
+    query(target, APP_TABLE.replace("boolean)", "boolean, CHECK (id > 0))"))
+    (before,) = query(target, "SELECT relfilenode FROM pg_class WHERE relname = 'w'")
+    path = make_db(WIRE_TABLE, rows={INSERT: ROWS})
+    res = run_cli("run", "--source", path, "--target", target, "--schema", "existing", "--verify")
+    assert res.code == 0, res.text
+    recorded = recorded_checksum(target, "w")
+    assert (recorded["form"], recorded["rows"]) == ("stream", 300)
+    assert query(target, "SELECT relfilenode FROM pg_class WHERE relname = 'w'") != [before]
+    assert query(target, "SELECT count(*), sum(id) FROM w") == [(300, 45150)]
+    kinds = "SELECT contype FROM pg_constraint WHERE conrelid = 'w'::regclass AND contype <> 'n'"
+    assert query(target, kinds + " ORDER BY 1") == [("c",), ("p",)]
+
+
+def test_the_apps_table_another_table_references_keeps_its_storage(make_db, target):
+    """A table outside the load holds a foreign key to it: TRUNCATE would refuse, so the
+    storage is kept and the table verified in the wire form."""
+    query(target, APP_TABLE + "; CREATE TABLE audit (w_id bigint REFERENCES w (id))")
+    path = make_db(WIRE_TABLE, rows={INSERT: ROWS[:5]})
+    res = run_cli("run", "--source", path, "--target", target, "--schema", "existing", "--verify")
+    assert res.code == 0, res.text
+    assert recorded_checksum(target, "w")["form"] == "wire"

@@ -48,15 +48,26 @@ APP_TABLE = (  # the `w` table as an app's own migrations would create it (--sch
 )
 
 
+def kept_storage(table: str) -> str:
+    """SQL giving an app's table a TRUNCATE trigger: the run may not renew its storage (so its
+    rows may be stored out of the order sent) and verifies it in the wire form, row by row."""
+    return (
+        "CREATE OR REPLACE FUNCTION keep() RETURNS trigger LANGUAGE plpgsql AS "
+        f"$$BEGIN RETURN NULL; END$$; CREATE TRIGGER keep BEFORE TRUNCATE ON {table} "
+        "FOR EACH STATEMENT EXECUTE FUNCTION keep()"
+    )
+
+
 @contextlib.contextmanager
 def migrated(
     make_db, target: str, schema: str = "create"
 ) -> Iterator[tuple[TablePlan, psycopg.Connection]]:
     """The `w` table migrated with `run --verify` (into the app's own table with `schema`
-    "existing"), its plan and an open transaction on it."""
+    "existing", one whose storage the run may not renew: the wire form), its plan and an open
+    transaction on it."""
     path = make_db(WIRE_TABLE, rows={"INSERT INTO w VALUES (?, ?, ?, ?, ?, ?)": WIRE_ROWS})
     if schema == "existing":
-        query(target, APP_TABLE)
+        query(target, APP_TABLE + "; " + kept_storage("w"))
     res = run_cli("run", "--source", path, "--target", target, "--verify", "--schema", schema)
     assert res.code == 0, res.text
     log = Reporter("json")
@@ -104,8 +115,8 @@ def recorded_checksum(target: str, table: str) -> dict[str, object]:
 
 
 def test_run_verify_compares_a_table_of_wire_types_in_the_wire_form(make_db, target):
-    """Into the app's own table (which the run did not create: see test_verify_stream.py for
-    the tables it creates)."""
+    """Into the app's own table whose storage the run may not renew (see test_verify_stream.py
+    for the tables it creates or renews)."""
     with migrated(make_db, target, "existing") as (tp, conn):
         assert verify.wire_form(conn, tp.columns)
         rows = encoded(conn, tp, target_rows(conn, tp))
@@ -280,11 +291,13 @@ def test_rows_hashed_in_batches_or_one_by_one_sum_alike(make_db, target):
     assert parts.total == one.total == whole
 
 
-@pytest.mark.parametrize("schema", ["existing", "create"])
-def test_an_empty_table_and_streamed_large_values_verify_as_sent(make_db, target, schema):
+@pytest.mark.parametrize(
+    ("schema", "form"), [("existing", "wire"), ("existing", "stream"), ("create", "stream")]
+)
+def test_an_empty_table_and_streamed_large_values_verify_as_sent(make_db, target, schema, form):
     """Large values are streamed to the COPY in pieces and hashed as they go: in the wire form
-    into the app's own tables, in the stream form into tables the run creates (a chunk ends
-    after the large row: two chunks, two MD5s)."""
+    into the app's own tables whose storage the run may not renew, in the stream form into
+    tables it creates or renews (a chunk ends after the large row: two chunks, two MD5s)."""
     big_text = "é" * (source.STREAM_BYTES // 2 + 10)  # over STREAM_BYTES in UTF-8: streamed
     big_blob = bytes(range(256)) * (source.STREAM_BYTES // 256 + 1)
     path = make_db(
@@ -294,10 +307,11 @@ def test_an_empty_table_and_streamed_large_values_verify_as_sent(make_db, target
     if schema == "existing":
         query(target, "CREATE TABLE big (id bigint PRIMARY KEY, t text, b bytea)")
         query(target, "CREATE TABLE nada (x bigint)")
+    if form == "wire":
+        query(target, kept_storage("big") + "; " + kept_storage("nada"))
     res = run_cli("run", "--source", path, "--target", target, "--verify", "--schema", schema)
     assert res.code == 0, res.text
-    form = "wire" if schema == "existing" else "stream"
-    chunks: dict[str, object] = {} if schema == "existing" else {"chunks": []}
+    chunks: dict[str, object] = {} if form == "wire" else {"chunks": []}
     assert recorded_checksum(target, "nada") == {"rows": 0, "checksum": "0", "form": form} | chunks
     big = recorded_checksum(target, "big")
     rows = [(1, big_text, big_blob), (2, "s", b"s")]
@@ -305,7 +319,7 @@ def test_an_empty_table_and_streamed_large_values_verify_as_sent(make_db, target
         cols = [Col("id", "int", "int8"), Col("t", "text", "text"), Col("b", "bytea", "bytea")]
         tp = cast(TablePlan, Plain(columns=cols))
         sent = encoded(conn, tp, rows)
-    if schema == "existing":
+    if form == "wire":
         checksum = wire_sum(sent).checksum
     else:
         checksum = sum(int.from_bytes(hashlib.md5(r, usedforsecurity=False).digest()) for r in sent)
@@ -328,13 +342,16 @@ class Plain:
     columns: list[Col]
 
 
-def test_the_apps_integer_enum_and_json_columns_verify_in_the_wire_form(make_db, target):
+@pytest.mark.parametrize("form", ["wire", "stream"])
+def test_the_apps_integer_enum_and_json_columns_verify_as_sent(make_db, target, form):
     """`--schema existing`: smallint, integer, boolean, an enum and json travel as their binary
-    form or their text, and PostgreSQL renders the stored values back to the same bytes."""
+    form or their text, and PostgreSQL renders the stored values back to the same bytes, row by
+    row (wire) or chunk by chunk (stream: the run renews the empty table's storage)."""
     query(
         target,
         "CREATE TYPE mood AS ENUM ('calm', 'busy'); CREATE TABLE e (id integer PRIMARY KEY, "
-        "n smallint, f boolean, m mood, j json, t text)",
+        "n smallint, f boolean, m mood, j json, t text)"
+        + ("; " + kept_storage("e") if form == "wire" else ""),
     )
     path = make_db(
         "CREATE TABLE e (id INTEGER PRIMARY KEY, n INTEGER, f BOOLEAN, m TEXT, j TEXT, t TEXT);",
@@ -349,6 +366,6 @@ def test_the_apps_integer_enum_and_json_columns_verify_in_the_wire_form(make_db,
     res = run_cli("run", "--source", path, "--target", target, "--schema", "existing", "--verify")
     assert res.code == 0, res.text
     recorded = recorded_checksum(target, "e")
-    assert recorded["form"] == "wire"
+    assert recorded["form"] == form
     assert recorded["rows"] == 3
     assert query(target, "SELECT j::text FROM e WHERE id = 1") == [('{"b": 1,  "a": [1, 2.50]}',)]
