@@ -577,6 +577,8 @@ def stream_target_sum(conn: psycopg.Connection, tp: TablePlan, stream: Stream) -
                 for count, md5_hex in conn.execute(query, [t for b in group for t in b]):
                     total = total + Sum(int(str(count)), int(str(md5_hex or "0"), 16), STREAM)
     except psycopg.Error as exc:  # not the data's fault: the rows are stored
+        if conn.broken:  # a lost connection is said as such (cli), not as a failed digest
+            raise
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise TargetServerError(
             f"PostgreSQL failed to digest the stored rows of table {tp.target} ({first}); "

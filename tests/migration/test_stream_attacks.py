@@ -14,12 +14,13 @@ import sqlite3
 import struct
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 
 import pytest
 
-from migration import chunked, load, source
+from migration import chunked, load, source, verify
 from tests.migration.conftest import REPO, SecretURL, query, run_cli, tables_in
 from tests.migration.test_verify_wire import WIRE_TABLE, recorded_checksum
 
@@ -343,3 +344,125 @@ def test_two_sources_are_verified_canonically_with_the_stream_form_nowhere(
         "empty": (True, 0),
     }  # fmt: skip
     assert {recorded_checksum(target, t).get("form", "canon") for t in verified} == {"canon"}
+
+
+def test_a_value_longer_than_its_varchar_in_a_later_chunk_is_handled_as_without_verify(
+    make_db, target, small_chunks
+):
+    """SQLite does not enforce VARCHAR(n): create mode's first attempt declares it, PostgreSQL
+    refuses the long value in a later chunk, and the second attempt (measured lengths) loads
+    it; with --verify the retried table still verifies in the stream form."""
+    rows = [(i, f"p{i}", "n", 1.0, b"", 1) for i in range(1, 301)]
+    rows[260] = (261, "a name far longer than twenty characters", "n", 1.0, b"", 1)
+    path = make_db(WIRE_TABLE, rows={INSERT: rows})
+    res = run_cli("run", "--source", path, "--target", target, "--verify")
+    assert res.code == 0, res.text
+    assert len([e for e in res.events if e["event"] == "replan"]) == 1
+    assert [e["ok"] for e in res.events if e["event"] == "verified"] == [True]
+    assert not [e for e in res.events if e["event"] == "note" and "row by row" in e["message"]]
+    assert recorded_checksum(target, "w")["form"] == "stream"
+    assert query(target, "SELECT name FROM w WHERE id = 261") == [(rows[260][1],)]
+
+
+def test_kill_in_a_later_chunk_leaves_nothing_and_a_rerun_verifies(make_db, target):
+    src = pets_source(make_db, 300_000)
+    with paused_run(src, target, 150_000, "--verify") as proc:
+        proc.send_signal(signal.SIGKILL)
+    assert proc.returncode == -signal.SIGKILL
+    deadline = time.monotonic() + 20
+    while backends(target):
+        assert time.monotonic() < deadline, "the killed run's backend did not go away"
+        time.sleep(0.1)
+    assert tables_in(target) == []
+    rerun = run_cli("run", "--source", src, "--target", target, "--verify")
+    assert rerun.code == 0, rerun.text
+    assert query(target, "SELECT count(*), max(id) FROM pets") == [(300_000, 300_000)]
+    assert len(recorded_checksum(target, "pets")["chunks"]) == 3  # type: ignore[arg-type]
+
+
+def interrupted_in_process(make_db, target: str) -> None:
+    path = make_db(WIRE_TABLE, rows={INSERT: ROWS})
+    res = run_cli("run", "--source", path, "--target", target, "--verify")
+    assert res.code == 130, res.text
+    assert res.messages("failed") == ["interrupted; nothing was committed"]
+    assert [t.name for t in threading.enumerate() if t.name == "chunked-copy"] == []
+    assert tables_in(target) == []
+    assert backends(target) == []
+
+
+@pytest.mark.parametrize("at", [1, 7, 15])
+def test_an_interrupt_while_handing_a_piece_to_the_sender_stops_it(
+    make_db, target, small_chunks, monkeypatch: pytest.MonkeyPatch, at
+):
+    """Ctrl-C lands in the reading thread while it hands the sender a piece (first, in a later
+    chunk): the COPY in progress is abandoned, the sender ends, nothing is committed."""
+    calls = iter(range(1, 10_000))
+    put = chunked.ChunkedCopy._put
+
+    def interrupting(self: chunked.ChunkedCopy, item: tuple[object, ...]) -> None:
+        if next(calls) == at:
+            raise KeyboardInterrupt
+        put(self, item)
+
+    monkeypatch.setattr(chunked.ChunkedCopy, "_put", interrupting)
+    interrupted_in_process(make_db, target)
+
+
+def test_an_interrupt_while_waiting_for_the_last_chunk_stops_cleanly(
+    make_db, target, small_chunks, monkeypatch: pytest.MonkeyPatch
+):
+    """Ctrl-C lands while close() waits for the sender to store the last chunk."""
+    stop = chunked.ChunkedCopy._stop
+
+    def interrupting(self: chunked.ChunkedCopy, item: tuple[object, ...]) -> None:
+        if item == ("stop",):
+            self.queue.put(item)
+            raise KeyboardInterrupt
+        stop(self, item)
+
+    monkeypatch.setattr(chunked.ChunkedCopy, "_stop", interrupting)
+    interrupted_in_process(make_db, target)
+
+
+def test_a_connection_lost_while_digesting_is_a_lost_connection(
+    make_db, target, small_chunks, monkeypatch: pytest.MonkeyPatch
+):
+    """The run's backend is terminated as verification starts digesting the chunks."""
+    digest = verify.stream_target_sum
+
+    def terminated(*args: object) -> object:
+        for (pid,) in backends(target):
+            query(target, "SELECT pg_terminate_backend(%s)", (pid,))
+        return digest(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(verify, "stream_target_sum", terminated)
+    path = make_db(WIRE_TABLE, rows={INSERT: ROWS})
+    res = run_cli("run", "--source", path, "--target", target, "--verify")
+    print(res.text[-1500:])
+    assert res.code == 2, res.text
+    (failed,) = res.messages("failed")
+    assert failed.startswith("lost the connection to the target"), failed
+    assert tables_in(target) == []
+
+
+def test_a_connection_lost_during_the_digest_query_is_a_lost_connection(
+    make_db, target, small_chunks, monkeypatch: pytest.MonkeyPatch
+):
+    """Terminated between the digest query's settings and the query itself: the query fails on
+    a lost connection, which is said as such (not "PostgreSQL failed to digest")."""
+    settings = verify.settings
+
+    @contextlib.contextmanager
+    def terminated(conn: object, values: dict[str, str]) -> Iterator[None]:
+        with settings(conn, values):  # type: ignore[arg-type]
+            for (pid,) in backends(target):
+                query(target, "SELECT pg_terminate_backend(%s)", (pid,))
+            yield
+
+    monkeypatch.setattr(verify, "settings", terminated)
+    path = make_db(WIRE_TABLE, rows={INSERT: ROWS})
+    res = run_cli("run", "--source", path, "--target", target, "--verify")
+    assert res.code == 2, res.text
+    (failed,) = res.messages("failed")
+    assert failed.startswith("lost the connection to the target"), failed
+    assert tables_in(target) == []
