@@ -10,7 +10,8 @@ own pages), while the reading thread goes on reading and encoding. So what the p
 verification PostgreSQL digests the chunks' stored rows with its parallel workers
 (`verify.stream_target_sum`).
 
-Memory is bounded: at most QUEUED pieces wait for the sender. A chunk larger than
+Memory is bounded: at most QUEUED pieces of at most PIECE_BYTES wait for the sender (slices of
+at most two batches' buffers). A chunk larger than
 DIGEST_MAX_BYTES (a huge value) is not digested (the server would hold it whole): the table is
 then verified in another form, and says why (`Stream.broken`).
 """
@@ -181,9 +182,13 @@ class ChunkedCopy:
             self.buffer = bytearray()
 
     def _hand(self, piece: bytes | bytearray) -> None:
+        """A piece to the sender in slices of PIECE_BYTES (a batch of large rows is encoded
+        whole: handed as one item, QUEUED of them would keep QUEUED batches alive)."""
         self.md5.update(piece)
         self.size += len(piece)
-        self._put(("data", piece))
+        view = memoryview(piece)
+        for start in range(0, len(view), PIECE_BYTES):
+            self._put(("data", view[start : start + PIECE_BYTES]))
 
     def _end_chunk(self) -> None:
         self._flush()

@@ -9,6 +9,7 @@ import contextlib
 import hashlib
 import json
 import os
+import queue
 import signal
 import sqlite3
 import struct
@@ -479,3 +480,54 @@ def test_a_null_key_in_a_later_chunk_is_reported_as_without_verify(make_db, targ
     plain, _checked = compare_plain_and_verified(path, target)
     assert plain.code == 1  # type: ignore[attr-defined]
     assert tables_in(target) == []
+
+
+# -- memory ------------------------------------------------------------------------------------
+def queued_bytes(items: list[tuple[object, ...]]) -> int:
+    """The bytes the queue's items keep alive: each distinct buffer once (a memoryview slice
+    keeps its whole buffer)."""
+    buffers: dict[int, int] = {}
+    for item in items:
+        if item[0] == "data":
+            piece = item[1]
+            whole = piece.obj if isinstance(piece, memoryview) else piece
+            buffers[id(whole)] = len(whole)  # type: ignore[arg-type]
+    return sum(buffers.values())
+
+
+def test_what_waits_for_a_slow_sender_is_bounded_by_pieces_not_batches(
+    make_db, target, monkeypatch: pytest.MonkeyPatch
+):
+    """Rows of 20 KB read in batches of 1 MB: each batch is encoded whole before it is handed
+    over, so a queue of QUEUED whole batches would keep QUEUED MB alive while the sender is
+    slow. What waits is at most QUEUED pieces of PIECE_BYTES (at most two batches' buffers)."""
+    monkeypatch.setattr(source, "BATCH_BYTES", 1 << 20)
+    monkeypatch.setattr(chunked, "PIECE_BYTES", 64 * 1024)
+    monkeypatch.setattr(chunked, "CHUNK_BYTES", 512 * 1024)
+    peak = 0
+    put = queue.Queue.put
+
+    def watched(
+        self: queue.Queue[tuple[object, ...]], item: tuple[object, ...], *a: object
+    ) -> None:
+        nonlocal peak
+        put(self, item, *a)  # type: ignore[arg-type]
+        with self.mutex:
+            peak = max(peak, queued_bytes(list(self.queue)))
+
+    ended = chunked.ChunkedCopy._ended
+
+    def slow(self: chunked.ChunkedCopy, *args: object) -> None:
+        time.sleep(0.05)  # the server is slow to store each chunk: the queue fills
+        ended(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(queue.Queue, "put", watched)
+    monkeypatch.setattr(chunked.ChunkedCopy, "_ended", slow)
+    rows = [(i, f"r{i}", "x" * 20_000, 1.0, b"", 1) for i in range(1, 401)]  # ~8 MB
+    res = run_cli(
+        "run", "--source", make_db(WIRE_TABLE, rows={INSERT: rows}), "--target", target,
+        "--verify",
+    )  # fmt: skip
+    assert res.code == 0, res.text
+    assert recorded_checksum(target, "w")["form"] == "stream"
+    assert 0 < peak <= 2 * ((1 << 20) + 64 * 1024), peak
