@@ -546,6 +546,8 @@ class Source:
         pieces by its consumer), in a batch of its own. Tables whose largest record fits
         `limit` times in BATCH_BYTES (known from dbstat) are read in fixed-size batches at C
         speed; others are measured row by row (SQLite's octet_length reads no value)."""
+        if any(c.generated for c in self.schema.table(table).columns):
+            streamable = [None] * len(exprs)  # SQLite opens no blob of such a table: read whole
         top = self.max_payload(table)
         if top is not None and top * limit <= BATCH_BYTES and top <= STREAM_BYTES:
             yield from self.batches(f"SELECT {', '.join(exprs)} FROM {qi(table)}", limit)  # noqa: S608 - identifiers quoted by qi(); read-only SQLite source
