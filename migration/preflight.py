@@ -388,6 +388,9 @@ def folded_clashes(plan: Plan, sources: list[Source], policy: str, found: Findin
 
 
 CITEXT_STAGE = "petstore_citext_keys"
+# A table whose rows cannot all be staged on the target (text not decoded, a value its type or
+# domain refuses): that key is left unchecked; diagnose and the CHECK checks name those rows.
+UNSTAGED = (SourceTextError, load.LoadValueError, psycopg.DataError, psycopg.IntegrityError)
 
 
 def _citext(col: ColumnPlan | None) -> bool:
@@ -429,7 +432,7 @@ def citext_clashes(
         for cols, pk in citext_keys(plan, tp):
             # a target without citext: run refuses that on its own (exit 2, the fix named)
             with (
-                contextlib.suppress(SourceTextError, psycopg.errors.UndefinedObject),
+                contextlib.suppress(*UNSTAGED, psycopg.errors.UndefinedObject),
                 conn.transaction(force_rollback=True),
             ):
                 _stage_keys(conn, plan, tp, sources, cols)
@@ -659,7 +662,7 @@ def app_expression_clashes(
         for name, exprs, pred, used in indexes:
             if not set(used) <= copied:
                 continue  # a column the load does not fill (a default): PostgreSQL checks it
-            with contextlib.suppress(SourceTextError), conn.transaction(force_rollback=True):
+            with contextlib.suppress(*UNSTAGED), conn.transaction(force_rollback=True):
                 _stage_rows(conn, tp, target.ident, sources)
                 _group_expressions(conn, tp, sources, (name, exprs, pred), policy, found)
 
@@ -675,6 +678,16 @@ def _stage_rows(
             stage, sql.Identifier(SRC_COLUMN), cols, ident
         )
     )
+    for _level in range(DOMAIN_LEVELS):  # a domain's CHECK is the CHECK checks' to name
+        domains = conn.execute(_DOMAIN_COLUMNS, (APP_STAGE,)).fetchall()
+        for column, base in domains:
+            conn.execute(
+                sql.SQL("ALTER TABLE {} ALTER COLUMN {} TYPE {}").format(
+                    stage,
+                    sql.Identifier(column),
+                    sql.SQL(base),  # the target's catalog
+                )
+            )
     for idx in tp.sources:
         conn.execute(
             sql.SQL("ALTER TABLE {} ALTER COLUMN {} SET DEFAULT {}").format(
@@ -682,6 +695,15 @@ def _stage_rows(
             )
         )
         load.copy_rows(conn, load.lenient(tp), sources[idx], APP_STAGE, quiet, temp=True)
+
+
+DOMAIN_LEVELS = 4  # domains over domains unwrapped this deep (one level is the usual case)
+_DOMAIN_COLUMNS = """
+SELECT a.attname::text, format_type(ty.typbasetype, ty.typtypmod)
+FROM pg_attribute a JOIN pg_type ty ON ty.oid = a.atttypid
+WHERE a.attrelid = ('pg_temp.' || quote_ident(%s))::regclass AND a.attnum > 0
+  AND NOT a.attisdropped AND ty.typtype = 'd'
+"""
 
 
 def _group_expressions(

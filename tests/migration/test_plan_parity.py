@@ -438,6 +438,27 @@ CASES = [
         },
     ),
     Case(
+        "the app's unique index on lower(email) over a domain a value breaks",
+        (
+            SOURCE + "INSERT INTO owners VALUES (2, 'A@example.com', 'Bo');"
+            "INSERT INTO owners VALUES (3, 'a-very-long-address@example.com', 'Cy');",
+        ),
+        {
+            "existing": (
+                1,
+                cells(
+                    ("owners", "owners_lower_email"),
+                    ("owners", "short_text_check of domain short_text"),
+                ),
+            )
+        },
+        app={
+            "existing": "CREATE DOMAIN short_text AS text CHECK (length(VALUE) < 20);"
+            + APP.replace("email text UNIQUE", "email short_text")
+            + "CREATE UNIQUE INDEX owners_lower_email ON owners (lower(email));"
+        },
+    ),
+    Case(
         "--schema auto with some source tables in the target and others not",
         (SOURCE,),
         {"auto": (2, NONE)},
