@@ -21,7 +21,7 @@ from __future__ import annotations
 import codecs
 import collections
 import contextlib
-import importlib
+import hashlib
 import itertools
 import queue
 import threading
@@ -36,16 +36,17 @@ from migration import verify
 from migration.source import Large
 from migration.typemap import ColumnPlan
 
-CHUNK_BYTES = 1 << 22  # ~4 MB of rows per COPY: the last chunk's digest is not overlapped
+CHUNK_BYTES = 1 << 22  # ~4 MB of rows per COPY: a chunk's digest is one string_agg of this
 PIECE_BYTES = 1 << 19  # hand the sender ~512 KB at a time: few calls, bounded memory
 QUEUED = 8  # pieces waiting for the sender at most (~4 MB)
 DIGEST_MAX_BYTES = 1 << 28  # 256 MB: a larger chunk (a huge value) is not digested server-side
-try:  # CPython's own MD5 (as verify's)
-    md5: Callable[..., Any] = importlib.import_module("_md5").md5
-except ImportError:  # pragma: no cover - a Python built without it
-    import hashlib
 
-    md5 = hashlib.md5
+
+def md5(data: bytes | bytearray = b"") -> Any:
+    """OpenSSL's MD5 (hashlib): on chunks of hundreds of KB it is ~15 % faster than CPython's
+    own `_md5`, which verify uses for short rows."""
+    return hashlib.md5(data, usedforsecurity=False)
+
 
 IDLE_IN_TRANSACTION = psycopg.pq.TransactionStatus.INTRANS  # usable: not failed, not busy
 Encode = Callable[..., object]  # psycopg's row encoder: (row, transformer, out bytearray)
