@@ -34,7 +34,6 @@ from psycopg import sql
 
 from migration import verify
 from migration.source import Large
-from migration.typemap import ColumnPlan
 
 CHUNK_BYTES = 1 << 22  # ~4 MB of rows per COPY: a chunk's digest is one string_agg of this
 PIECE_BYTES = 1 << 19  # hand the sender ~512 KB at a time: few calls, bounded memory
@@ -97,28 +96,25 @@ def _recoded(value: Large, encoding: str) -> Iterator[bytes]:
 class ChunkedCopy:
     """The writer of `load.copy_rows` for a STREAM-verified table (module docstring).
 
-    Use as a context manager: `close()` at the end of the rows sends the last chunk and waits for
-    its digest; leaving with an exception aborts the COPY in progress (the sender's own errors
-    never hide the reader's)."""
+    Use as a context manager: `close()` at the end of the rows sends the last chunk and waits
+    until it is stored and noted; leaving with an exception aborts the COPY in progress (the
+    sender's own errors never hide the reader's). `copy_sql` is the table's COPY statement,
+    `encode` and `tx` the load's fast encoder and its binary dumpers, `frame` the stream's
+    header and trailer."""
 
     def __init__(
         self,
         conn: psycopg.Connection,
+        copy_sql: sql.Composed,
         table: sql.Identifier,
-        cols: Sequence[ColumnPlan],
-        encode: Encode,
+        coder: tuple[Encode, psycopg.abc.Transformer],
         frame: tuple[bytes, bytes],
         stream: verify.Stream,
     ) -> None:
         self.conn = conn
-        self.copy_sql = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
-            table, sql.SQL(", ").join(sql.Identifier(c.name) for c in cols)
-        )
+        self.copy_sql = copy_sql
         self.end_sql = verify.pg_chunk_end(table)
-        self.encode = encode
-        self.tx = psycopg.adapt.Transformer(conn)
-        oids = [conn.adapters.types[c.copy_type].oid for c in cols]
-        self.tx.set_dumper_types(oids, psycopg.pq.Format.BINARY)
+        self.encode, self.tx = coder
         self.encoding = conn.info.encoding  # read here: the sender owns the connection after
         self.header, self.trailer = frame
         self.stream = stream
@@ -162,7 +158,7 @@ class ChunkedCopy:
         self._maybe_ship()
 
     def close(self) -> None:
-        """The last chunk sent and digested; the sender's error, if any, raised here."""
+        """The last chunk sent and noted; the sender's error, if any, raised here."""
         if self.rows:
             self._end_chunk()
         self._stop(("stop",))
@@ -206,16 +202,14 @@ class ChunkedCopy:
         self.sender.join()
 
     def _send(self) -> None:
-        """The sender thread: COPY each chunk, then digest it; after an error, only drain."""
+        """The sender thread: COPY each chunk, then note where it ended; after an error, only
+        drain the queue."""
         try:
-            self._send_chunks()
+            self._copy_chunks()
         except BaseException as exc:  # noqa: BLE001 - handed to the reading thread
             self.error = exc
             while self.queue.get()[0] not in ("stop", "abort"):
                 pass
-
-    def _send_chunks(self) -> None:
-        self._copy_chunks()
 
     def _copy_chunks(self) -> None:
         """Each chunk's pieces into one COPY; at its end, where it ended; on abort, CopyFail."""

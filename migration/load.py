@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg import _copy_base, sql
@@ -374,8 +375,10 @@ def _writer(
     (`chunked.ChunkedCopy`)."""
     encode = fast_copy_encoder(_RowWriter.INTERNALS)
     if isinstance(hasher, verify.Stream) and encode is not None:
+        coder = (encode, binary_dumpers(conn, cols))
         frame = (COPY_SIGNATURE, COPY_TRAILER)
-        return stack.enter_context(chunked.ChunkedCopy(conn, target, cols, encode, frame, hasher))
+        chunks = chunked.ChunkedCopy(conn, stmt, target, coder, frame, hasher)
+        return stack.enter_context(chunks)
     cur = stack.enter_context(conn.cursor())
     copy = stack.enter_context(cur.copy(stmt))
     copy.set_types([c.copy_type for c in cols])
@@ -504,9 +507,7 @@ def source_wire_sum(conn: psycopg.Connection, tp: TablePlan, src: Source) -> ver
     encode = fast_copy_encoder(_RowWriter.INTERNALS)
     if encode is None or not verify.wire_form(conn, tp.columns):
         return None
-    tx = psycopg.adapt.Transformer(conn)
-    oids = [conn.adapters.types[c.copy_type].oid for c in tp.columns]
-    tx.set_dumper_types(oids, psycopg.pq.Format.BINARY)
+    tx = binary_dumpers(conn, tp.columns)
     hasher = verify.WireHasher()
     with no_cycle_collection():
         for columns in verify.source_columns(src, tp):
@@ -528,11 +529,13 @@ def source_stream_sum(
     encode = fast_copy_encoder(_RowWriter.INTERNALS)
     if encode is None or not verify.wire_form(conn, tp.columns):
         return None
-    tx = psycopg.adapt.Transformer(conn)
-    tx.set_dumper_types(
-        [conn.adapters.types[c.copy_type].oid for c in tp.columns], psycopg.pq.Format.BINARY
+    tx = binary_dumpers(conn, tp.columns)
+    total, sizes, buffer, rows_in = (
+        verify.Sum(form=verify.STREAM),
+        verify.chunk_sizes(counts),
+        bytearray(),
+        0,
     )
-    stream, sizes, buffer, rows_in = verify.Stream(), verify.chunk_sizes(counts), bytearray(), 0
     size, digest = next(sizes), _md5()
     with no_cycle_collection():
         for columns in verify.source_columns(src, tp):
@@ -549,12 +552,27 @@ def source_stream_sum(
                 rows_in += 1
                 if rows_in == size:
                     digest.update(buffer)
-                    stream.add(rows_in, digest.digest(), (0, None, None))
+                    total = total + _stream_chunk(rows_in, digest)
                     buffer, rows_in, size, digest = bytearray(), 0, next(sizes), _md5()
     if rows_in:
         digest.update(buffer)
-        stream.add(rows_in, digest.digest(), (0, None, None))
-    return stream.source
+        total = total + _stream_chunk(rows_in, digest)
+    return total
+
+
+def _stream_chunk(rows: int, digest: Any) -> verify.Sum:
+    """One chunk's part of a stream sum: its rows and its MD5 as a 128-bit integer."""
+    return verify.Sum(rows, int.from_bytes(digest.digest()), verify.STREAM)
+
+
+def binary_dumpers(conn: psycopg.Connection, cols: Sequence[ColumnPlan]) -> psycopg.abc.Transformer:
+    """A transformer dumping the columns' COPY types in binary, as `Copy.set_types` sets it
+    (for encoding rows outside a COPY: the chunked load, recomputed wire and stream sums)."""
+    tx = psycopg.adapt.Transformer(conn)
+    tx.set_dumper_types(
+        [conn.adapters.types[c.copy_type].oid for c in cols], psycopg.pq.Format.BINARY
+    )
+    return tx
 
 
 def has_large(row: Sequence[object]) -> bool:

@@ -169,15 +169,9 @@ def target_sum(conn: psycopg.Connection, tp: TablePlan, form: str = CANON) -> Su
         query = pg_wire_sum_of(tp.columns, sql.Identifier(tp.target))
     else:
         query = pg_sum_of(pg_row_hash(tp.columns), sql.Identifier(tp.target))
-    row = conn.execute(
-        "SELECT current_setting('parallel_tuple_cost'), "
-        "set_config('parallel_tuple_cost', %s, true)",
-        (GATHER_ROW_COST,),
-    ).fetchone()
-    result = conn.execute(query).fetchone()
+    with settings(conn, {"parallel_tuple_cost": GATHER_ROW_COST}):
+        result = conn.execute(query).fetchone()
     total = _wire_sum_from_row(result) if form == WIRE else sum_from_row(result)
-    if row is not None:
-        conn.execute("SELECT set_config('parallel_tuple_cost', %s, true)", (row[0],))
     return Sum(total.rows, total.checksum, form)
 
 
