@@ -294,20 +294,10 @@ def unique_clashes(plan: Plan, sources: list[Source], policy: str, found: Findin
                 if len(rows) < 2 or (len({g[1] for g in group}) < 2 and not keys.app):
                     continue
                 _s, _i, key, _r, _p = group[0]
-                files = sorted({sources[g[1]].path for g in group})
                 many = "different rows" if tp.pk or len(set(rows)) == len(rows) else "rows"
-                found.add(
-                    "unique",
-                    Problem(
-                        files[-1],
-                        tp.table.name,
-                        "-",
-                        ",".join(cols),
-                        show(key[0] if len(key) == 1 else key),
-                        f"UNIQUE ({', '.join(cols)}): {len(rows)} {many} in "
-                        f"{', '.join(files)} share this value",
-                    ),
-                )
+                value = show(key[0] if len(key) == 1 else key)
+                what = f"UNIQUE ({', '.join(cols)})"
+                _shared(found, sources, tp, cols, group, value, what, f"{len(rows)} {many}")
 
 
 def _stored(group: list[Row], by_pk: bool) -> set[str]:
@@ -352,6 +342,23 @@ def _nocase_keys(tp: TablePlan) -> Iterator[tuple[list[str], tuple[bool, ...], P
             yield [str(p.name) for p in parts], tuple(c == "NOCASE" for c in colls), step
 
 
+def _shared(
+    found: Findings,
+    sources: list[Source],
+    tp: TablePlan,
+    cols: list[str],
+    group: list[Row],
+    value: str,
+    what: str,
+    rows: str,
+) -> None:
+    """One key value that `rows` of the files in `group` share, under the key `what` (named
+    against the last of those files)."""
+    files = sorted({sources[g[1]].path for g in group})
+    reason = f"{what}: {rows} in {', '.join(files)} share this value"
+    found.add("unique", Problem(files[-1], tp.table.name, "-", ",".join(cols), value, reason))
+
+
 def folded_clashes(plan: Plan, sources: list[Source], policy: str, found: Findings) -> None:
     """Values of a UNIQUE COLLATE NOCASE key that rows of several sources share once the ASCII
     letters are folded ('Rex' in one file, 'rex' in another: each file alone is unique), which
@@ -367,24 +374,14 @@ def folded_clashes(plan: Plan, sources: list[Source], policy: str, found: Findin
                 rows = _stored(group, by_pk) if tp.pk else _loaded(group)
                 if len(rows) < 2:
                     continue
-                files = sorted({sources[g[1]].path for g in group})
                 spelled = dict.fromkeys(show(k[0] if len(k) == 1 else k) for *_, k, _r, _p in group)
                 parts = ", ".join(
                     f"{c} COLLATE NOCASE" if fold else c
                     for c, fold in zip(cols, nocase, strict=True)
                 )
-                found.add(
-                    "unique",
-                    Problem(
-                        files[-1],
-                        tp.table.name,
-                        "-",
-                        ",".join(cols),
-                        ", ".join(spelled),
-                        f"{step.what}: UNIQUE ({parts}), A-Z folded to a-z as SQLite compares: "
-                        f"{len(rows)} different rows in {', '.join(files)} share this value",
-                    ),
-                )
+                what = f"{step.what}: UNIQUE ({parts}), A-Z folded to a-z as SQLite compares"
+                value = ", ".join(spelled)
+                _shared(found, sources, tp, cols, group, value, what, f"{len(rows)} different rows")
 
 
 CITEXT_STAGE = "petstore_citext_keys"
