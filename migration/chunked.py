@@ -2,18 +2,17 @@
 
 `run --verify` on a table this transaction created (`verify.Stream`): the rows go out in
 chunks of about CHUNK_BYTES, one COPY statement each. The reading thread encodes the rows (the
-load's fast encoder) into pieces, MD5s them as they are (a few large updates per chunk: no
-Python code per row) and hands them to a sender thread, which owns the connection: it COPYs each
-chunk, then notes the chunk's count and last ctid (`verify.pg_chunk_end`, a scan of the chunk's
-own pages), while the reading thread goes on reading and encoding. So what the plain load does
-(read, encode, COPY) is unchanged but for the MD5 updates and a short query per chunk; at
-verification PostgreSQL digests the chunks' stored rows with its parallel workers
-(`verify.stream_target_sum`).
+load's fast encoder) into pieces and hands them to a sender thread, which owns the connection:
+it COPYs each chunk, MD5s its pieces as they are (`_Hashing`: one update per ~4 MB, no Python
+code per row, run while the reading thread goes on), then notes the chunk's count and last ctid
+(`verify.pg_chunk_end`, a scan of the chunk's own pages). So the reading thread does what the
+plain load does (read, encode); at verification PostgreSQL digests the chunks' stored rows with
+its parallel workers (`verify.stream_target_sum`).
 
 Memory is bounded: at most QUEUED pieces of at most PIECE_BYTES wait for the sender (slices of
-at most two batches' buffers). A chunk larger than
-DIGEST_MAX_BYTES (a huge value) is not digested (the server would hold it whole): the table is
-then verified in another form, and says why (`Stream.broken`).
+at most two batches' buffers), and at most HASH_BYTES of sent pieces wait for their MD5 update.
+A chunk larger than DIGEST_MAX_BYTES (a huge value) is not digested (the server would hold it
+whole): the table is then verified in another form, and says why (`Stream.broken`).
 """
 
 from __future__ import annotations
@@ -38,6 +37,7 @@ from migration.source import Large
 CHUNK_BYTES = 1 << 22  # ~4 MB of rows per COPY: a chunk's digest is one string_agg of this
 PIECE_BYTES = 1 << 19  # hand the sender ~512 KB at a time: few calls, bounded memory
 QUEUED = 8  # pieces waiting for the sender at most (~4 MB)
+HASH_BYTES = 1 << 22  # ~4 MB per MD5 update on the sender (`_Hashing`)
 DIGEST_MAX_BYTES = 1 << 28  # 256 MB: a larger chunk (a huge value) is not digested server-side
 
 
@@ -45,6 +45,34 @@ def md5(data: bytes | bytearray = b"") -> Any:
     """OpenSSL's MD5 (hashlib): on chunks of hundreds of KB it is ~15 % faster than CPython's
     own `_md5`, which verify uses for short rows."""
     return hashlib.md5(data, usedforsecurity=False)
+
+
+class _Hashing:
+    """A chunk's MD5, fed in updates of at least HASH_BYTES (pieces kept until then, then
+    joined): hashlib lets other threads run only during an update, and a thread waiting for the
+    interpreter again after each short update would lose what it gained (a convoy)."""
+
+    def __init__(self) -> None:
+        self.md5 = md5()
+        self.pending: list[bytes | bytearray | memoryview] = []
+        self.size = 0
+
+    def add(self, piece: bytes | bytearray | memoryview) -> None:
+        self.pending.append(piece)
+        self.size += len(piece)
+        if self.size >= HASH_BYTES:
+            self._update()
+
+    def digest(self) -> bytes:
+        """The chunk's MD5; the next chunk starts afresh."""
+        self._update()
+        digest: bytes = self.md5.digest()
+        self.md5 = md5()
+        return digest
+
+    def _update(self) -> None:
+        self.md5.update(b"".join(self.pending))
+        self.pending, self.size = [], 0
 
 
 IDLE_IN_TRANSACTION = psycopg.pq.TransactionStatus.INTRANS  # usable: not failed, not busy
@@ -119,7 +147,7 @@ class ChunkedCopy:
         self.header, self.trailer = frame
         self.stream = stream
         self.buffer = bytearray()
-        self.md5 = md5()
+        self.hashing = _Hashing()  # the sender's
         self.rows = 0  # of the chunk being read
         self.size = 0  # bytes of the chunk handed to the sender
         self.queue: queue.Queue[tuple[Any, ...]] = queue.Queue(maxsize=QUEUED)
@@ -181,7 +209,6 @@ class ChunkedCopy:
     def _hand(self, piece: bytes | bytearray) -> None:
         """A piece to the sender in slices of PIECE_BYTES (a batch of large rows is encoded
         whole: handed as one item, QUEUED of them would keep QUEUED batches alive)."""
-        self.md5.update(piece)
         self.size += len(piece)
         view = memoryview(piece)
         for start in range(0, len(view), PIECE_BYTES):
@@ -189,8 +216,8 @@ class ChunkedCopy:
 
     def _end_chunk(self) -> None:
         self._flush()
-        self._put(("end", self.rows, self.md5.digest(), self.size))
-        self.md5, self.rows, self.size = md5(), 0, 0
+        self._put(("end", self.rows, self.size))
+        self.rows, self.size = 0, 0
 
     def _put(self, item: tuple[Any, ...]) -> None:
         if self.error is not None:
@@ -221,11 +248,13 @@ class ChunkedCopy:
                         self.copy = chunk.enter_context(cur.copy(self.copy_sql))
                         self.copy.write(self.header)
                     self.copy.write(args[0])
+                    self.hashing.add(args[0])
                 elif kind == "end":
                     self.copy.write(self.trailer)
+                    digest = self.hashing.digest()  # while PostgreSQL stores the last rows
                     chunk.close()  # the COPY ends: PostgreSQL has stored the chunk
                     self.copy = None
-                    self._ended(*args)
+                    self._ended(args[0], digest, args[1])
                 else:
                     break
             if kind == "abort" and self.copying:  # CopyFail, with the reader's error

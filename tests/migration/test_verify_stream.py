@@ -39,9 +39,11 @@ INSERT = "INSERT INTO w VALUES (?, ?, ?, ?, ?, ?)"
 
 @pytest.fixture
 def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Chunks of about 2 KB, read in batches of 20 rows: a few hundred rows make many chunks."""
+    """Chunks of about 2 KB, read in batches of 20 rows: a few hundred rows make many chunks,
+    each MD5ed in several updates."""
     monkeypatch.setattr(chunked, "CHUNK_BYTES", 2048)
     monkeypatch.setattr(chunked, "PIECE_BYTES", 512)
+    monkeypatch.setattr(chunked, "HASH_BYTES", 700)
     monkeypatch.setattr(load, "BATCH_ROWS", 20)
 
 
