@@ -9,9 +9,10 @@ at most 1.5x).
     python bench/verify_cost.py --schema existing   # into the app's own table (created first)
 
 Both commands run as subprocesses (bench/measure.py: wall time from spawn to exit), each into
-a fresh database of one embedded PostgreSQL, interleaved (run, run --verify, run, ...) so that
-the load of a shared machine falls on both alike; the medians and their ratio are printed,
-with every run's time.
+a fresh database of one embedded PostgreSQL after a CHECKPOINT (untimed: the previous run's
+writes do not land in the next one), interleaved (run, run --verify, run, ...) so that the load
+of a shared machine falls on both alike; the medians and their ratio are printed, with every
+run's time.
 """
 
 from __future__ import annotations
@@ -84,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
                 if args.schema == "existing":
                     with psycopg.connect(server.url(db), autocommit=True) as conn:
                         conn.execute(sql.SQL(generate.PG_DDL["pets"]))  # type: ignore[arg-type]
+                with psycopg.connect(server.url(db), autocommit=True) as conn:
+                    conn.execute("CHECKPOINT")  # the last run's writes flushed, untimed
                 cmd = [sys.executable, "-m", "migration", "run", "--source", str(dataset.path)]
                 cmd += ["--target", server.url(db), "--log-format", "json"]
                 cmd += ["--verify"] if name.endswith("--verify") else []
