@@ -60,7 +60,11 @@ class Problem:
         }
 
     def describe(self) -> str:
-        """One line naming the file, table, row, column and value (each once)."""
+        """One line naming the file, table, row, column and value (each once); for an object
+        that cannot be created (`column` is its `--skip` key), the file and the refusal, which
+        names the object."""
+        if ":" in self.column and self.rowid in ("-", "", None) and self.column in self.reason:
+            return f"{self.source}: {self.reason}"
         row = "" if self.rowid in ("-", "", None) else f" row {self.rowid}"
         value = (
             ""
