@@ -100,6 +100,22 @@ CREATE TABLE scores (
 SCORES_POD0 = SOURCE + SCORES.format(rows=70, base=0, bad=60)
 SCORES_POD1 = SOURCE + SCORES.format(rows=5, base=1000, bad=2)  # 2 'z' grades, 1001 and 1002
 
+# values SQLite keeps apart (another storage class, another spelling) that one target type makes
+# equal: an untyped UNIQUE column holding 1 and '1', TEXT '1.0' and '1' (numeric), two
+# spellings of one instant (timestamp); each within one file and across two
+CODES = "CREATE TABLE codes (id INTEGER PRIMARY KEY, code UNIQUE, note TEXT);"
+CODES_APP = "CREATE TABLE codes (id bigint PRIMARY KEY, code {type} UNIQUE, note text);"
+ONE_AND_ONE = "INSERT INTO codes VALUES (1, 1, 'a'), (2, '1', 'b');"
+PRICES = (
+    "CREATE TABLE prices (id INTEGER PRIMARY KEY, amount TEXT UNIQUE);"
+    "INSERT INTO prices VALUES (1, '1.0'), (2, '1'), (3, '2.50');"
+)
+TIMES = (
+    "CREATE TABLE visits (id INTEGER PRIMARY KEY, at DATETIME UNIQUE);"
+    "INSERT INTO visits VALUES (1, '2024-01-02'), (2, '2024-01-02 00:00:00'), (3, '2024-01-03');"
+)
+KEYED_CODES = "CREATE TABLE kinds (code PRIMARY KEY, label TEXT);"
+
 
 @dataclass(frozen=True)
 class Case:
@@ -457,6 +473,83 @@ CASES = [
             + APP.replace("email text UNIQUE", "email short_text")
             + "CREATE UNIQUE INDEX owners_lower_email ON owners (lower(email));"
         },
+    ),
+    Case(
+        "UNIQUE: integer 1 and text '1' of one file are one value once converted",
+        (SOURCE + CODES + ONE_AND_ONE,),
+        {"create": (1, cells(("codes", "code"))), "existing": (1, cells(("codes", "code")))},
+        app={"existing": APP + CODES_APP.format(type="text")},
+    ),
+    Case(
+        "UNIQUE: integer 1 and text '1' of two files are one bigint",
+        (
+            SOURCE + CODES + "INSERT INTO codes VALUES (1, 1, 'a');",
+            SOURCE + CODES + "INSERT INTO codes VALUES (2, '1', 'b');",
+        ),
+        {"existing": (1, cells(("codes", "code")))},
+        app={"existing": APP + CODES_APP.format(type="bigint")},
+    ),
+    Case(
+        "UNIQUE cast to text: integer 1 and text '1', in one file and across files",
+        (
+            SOURCE + CODES + ONE_AND_ONE,
+            SOURCE + CODES + "INSERT INTO codes VALUES (3, '2', 'c');",
+            SOURCE + CODES + "INSERT INTO codes VALUES (4, 2, 'd');",
+        ),
+        {"create": (1, cells(("codes", "code")))},
+        args=("--cast", "codes.code=text"),
+    ),
+    Case(
+        "UNIQUE cast to bigint: integer 1 and text '1' of two files",
+        (
+            SOURCE + CODES + "INSERT INTO codes VALUES (1, 1, 'a');",
+            SOURCE + CODES + "INSERT INTO codes VALUES (2, '1', 'b');",
+        ),
+        {"create": (1, cells(("codes", "code")))},
+        args=("--cast", "codes.code=bigint"),
+    ),
+    Case(
+        "the app's UNIQUE numeric: text '1.0' and '1' are one value",
+        (SOURCE + PRICES,),
+        {"existing": (1, cells(("prices", "amount")))},
+        app={
+            "existing": APP + "CREATE TABLE prices (id bigint PRIMARY KEY, amount numeric UNIQUE);"
+        },
+    ),
+    Case(
+        "UNIQUE cast to numeric: text '1.0' and '1' are one value",
+        (SOURCE + PRICES,),
+        {"create": (1, cells(("prices", "amount")))},
+        args=("--cast", "prices.amount=numeric"),
+    ),
+    Case(
+        "UNIQUE: two spellings of one date-time are one timestamp",
+        (SOURCE + TIMES,),
+        {"create": (1, cells(("visits", "at")))},
+    ),
+    Case(
+        "UNIQUE cast to text: 1 and 1.0, one value to SQLite, are two texts",
+        (
+            SOURCE + CODES + "INSERT INTO codes VALUES (1, 1, 'a');",
+            SOURCE + CODES + "INSERT INTO codes VALUES (2, 1.0, 'b');",
+        ),
+        {"create": (0, NONE)},
+        args=("--cast", "codes.code=text"),
+    ),
+    Case(
+        "primary key: integer 1 and text '1' of one file are one bigint",
+        (SOURCE + KEYED_CODES + "INSERT INTO kinds VALUES (1, 'a'), ('1', 'b');",),
+        {"create": (1, cells(("kinds", "code"))), "existing": (1, cells(("kinds", "code")))},
+        app={"existing": APP + "CREATE TABLE kinds (code bigint PRIMARY KEY, label text);"},
+    ),
+    Case(
+        "primary key: integer 1 and text '1' in two files, other content: a conflict",
+        (
+            SOURCE + KEYED_CODES + "INSERT INTO kinds VALUES (1, 'a'), (2, 'b');",
+            SOURCE + KEYED_CODES + "INSERT INTO kinds VALUES ('1', 'c'), ('2', 'b');",
+        ),
+        {"create": (1, cells(("kinds", "code"))), "existing": (1, cells(("kinds", "code")))},
+        app={"existing": APP + "CREATE TABLE kinds (code bigint PRIMARY KEY, label text);"},
     ),
     Case(
         "--schema auto with some source tables in the target and others not",
