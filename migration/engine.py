@@ -15,7 +15,18 @@ from typing import Any, NoReturn
 import psycopg
 from psycopg import sql
 
-from migration import __version__, casts, diff, existing, load, predict, preflight, suggest, verify
+from migration import (
+    __version__,
+    casts,
+    clashes,
+    diff,
+    existing,
+    load,
+    predict,
+    preflight,
+    suggest,
+    verify,
+)
 from migration import plan as planmod
 from migration.casts import CastOptions
 from migration.checkrows import Broken
@@ -380,8 +391,10 @@ def _verdict(
     plan.problems.clear()
     plan.problem_counts.clear()
     planmod.diagnose(plan, sources, every=True)
-    found = preflight.check(plan, sources, opts.on_conflict)
+    by_target = clashes.converted_keys(plan, sources) if opts.target else set()
+    found = preflight.check(plan, sources, opts.on_conflict, by_target)
     _citext_clashes(plan, sources, opts, conn, found)
+    _conversion_clashes(plan, sources, opts, conn, found)
     if isinstance(plan, existing.ExistingPlan):
         if conn is None:  # pragma: no cover - existing mode always has the target's connection
             raise TypeError("--schema existing: no connection to the target")
@@ -420,6 +433,25 @@ def _citext_clashes(
                 contextlib.closing(connect(opts.target, opts.lock_timeout_s))
             )
         preflight.citext_clashes(conn, plan, sources, opts.on_conflict, found)
+
+
+def _conversion_clashes(
+    plan: Plan,
+    sources: list[Source],
+    opts: Options,
+    conn: psycopg.Connection | None,
+    found: preflight.Findings,
+) -> None:
+    """Key values SQLite keeps apart that the target type makes one, grouped on the target
+    (without a target `plan` compares them as SQLite does)."""
+    if not opts.target or not found.by_target:
+        return
+    with contextlib.ExitStack() as stack:
+        if conn is None:
+            conn = stack.enter_context(
+                contextlib.closing(connect(opts.target, opts.lock_timeout_s))
+            )
+        clashes.conversion_clashes(conn, plan, sources, opts.on_conflict, found, found.by_target)
 
 
 def _target_state(

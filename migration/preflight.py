@@ -72,6 +72,8 @@ class Findings:
     problems: list[Problem] = field(default_factory=list)
     decisions: list[str] = field(default_factory=list)
     counts: dict[tuple[str, str], int] = field(default_factory=dict)  # (table, check) -> rows
+    # UNIQUE keys grouped on the target instead, (table, columns): `clashes.conversion_clashes`
+    by_target: set[tuple[str, tuple[str, ...]]] = field(default_factory=set)
 
     def add(self, check: str, problem: Problem) -> None:
         key = (problem.table, check)
@@ -289,6 +291,8 @@ def unique_clashes(plan: Plan, sources: list[Source], policy: str, found: Findin
         # row, but a later file's twin of an earlier file's row (stored once).
         by_pk = bool(tp.pk) and policy == "refuse"
         for cols in keys.uniques:
+            if (tp.target, tuple(cols)) in found.by_target:
+                continue  # values the conversion may make one (or two): grouped on the target
             for group in _merged(sources, tp, cols, _not_null(sources, tp, cols)):
                 rows = _stored(group, by_pk) if tp.pk else _loaded(group)
                 if len(rows) < 2 or (len({g[1] for g in group}) < 2 and not keys.app):
@@ -809,10 +813,16 @@ def _anti_join(
             )
 
 
-def check(plan: Plan, sources: list[Source], policy: str) -> Findings:
+def check(
+    plan: Plan,
+    sources: list[Source],
+    policy: str,
+    by_target: set[tuple[str, tuple[str, ...]]] | None = None,
+) -> Findings:
     """Every cross-row problem `run` would refuse; a table whose text cannot be decoded is left
-    to `diagnose`, which names each such row."""
-    found = Findings()
+    to `diagnose`, which names each such row. `by_target`: UNIQUE keys left to the target's
+    grouping (`clashes`)."""
+    found = Findings(by_target=set(by_target or ()))
     steps: list[Callable[[], None]] = [
         lambda: key_conflicts(plan, sources, policy, found),
         lambda: null_keys(plan, sources, found),

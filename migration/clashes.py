@@ -1,0 +1,305 @@
+"""Key values that SQLite keeps apart and the target type makes one (or the other way round).
+
+SQLite compares a key by storage class and bytes: integer 1 and text '1' are two values, and
+so are '1.0' and '1', or '2024-01-02' and '2024-01-02 00:00:00'. Converted to the target's
+type (text, numeric, timestamp, the app's bigint ...) they are one, and `run` fails on the
+primary key or the UNIQUE index it builds. A key is checked here when one of its columns holds
+values whose conversion may not keep SQLite's equality (`converted_keys`: which storage classes
+the files hold, which kind the column converts to); its values, converted as the load converts
+them, are copied with each row's identity into a temporary table on the target and grouped
+there with the target's own equality, in a transaction rolled back: memory stays bounded by a
+batch. The byte-for-byte checks of `preflight` leave such a UNIQUE key to this module.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import psycopg
+from psycopg import sql
+
+from migration import preflight
+from migration.errors import Problem
+from migration.plan import Plan, TablePlan
+from migration.preflight import Findings
+from migration.source import Source, qi
+from migration.typemap import ColumnPlan, show
+
+STAGE = "petstore_converted_keys"
+# kinds whose conversion of the values of these storage classes keeps SQLite's equality: two
+# values are one in the target exactly when SQLite holds them equal (integers as numbers or as
+# their decimal text, REALs bit for bit or as their shortest repr, text verbatim, BLOBs byte
+# for byte). Any other mix (1 and '1', text to numeric, timestamp, uuid ...) is grouped on the
+# target.
+SAME_EQUALITY: dict[frozenset[str], frozenset[str]] = {
+    frozenset({"integer"}): frozenset({"int", "numeric", "double", "float4", "text", "bool"}),
+    frozenset({"real"}): frozenset({"double", "float4", "numeric"}),
+    frozenset({"integer", "real"}): frozenset({"int", "numeric", "double", "float4"}),
+    frozenset({"text"}): frozenset({"text"}),
+    frozenset({"blob"}): frozenset({"bytea"}),
+}
+Key = tuple[str, tuple[str, ...]]  # (target table, key columns in source names)
+
+
+def _classes(sources: list[Source], tp: TablePlan, name: str) -> frozenset[str]:
+    """The storage classes (typeof) a column holds in any file, NULL aside."""
+    if tp.table.rowid_alias is not None and name.lower() == tp.table.rowid_alias.lower():
+        return frozenset({"integer"})
+    out: set[str] = set()
+    for idx in tp.sources:
+        st = sources[idx].schema.table(tp.table.name)
+        c = qi(st.column(name).name)
+        query = f"SELECT DISTINCT typeof({c}) FROM {qi(st.name)} WHERE {c} IS NOT NULL"  # noqa: S608 - identifiers quoted by qi(); read-only SQLite source
+        for batch in sources[idx].batches(query, 8):
+            out.update(str(r[0]) for r in batch)
+    return frozenset(out)
+
+
+def _keeps_equality(sources: list[Source], tp: TablePlan, col: ColumnPlan) -> bool:
+    classes = _classes(sources, tp, col.source.name)
+    return not classes or col.kind in SAME_EQUALITY.get(classes, frozenset())
+
+
+def converted_keys(plan: Plan, sources: list[Source]) -> set[Key]:
+    """The keys (the app's, or the source's primary key and UNIQUE keys compared byte for
+    byte) with a column whose conversion may not keep SQLite's equality. Keys over citext are
+    `preflight.citext_clashes`'s."""
+    out: set[Key] = set()
+    for tp in plan.tables:
+        by_name = {c.source.name.lower(): c for c in tp.copied()}
+        keys = preflight._keys(plan, tp)
+        for cols in ([keys.pk] if keys.pk else []) + keys.uniques:
+            plans = [by_name.get(c.lower()) for c in cols]
+            if any(p is None or preflight._citext(p) for p in plans):
+                continue
+            if not all(_keeps_equality(sources, tp, p) for p in plans if p is not None):
+                out.add((tp.target, tuple(cols)))
+    return out
+
+
+def conversion_clashes(
+    conn: psycopg.Connection,
+    plan: Plan,
+    sources: list[Source],
+    policy: str,
+    found: Findings,
+    keys: set[Key],
+) -> None:
+    """Values of `keys` that several stored rows share once converted: a UNIQUE key's groups
+    (all of them: `preflight.unique_clashes` leaves these keys here), a primary key's values
+    held by several rows of one file in different spellings, and a later file's key that an
+    earlier file holds in another spelling with different content (one spelling:
+    `preflight.key_conflicts`)."""
+    for tp in plan.tables:
+        pk = preflight._keys(plan, tp).pk
+        for target, cols in sorted(keys):
+            if target != tp.target:
+                continue
+            with (
+                contextlib.suppress(*preflight.UNSTAGED, psycopg.errors.UndefinedObject),
+                conn.transaction(force_rollback=True),
+            ):
+                _stage(conn, plan, tp, sources, list(cols))
+                if list(cols) == pk:
+                    _pk_repeats(conn, tp, sources, list(cols), found)
+                    _pk_conflicts(conn, tp, sources, list(cols), policy, found)
+                else:
+                    _unique_groups(conn, tp, sources, list(cols), policy, found)
+
+
+def _types(tp: TablePlan, cols: list[str]) -> str:
+    by_name = {c.source.name.lower(): c for c in tp.copied()}
+    return ", ".join(by_name[c.lower()].pg_type for c in cols)
+
+
+_DOMAINS = """
+SELECT a.attname::text, format_type(ty.typbasetype, ty.typtypmod)
+FROM pg_attribute a JOIN pg_type ty ON ty.oid = a.atttypid
+WHERE a.attrelid = ('pg_temp.' || quote_ident(%s))::regclass AND a.attnum > 0
+  AND NOT a.attisdropped AND ty.typtype = 'd'
+"""
+
+
+def _stage(
+    conn: psycopg.Connection, plan: Plan, tp: TablePlan, sources: list[Source], cols: list[str]
+) -> None:
+    """Each row's source index, canonical text, primary key text, the key as the file spells
+    it, and the key converted, typed as the target column (a domain as its base type: its CHECK
+    is the CHECK checks' to name)."""
+    by_name = {c.source.name.lower(): c for c in tp.copied()}
+    plans = [by_name[c.lower()] for c in cols]
+    keys = sql.SQL(", ").join(
+        sql.SQL("NULL::{} AS {}").format(p.type_sql(), sql.Identifier(f"k{i}"))
+        for i, p in enumerate(plans)
+    )
+    relation = getattr(plan, "targets", {}).get(tp.target)
+    if relation is not None:  # the app's columns
+        keys = sql.SQL(", ").join(
+            sql.SQL("t.{} AS {}").format(sql.Identifier(p.name), sql.Identifier(f"k{i}"))
+            for i, p in enumerate(plans)
+        )
+    stage = sql.Identifier("pg_temp", STAGE)
+    conn.execute(
+        sql.SQL(
+            "CREATE TEMP TABLE {} AS SELECT NULL::int AS src, NULL::text AS row_text, "
+            "NULL::text AS pk_text, NULL::text AS spelling, {} {} WITH NO DATA"
+        ).format(
+            stage,
+            keys,
+            sql.SQL("FROM {} t").format(relation.ident) if relation is not None else sql.SQL(""),
+        )
+    )
+    for _level in range(preflight.DOMAIN_LEVELS):
+        for column, base in conn.execute(_DOMAINS, (STAGE,)).fetchall():
+            conn.execute(
+                sql.SQL("ALTER TABLE {} ALTER COLUMN {} TYPE {}").format(
+                    stage,
+                    sql.Identifier(column),
+                    sql.SQL(base),  # the target's catalog
+                )
+            )
+    names = ["src", "row_text", "pk_text", "spelling", *(f"k{i}" for i in range(len(cols)))]
+    where = preflight._not_null(sources, tp, cols)
+    copy_sql = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
+        stage, sql.SQL(", ").join(sql.Identifier(n) for n in names)
+    )
+    with conn.cursor() as cur, cur.copy(copy_sql) as copy:
+        copy.set_types(["int4", "text", "text", "text", *(p.copy_type for p in plans)])
+        for idx in tp.sources:
+            rows = preflight._stream(sources[idx], tp, cols, where)
+            for _s, _i, key, row_text, pk_text in rows:
+                try:  # converted as the load converts them
+                    values = [p.check(v) for p, v in zip(plans, key, strict=True)]
+                except Exception:  # noqa: BLE001, S112 - a value a check refuses: diagnose names it
+                    continue
+                spelling = show(key[0] if len(key) == 1 else key)
+                copy.write_row([idx, row_text, pk_text, spelling, *values])
+
+
+def _drop_later_twins() -> sql.Composed:
+    """A later file's row identical to an earlier file's is stored once (the load's merge)."""
+    return sql.SQL(
+        "DELETE FROM {s} a USING {s} b WHERE a.src > b.src AND a.row_text = b.row_text"
+    ).format(s=sql.Identifier("pg_temp", STAGE))
+
+
+def _unique_groups(
+    conn: psycopg.Connection,
+    tp: TablePlan,
+    sources: list[Source],
+    cols: list[str],
+    policy: str,
+    found: Findings,
+) -> None:
+    """Every value of a UNIQUE key that several stored rows share in the target; named as
+    `preflight.unique_clashes` names a value spelled one way, with every spelling otherwise."""
+    stage = sql.Identifier("pg_temp", STAGE)
+    keys = sql.SQL(", ").join(sql.Identifier(f"k{i}") for i in range(len(cols)))
+    if not tp.pk:
+        conn.execute(_drop_later_twins())
+    rows: sql.Composable = sql.SQL("count(*)")
+    if tp.pk:
+        rows = sql.SQL("count(DISTINCT {})").format(
+            sql.Identifier("pk_text" if policy == "refuse" else "row_text")
+        )
+    query = sql.SQL(
+        "SELECT {rows}, count(DISTINCT row_text), array_agg(DISTINCT src ORDER BY src), "
+        "array_agg(DISTINCT spelling ORDER BY spelling) FROM {s} GROUP BY {keys} "
+        "HAVING {rows} > 1 ORDER BY 4"
+    ).format(rows=rows, s=stage, keys=keys)
+    what = f"UNIQUE ({', '.join(cols)})"
+    with conn.cursor(name="petstore_converted_groups") as cur:
+        cur.execute(query)
+        for count, distinct, idxs, spellings in cur:
+            files = sorted(sources[i].path for i in idxs)
+            many = "different rows" if tp.pk or distinct == count else "rows"
+            reason = f"{what}: {count} {many} in {', '.join(files)} share this value"
+            if len(spellings) > 1:
+                reason = (
+                    f"{what}: {count} different rows in {', '.join(files)} hold values that "
+                    f"are one once converted to {_types(tp, cols)}"
+                )
+            found.add(
+                "unique",
+                Problem(
+                    files[-1], tp.table.name, "-", ",".join(cols), ", ".join(spellings), reason
+                ),
+            )
+
+
+def _pk_repeats(
+    conn: psycopg.Connection, tp: TablePlan, sources: list[Source], cols: list[str], found: Findings
+) -> None:
+    """Primary key values that several rows of one file spell differently and the target
+    holds equal (one spelling repeated: `preflight.repeated_app_keys`)."""
+    stage = sql.Identifier("pg_temp", STAGE)
+    keys = sql.SQL(", ").join(sql.Identifier(f"k{i}") for i in range(len(cols)))
+    conn.execute(_drop_later_twins())
+    query = sql.SQL(
+        "SELECT src, count(*), array_agg(DISTINCT spelling ORDER BY spelling) FROM {s} "
+        "GROUP BY src, {keys} HAVING count(DISTINCT spelling) > 1 ORDER BY 1, 3"
+    ).format(s=stage, keys=keys)
+    with conn.cursor(name="petstore_converted_repeats") as cur:
+        cur.execute(query)
+        for idx, count, spellings in cur:
+            found.add(
+                "repeated key",
+                Problem(
+                    sources[idx].path,
+                    tp.table.name,
+                    "-",
+                    ",".join(tp.pk),
+                    ", ".join(spellings),
+                    f"PRIMARY KEY ({', '.join(tp.pk)}): {count} rows of this file hold values "
+                    f"that are one once converted to {_types(tp, cols)}",
+                ),
+            )
+
+
+def _pk_conflicts(
+    conn: psycopg.Connection,
+    tp: TablePlan,
+    sources: list[Source],
+    cols: list[str],
+    policy: str,
+    found: Findings,
+) -> None:
+    """Rows whose primary key an earlier file holds, spelled otherwise, with different content
+    (the load's merge joins on the target's equality)."""
+    stage = sql.Identifier("pg_temp", STAGE)
+    n = len(cols)
+    same = sql.SQL(" AND ").join(
+        sql.SQL("e.{k} = s.{k}").format(k=sql.Identifier(f"k{i}")) for i in range(n)
+    )
+    query = sql.SQL(
+        "SELECT s.src, s.spelling, array_agg(DISTINCT e.spelling ORDER BY e.spelling) "
+        "FROM {s} s JOIN {s} e ON e.src < s.src AND {same} AND e.spelling <> s.spelling "
+        "AND e.row_text <> s.row_text GROUP BY 1, 2 ORDER BY 1, 2"
+    ).format(s=stage, same=same)
+    renumber = policy == "renumber" and (tp.identity is not None or preflight._int_key(tp))
+    renumbered: dict[int, int] = {}
+    with conn.cursor(name="petstore_converted_conflicts") as cur:
+        cur.execute(query)
+        for idx, spelling, earlier in cur:
+            if renumber:
+                renumbered[idx] = renumbered.get(idx, 0) + 1
+                continue
+            why = "" if policy == "refuse" else " (renumbering needs a single integer key)"
+            found.add(
+                "conflict",
+                Problem(
+                    sources[idx].path,
+                    tp.table.name,
+                    spelling,
+                    ",".join(tp.pk),
+                    spelling,
+                    f"same key as an earlier source ({', '.join(earlier)}) once converted to "
+                    f"{_types(tp, cols)}, different content{why}",
+                ),
+            )
+    for idx, count in renumbered.items():
+        found.decisions.append(
+            f"{sources[idx].path}: table {tp.table.name!r}: {count} row(s) share a key with "
+            "an earlier source once converted but differ: they will get new keys "
+            "(--on-conflict renumber)"
+        )
