@@ -779,22 +779,41 @@ def run_verify(
             pool.submit(_target_sum, conn, tp, form, (streams or {}).get(tp.target))
             for tp, form in zip(plan.tables, forms, strict=True)
         ]
-        for tp, form, future in zip(plan.tables, forms, targets, strict=True):
-            expected, read = verify.Sum(form=form), 0
-            for idx in tp.sources:
-                remap = _remapper(tp, plan, idx, mappings)
-                part = (known or {}).get((tp.target, idx)) if remap is None else None
-                if part is None or part.form != form:
-                    part = verify.source_sum(sources[idx], tp, remap)  # type: ignore[arg-type]
-                expected, read = expected + part, read + part.rows
-                expected = expected - skipped.get(tp.target, {}).get(idx, verify.Sum(form=form))
-            checks.append(TableCheck(tp.target, expected, future.result(), read))
+        try:
+            for tp, form, future in zip(plan.tables, forms, targets, strict=True):
+                expected, read = verify.Sum(form=form), 0
+                for idx in tp.sources:
+                    remap = _remapper(tp, plan, idx, mappings)
+                    part = (known or {}).get((tp.target, idx)) if remap is None else None
+                    if part is None or part.form != form:
+                        part = verify.source_sum(sources[idx], tp, remap)  # type: ignore[arg-type]
+                    expected, read = expected + part, read + part.rows
+                    expected -= skipped.get(tp.target, {}).get(idx, verify.Sum(form=form))
+                checks.append(TableCheck(tp.target, expected, future.result(), read))
+        except BaseException:  # Ctrl-C, a source's error: the server's checksums are not awaited
+            _abandon(conn, targets)
+            raise
     checks = [_settled(conn, plan, sources, c, log) for c in checks]
     for tp, c in zip(plan.tables, checks, strict=True):
         if not c.ok:
             c.differing = _differing(conn, plan, tp, sources, mappings)
     _report_checks(checks, log)
     return checks
+
+
+def _abandon(conn: psycopg.Connection, futures: list[concurrent.futures.Future[Any]]) -> None:
+    """The server's checksums given up: those not started never run, the running one's query
+    is cancelled (again each CANCEL_RETRY_S, should the cancel land between two of its queries),
+    so the run ends without waiting for them. Their errors are left unread: the caller's stands."""
+    for future in futures:
+        future.cancel()
+    while not all(f.done() for f in futures):
+        with contextlib.suppress(Exception):  # never hides the caller's error
+            conn.cancel_safe(timeout=CANCEL_RETRY_S)
+        concurrent.futures.wait(futures, timeout=CANCEL_RETRY_S)
+
+
+CANCEL_RETRY_S = 1.0  # a cancel that found no query running is sent again after this
 
 
 def _target_sum(

@@ -576,3 +576,34 @@ def test_a_refusal_in_a_later_table_after_streamed_tables_is_reported_as_without
         ("tags", "250", "shout"),  # upper() of it
     ]
     assert tables_in(target) == []
+
+
+# -- an interrupt during verification ----------------------------------------------------------
+def test_an_interrupt_during_verification_cancels_the_servers_checksum(
+    make_db, target, monkeypatch: pytest.MonkeyPatch
+):
+    """Ctrl-C while PostgreSQL still computes a table's checksum (here: one that would take a
+    minute) and the reading thread hashes the sources: the server's query is cancelled, the run
+    ends at once with 130 and commits nothing (the wait for the checksum used to outlast it)."""
+    from migration import engine
+
+    target_sum = engine._target_sum
+
+    def slow(conn, *args):  # type: ignore[no-untyped-def]
+        conn.execute("SELECT pg_sleep(60)")
+        return target_sum(conn, *args)
+
+    def interrupted(*_args, **_kwargs):  # type: ignore[no-untyped-def]
+        time.sleep(0.5)  # the server's query is running by now
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(engine, "_target_sum", slow)
+    monkeypatch.setattr(verify, "source_sum", interrupted)
+    pods = [make_db(WIRE_TABLE, f"pod{i}.db", rows={INSERT: ROWS[i::2]}) for i in range(2)]
+    started = time.monotonic()
+    res = run_cli("run", "--source", pods[0], "--source", pods[1], "--target", target, "--verify")
+    assert res.code == 130, res.text
+    assert time.monotonic() - started < 20, "the run waited for the server's checksum"
+    assert res.messages("failed") == ["interrupted; nothing was committed"]
+    assert tables_in(target) == []
+    assert backends(target) == []
