@@ -116,6 +116,20 @@ TIMES = (
 )
 KEYED_CODES = "CREATE TABLE kinds (code PRIMARY KEY, label TEXT);"
 
+# the app's domains: short_text (length < 20), small_text over it (not empty), and a table
+# CHECK; labels 1, 3, 5 too long, 6 empty, 2 and 3 negative sizes
+LABELS = """
+CREATE TABLE labels (id INTEGER PRIMARY KEY, name TEXT, size INTEGER);
+INSERT INTO labels VALUES (1, 'a-very-long-name-indeed', 1), (2, 'ok', -1),
+    (3, 'another-very-long-name', -2), (4, 'fine', 3), (5, 'yet-another-long-name!', 2),
+    (6, '', 4);
+"""
+LABELS_APP = """
+CREATE DOMAIN short_text AS text CHECK (length(VALUE) < 20);
+CREATE DOMAIN small_text AS short_text CONSTRAINT not_empty CHECK (VALUE <> '');
+CREATE TABLE labels (id bigint PRIMARY KEY, name small_text, size int CHECK (size >= 0));
+"""
+
 
 @dataclass(frozen=True)
 class Case:
@@ -464,7 +478,7 @@ CASES = [
                 1,
                 cells(
                     ("owners", "owners_lower_email"),
-                    ("owners", "short_text_check of domain short_text"),
+                    ("owners", "email"),  # the row the domain's CHECK refuses
                 ),
             )
         },
@@ -550,6 +564,12 @@ CASES = [
         ),
         {"create": (1, cells(("kinds", "code"))), "existing": (1, cells(("kinds", "code")))},
         app={"existing": APP + "CREATE TABLE kinds (code bigint PRIMARY KEY, label text);"},
+    ),
+    Case(
+        "the app's domain CHECKs (a domain over a domain) and a table CHECK, several rows each",
+        (SOURCE + LABELS,),
+        {"existing": (1, cells(("labels", "name"), ("labels", "size")))},
+        app={"existing": APP + LABELS_APP},
     ),
     Case(
         "--schema auto with some source tables in the target and others not",
@@ -892,3 +912,46 @@ def test_a_without_rowid_tables_check_is_carried_over_and_its_rows_named_by_key(
     ) == [("CHECK ((v <> 3))",)]
     with pytest.raises(Exception, match="violates check constraint"):
         query(target, "INSERT INTO kv VALUES ('d', 3, 'w')")
+
+
+def test_every_row_breaking_the_apps_domain_checks_is_named_with_the_exact_count(
+    make_db, target, tmp_path
+):
+    """`--schema existing`: a domain's CHECK (and the CHECK of the domain it is over) named for
+    every row of every file that breaks it, up to the cap, with the exact count, as the
+    table's own CHECKs are (which a domain's first refused row used to hide)."""
+    query(target, APP + LABELS_APP)
+    many = "".join(f"INSERT INTO labels VALUES ({100 + i}, '{'x' * 25}{i}', 0);" for i in range(55))
+    files = [make_db(SOURCE + LABELS + many, "pod0.db"), make_db(SOURCE + LABELS, "pod1.db")]
+    args = [a for f in files for a in ("--source", f)] + ["--target", target]
+    args += ["--schema", "existing", "--on-conflict", "renumber"]
+    plan, run = run_cli("plan", *args), run_cli("run", *args)
+    listed, refused = problems(plan, str(tmp_path)), problems(run, str(tmp_path))
+    assert (plan.code, run.code) == (1, 1), (listed, run.text)
+    assert refused == listed
+    short = [p for p in listed if "short_text_check" in p[5]]
+    pod0 = [p for p in short if p[0] == "pod0.db" and p[3] != "..."]
+    assert len(pod0) == LISTED
+    assert [p[3] for p in pod0[:3]] == ["1", "3", "5"]
+    assert all(p[2] == "name" for p in short)
+    assert all(p[5].endswith("(58 rows of this file)") for p in pod0), pod0[0]
+    assert 'domain short_text: constraint "short_text_check"' in pod0[0][5]
+    assert "length(VALUE) < 20" in pod0[0][5]
+    [more] = [p for p in short if p[3] == "..."]
+    assert (more[0], more[5][:20]) == ("pod0.db", f"{58 - LISTED} more rows break ")
+    assert [(p[3], p[4]) for p in short if p[0] == "pod1.db"] == [
+        ("1", "a-very-long-name-indeed"),
+        ("3", "another-very-long-name"),
+        ("5", "yet-another-long-name!"),
+    ]
+    empty = [(p[0], p[3], p[4]) for p in listed if "not_empty" in p[5]]
+    assert empty == [("pod0.db", "6", ""), ("pod1.db", "6", "")]
+    sizes = [(p[0], p[3], p[4]) for p in listed if p[2] == "size"]
+    assert sizes == [
+        ("pod0.db", "2", "-1"),
+        ("pod0.db", "3", "-2"),
+        ("pod1.db", "2", "-1"),
+        ("pod1.db", "3", "-2"),
+    ]
+    [failed] = run.messages("failed")
+    assert "table labels: 61 row(s) break the app's domain short_text" in failed, failed
