@@ -1191,6 +1191,10 @@ def _explains(found: Problem, seen: Problem) -> bool:
         or any(n in seen.value or n in seen.reason for n in named)
         or (seen.column == "-" and found.reason.startswith(f"{what}: "))
         or f'constraint "{seen.column}"' in found.reason  # the rows breaking that constraint
+        or (  # a domain's CHECK: "<constraint> of domain <type>"
+            " of domain " in seen.column
+            and f'constraint "{seen.column.partition(" of domain ")[0]}"' in found.reason
+        )
     )
 
 

@@ -692,9 +692,9 @@ def check_violations(conn: psycopg.Connection, plan: ExistingPlan, sources: list
     one is copied, one source at a time, into a temporary twin (LIKE ..., its NOT NULLs
     dropped: `diagnose` lists NULLs) with each row's name in its file alongside, and PostgreSQL
     counts and lists the rows each CHECK refuses, with the expression from the catalog; all
-    rolled back. A domain's CHECK stops the COPY at the first row it refuses: that row is the
-    one named, as `run`'s load meets it. A value that does not convert is loaded as NULL
-    (`lenient`): `diagnose` lists it."""
+    rolled back. The twin's domain columns are their base types, so the COPY takes every row,
+    and each CHECK of those domains is counted and listed the same way (`_domain_check`). A
+    value that does not convert is loaded as NULL (`lenient`): `diagnose` lists it."""
     from migration import load  # here: load imports plan modules this one also uses
 
     quiet = Reporter("json", (), io.StringIO(), io.StringIO())
@@ -705,6 +705,9 @@ def check_violations(conn: psycopg.Connection, plan: ExistingPlan, sources: list
         if not (row and row[0]):
             continue
         checks = conn.execute(_APP_CHECKS, (target.oid,)).fetchall()
+        domain_checks = conn.execute(
+            _DOMAIN_CHECKS, (target.oid, preflight.DOMAIN_LEVELS)
+        ).fetchall()
         twin = sql.Identifier("pg_temp", target.name)
         for idx in tp.sources:
             path = sources[idx].path
@@ -716,6 +719,7 @@ def check_violations(conn: psycopg.Connection, plan: ExistingPlan, sources: list
                             twin, sql.Identifier(col.name)
                         )
                     )
+                _unwrap_domains(conn, target.name)
                 filled, named, row_type = checkrows.with_row(load.lenient(tp))
                 conn.execute(
                     sql.SQL("ALTER TABLE {} ADD COLUMN {} {}").format(
@@ -739,7 +743,72 @@ def check_violations(conn: psycopg.Connection, plan: ExistingPlan, sources: list
                             conn, tp, twin, named, path, name, expr, definition, list(columns)
                         )
                     )
+                for domain_check in domain_checks:
+                    out.extend(_domain_check(conn, tp, twin, named, path, domain_check))
     return out
+
+
+def _unwrap_domains(conn: psycopg.Connection, name: str) -> None:
+    """The temporary twin's domain columns as their base types: the COPY no longer stops at
+    the first value a domain's CHECK refuses (`_domain_check` names every such row)."""
+    for _level in range(preflight.DOMAIN_LEVELS):
+        for column, base in conn.execute(preflight._DOMAIN_COLUMNS, (name,)).fetchall():
+            conn.execute(
+                sql.SQL("ALTER TABLE {} ALTER COLUMN {} TYPE {}").format(
+                    sql.Identifier("pg_temp", name),
+                    sql.Identifier(column),
+                    sql.SQL(base),  # the target's catalog
+                )
+            )
+
+
+# every CHECK of the domains a column's type is, down the chain (a domain over a domain)
+_DOMAIN_CHECKS = """
+WITH RECURSIVE chain AS (
+    SELECT a.attname::text AS col, a.attnum, a.atttypid AS typ, 0 AS depth
+    FROM pg_attribute a WHERE a.attrelid = %s AND a.attnum > 0 AND NOT a.attisdropped
+  UNION ALL
+    SELECT chain.col, chain.attnum, t.typbasetype, chain.depth + 1
+    FROM chain JOIN pg_type t ON t.oid = chain.typ
+    WHERE t.typtype = 'd' AND chain.depth < %s
+)
+SELECT chain.col, chain.typ::regtype::text, c.conname::text, pg_get_expr(c.conbin, 0),
+       pg_get_constraintdef(c.oid)
+FROM chain JOIN pg_constraint c ON c.contypid = chain.typ AND c.contype = 'c'
+ORDER BY chain.attnum, chain.depth, c.conname
+"""
+
+
+def _domain_check(
+    conn: psycopg.Connection,
+    tp: TablePlan,
+    twin: sql.Identifier,
+    row: str,
+    path: str,
+    check: tuple[str, str, str, str, str],
+) -> Broken:
+    """The rows of one file (in `twin`, the column as its base type) that break one CHECK of
+    a domain the column's type is: the catalog's expression, its VALUE the row's value (a
+    one-column subquery named `value`)."""
+    column, domain, name, expr, definition = check
+    if column not in {c.name for c in tp.copied()}:
+        return Broken()  # a column the load does not fill: its default, PostgreSQL's to check
+    what = f'the app\'s domain {domain}: constraint "{name}" ({definition})'
+    names = checkrows.source_names(tp, [column])
+    alias = tp.target
+    value = sql.SQL("(SELECT {} FROM (SELECT {}.{} AS value) AS petstore_domain)").format(
+        sql.SQL(expr),  # the target's catalog
+        sql.Identifier(alias),
+        sql.Identifier(column),
+    )
+    found = checkrows.breaking(conn, twin, alias, value, [column], row)
+    if isinstance(found, str):
+        why = f"{what}: the rows cannot be listed ({found})"
+        problem = Problem(path, tp.table.name, "-", ",".join(names), "-", why)
+        return Broken([problem], 1, {(tp.table.name, what): 1})
+    if not found[0]:
+        return Broken()
+    return checkrows.records(path, tp.table.name, what, names, found)
 
 
 def _app_check(

@@ -883,7 +883,9 @@ def test_domains_citext_and_preserved_names(make_db, target):
     )
     assert refused.code == 1, refused.text
     expected = (
-        "table Users: the data breaks the app's constraint email_check of domain email: value "
-        'for domain email violates check constraint "email_check"; nothing was written'
+        'table Users: 1 row(s) break the app\'s domain email: constraint "email_check" '
+        "(CHECK ((VALUE ~~ '%@%'::citext))); nothing was written"
     )
     assert refused.messages("failed") == [expected]
+    [row] = [e for e in refused.events if e["event"] == "problem"]
+    assert (row["rowid"], row["column"], row["value"]) == ("2", "Email", "nobody")
