@@ -13,7 +13,7 @@ import apsw
 from psycopg import sql
 
 from migration import casts as casts_mod
-from migration import render, translate, typemap
+from migration import conflict_clauses, render, translate, typemap
 from migration.casts import CastOptions, NamedType
 from migration.errors import Problem, SchemaError, UsageError
 from migration.model import Column, Table, name_key
@@ -331,6 +331,7 @@ def build(
     refused: list[Refusal] = []  # generated columns that cannot be carried over exactly
     tables_by_name: dict[str, Table] = {}
     holders: dict[str, list[int]] = {}
+    conflicts_seen: set[str] = set()
     for src in sources:
         for t in src.schema.tables:
             key = name_key(t.name)
@@ -345,6 +346,7 @@ def build(
             "reported, never translated)"
             for tr in src.schema.triggers
         )
+        reported.extend(_conflict_reports(src, conflicts_seen))
     _check_declared_rules(options, list(tables_by_name.values()))
     for tname, cname in options.columns:
         found = tables_by_name.get(tname)
@@ -590,6 +592,20 @@ def _check_type_limits(path: str, t: Table, col: Column, kind: Kind) -> None:
             raise SchemaError(
                 f"{what}: PostgreSQL needs a numeric scale from 0 to {NUMERIC_PRECISION_MAX}{fix}"
             )
+
+
+def _conflict_reports(src: Source, seen: set[str]) -> list[str]:
+    """The conflict clauses (`ON CONFLICT REPLACE`, ...) of the tables first seen in `src`, each
+    reported once: PostgreSQL has none (migration/conflict_clauses.py)."""
+    lines = []
+    for t in src.schema.tables:
+        if name_key(t.name) in seen:
+            continue
+        seen.add(name_key(t.name))
+        for clause in conflict_clauses.cut(t.sql)[1]:
+            if clause.changes_behaviour:
+                lines.append(f"{src.path}: table {t.name!r}: {clause.describe()}")
+    return lines
 
 
 def _same_shape(a: Table, b: Table, path: str) -> None:
