@@ -130,6 +130,18 @@ CREATE DOMAIN small_text AS short_text CONSTRAINT not_empty CHECK (VALUE <> '');
 CREATE TABLE labels (id bigint PRIMARY KEY, name small_text, size int CHECK (size >= 0));
 """
 
+# a foreign key whose values SQLite compares otherwise than the target: text '1' and integer 1
+# are one bigint; integer 1 and REAL 1.0, one value to SQLite, are two texts
+KINDS_PETS = (
+    "CREATE TABLE kinds (code PRIMARY KEY, label TEXT);"
+    "CREATE TABLE owned (id INTEGER PRIMARY KEY, kind REFERENCES kinds (code));"
+    "INSERT INTO kinds VALUES (1, 'a'), (2, 'b');"
+)
+KINDS_PETS_APP = (
+    "CREATE TABLE kinds (code bigint PRIMARY KEY, label text);"
+    "CREATE TABLE owned (id bigint PRIMARY KEY, kind bigint REFERENCES kinds (code));"
+)
+
 
 @dataclass(frozen=True)
 class Case:
@@ -570,6 +582,24 @@ CASES = [
         (SOURCE + LABELS,),
         {"existing": (1, cells(("labels", "name"), ("labels", "size")))},
         app={"existing": APP + LABELS_APP},
+    ),
+    Case(
+        "the app's bigint foreign key: text '1' in the child is the parent's integer 1",
+        (SOURCE + KINDS_PETS + "INSERT INTO owned VALUES (1, '1'), (2, 2);",),
+        {"existing": (0, NONE)},
+        app={"existing": APP + KINDS_PETS_APP},
+    ),
+    Case(
+        "the app's bigint foreign key: text '3' has no parent, text '1' has one",
+        (SOURCE + KINDS_PETS + "INSERT INTO owned VALUES (1, '1'), (2, '3'), (3, 3);",),
+        {"existing": (1, cells(("owned", "kind")))},
+        app={"existing": APP + KINDS_PETS_APP},
+    ),
+    Case(
+        "a foreign key cast to text: REAL 1.0 in the child is not the parent's 1 ('1.0', '1')",
+        (SOURCE + KINDS_PETS + "INSERT INTO owned VALUES (1, 1.0), (2, 2);",),
+        {"create": (1, cells(("owned", "kind")))},
+        args=("--cast", "kinds.code=text", "owned.kind=text"),
     ),
     Case(
         "--schema auto with some source tables in the target and others not",
