@@ -8,7 +8,9 @@ values whose conversion may not keep SQLite's equality (`converted_keys`: which 
 the files hold, which kind the column converts to); its values, converted as the load converts
 them, are copied with each row's identity into a temporary table on the target and grouped
 there with the target's own equality, in a transaction rolled back: memory stays bounded by a
-batch. The byte-for-byte checks of `preflight` leave such a UNIQUE key to this module.
+batch. The byte-for-byte checks of `preflight` leave such a UNIQUE key to this module, and
+a foreign key whose sides may compare otherwise there (text '1' referencing integer 1, both
+bigint): its orphans are found on the target too (`conversion_orphans`).
 """
 
 from __future__ import annotations
@@ -41,10 +43,17 @@ SAME_EQUALITY: dict[frozenset[str], frozenset[str]] = {
 Key = tuple[str, tuple[str, ...]]  # (target table, key columns in source names)
 
 
-def _classes(sources: list[Source], tp: TablePlan, name: str) -> frozenset[str]:
+Classes = dict[tuple[str, str], frozenset[str]]  # (table, column) -> storage classes held
+
+
+def _classes(
+    sources: list[Source], tp: TablePlan, name: str, seen: Classes | None = None
+) -> frozenset[str]:
     """The storage classes (typeof) a column holds in any file, NULL aside."""
     if tp.table.rowid_alias is not None and name.lower() == tp.table.rowid_alias.lower():
         return frozenset({"integer"})
+    if seen is not None and (tp.target, name.lower()) in seen:
+        return seen[(tp.target, name.lower())]
     out: set[str] = set()
     for idx in tp.sources:
         st = sources[idx].schema.table(tp.table.name)
@@ -52,12 +61,20 @@ def _classes(sources: list[Source], tp: TablePlan, name: str) -> frozenset[str]:
         query = f"SELECT DISTINCT typeof({c}) FROM {qi(st.name)} WHERE {c} IS NOT NULL"  # noqa: S608 - identifiers quoted by qi(); read-only SQLite source
         for batch in sources[idx].batches(query, 8):
             out.update(str(r[0]) for r in batch)
+    if seen is not None:
+        seen[(tp.target, name.lower())] = frozenset(out)
     return frozenset(out)
 
 
-def _keeps_equality(sources: list[Source], tp: TablePlan, col: ColumnPlan) -> bool:
-    classes = _classes(sources, tp, col.source.name)
+def _keeps_equality(classes: frozenset[str], col: ColumnPlan) -> bool:
     return not classes or col.kind in SAME_EQUALITY.get(classes, frozenset())
+
+
+def _plans(tp: TablePlan, cols: list[str]) -> list[ColumnPlan] | None:
+    """The copied columns of `tp` named `cols` (source names), None if one is not copied."""
+    by_name = {c.source.name.lower(): c for c in tp.copied()}
+    plans = [by_name.get(c.lower()) for c in cols]
+    return None if any(p is None for p in plans) else [p for p in plans if p is not None]
 
 
 def converted_keys(plan: Plan, sources: list[Source]) -> set[Key]:
@@ -65,15 +82,40 @@ def converted_keys(plan: Plan, sources: list[Source]) -> set[Key]:
     byte) with a column whose conversion may not keep SQLite's equality. Keys over citext are
     `preflight.citext_clashes`'s."""
     out: set[Key] = set()
+    seen: Classes = {}
     for tp in plan.tables:
-        by_name = {c.source.name.lower(): c for c in tp.copied()}
         keys = preflight._keys(plan, tp)
         for cols in ([keys.pk] if keys.pk else []) + keys.uniques:
-            plans = [by_name.get(c.lower()) for c in cols]
-            if any(p is None or preflight._citext(p) for p in plans):
+            plans = _plans(tp, cols)
+            if plans is None or any(preflight._citext(p) for p in plans):
                 continue
-            if not all(_keeps_equality(sources, tp, p) for p in plans if p is not None):
+            if not all(
+                _keeps_equality(_classes(sources, tp, p.source.name, seen), p) for p in plans
+            ):
                 out.add((tp.target, tuple(cols)))
+    return out
+
+
+def converted_fks(plan: Plan, sources: list[Source]) -> set[Key]:
+    """The foreign keys (child table, its columns) whose two sides SQLite may compare otherwise
+    than the target: a column whose conversion may not keep SQLite's equality, or a child
+    column holding other storage classes than its parent column."""
+    out: set[Key] = set()
+    seen: Classes = {}
+    for tp in plan.tables:
+        for columns, parent, ref in preflight._keys(plan, tp).fks:
+            child, parents = _plans(tp, columns), _plans(parent, ref)
+            if child is None or parents is None:
+                continue
+            for c, p in zip(child, parents, strict=True):
+                held = _classes(sources, tp, c.source.name, seen)
+                parent_held = _classes(sources, parent, p.source.name, seen)
+                if held and (
+                    held != parent_held
+                    or not _keeps_equality(held, c)
+                    or not _keeps_equality(parent_held, p)
+                ):
+                    out.add((tp.target, tuple(columns)))
     return out
 
 
@@ -121,7 +163,12 @@ WHERE a.attrelid = ('pg_temp.' || quote_ident(%s))::regclass AND a.attnum > 0
 
 
 def _stage(
-    conn: psycopg.Connection, plan: Plan, tp: TablePlan, sources: list[Source], cols: list[str]
+    conn: psycopg.Connection,
+    plan: Plan,
+    tp: TablePlan,
+    sources: list[Source],
+    cols: list[str],
+    name: str = STAGE,
 ) -> None:
     """Each row's source index, canonical text, primary key text, the key as the file spells
     it, and the key converted, typed as the target column (a domain as its base type: its CHECK
@@ -138,7 +185,7 @@ def _stage(
             sql.SQL("t.{} AS {}").format(sql.Identifier(p.name), sql.Identifier(f"k{i}"))
             for i, p in enumerate(plans)
         )
-    stage = sql.Identifier("pg_temp", STAGE)
+    stage = sql.Identifier("pg_temp", name)
     conn.execute(
         sql.SQL(
             "CREATE TEMP TABLE {} AS SELECT NULL::int AS src, NULL::text AS row_text, "
@@ -150,7 +197,7 @@ def _stage(
         )
     )
     for _level in range(preflight.DOMAIN_LEVELS):
-        for column, base in conn.execute(_DOMAINS, (STAGE,)).fetchall():
+        for column, base in conn.execute(_DOMAINS, (name,)).fetchall():
             conn.execute(
                 sql.SQL("ALTER TABLE {} ALTER COLUMN {} TYPE {}").format(
                     stage,
@@ -303,3 +350,65 @@ def _pk_conflicts(
             "an earlier source once converted but differ: they will get new keys "
             "(--on-conflict renumber)"
         )
+
+
+PARENT_STAGE = "petstore_converted_parents"
+
+
+def conversion_orphans(
+    conn: psycopg.Connection, plan: Plan, sources: list[Source], found: Findings, fks: set[Key]
+) -> None:
+    """Foreign key values of `fks` whose parent row is in no source once both sides are
+    converted and compared by the target (`preflight.orphans` leaves these keys here)."""
+    for tp in plan.tables:
+        for columns, parent, ref in preflight._keys(plan, tp).fks:
+            if (tp.target, tuple(columns)) not in fks:
+                continue
+            with (
+                contextlib.suppress(
+                    *preflight.UNSTAGED,
+                    psycopg.errors.UndefinedObject,
+                    psycopg.errors.UndefinedFunction,  # types the run refuses to compare
+                ),
+                conn.transaction(force_rollback=True),
+            ):
+                _stage(conn, plan, tp, sources, columns)
+                _stage(conn, plan, parent, sources, ref, PARENT_STAGE)
+                _anti_join(conn, tp, sources, columns, parent.table.name, found)
+
+
+def _anti_join(
+    conn: psycopg.Connection,
+    tp: TablePlan,
+    sources: list[Source],
+    columns: list[str],
+    ref_table: str,
+    found: Findings,
+) -> None:
+    """Named as `preflight.orphans` names them: per value and file, with every spelling."""
+    keys = [sql.Identifier(f"k{i}") for i in range(len(columns))]
+    match = sql.SQL(" AND ").join(sql.SQL("p.{k} = c.{k}").format(k=k) for k in keys)
+    query = sql.SQL(
+        "SELECT c.src, count(*), array_agg(DISTINCT c.spelling ORDER BY c.spelling) FROM {c} c "
+        "WHERE NOT EXISTS (SELECT 1 FROM {p} p WHERE {match}) "
+        "GROUP BY c.src, {keys} ORDER BY 3, 1"
+    ).format(
+        c=sql.Identifier("pg_temp", STAGE),
+        p=sql.Identifier("pg_temp", PARENT_STAGE),
+        match=match,
+        keys=sql.SQL(", ").join(sql.SQL("c.{}").format(k) for k in keys),
+    )
+    with conn.cursor(name="petstore_converted_orphans") as cur:
+        cur.execute(query)
+        for idx, count, spellings in cur:
+            found.add(
+                "orphan",
+                Problem(
+                    sources[idx].path,
+                    tp.table.name,
+                    "-",
+                    ",".join(columns),
+                    ", ".join(spellings),
+                    f"foreign key to {ref_table}: no such row in any source ({count} row(s))",
+                ),
+            )

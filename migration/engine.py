@@ -392,7 +392,8 @@ def _verdict(
     plan.problem_counts.clear()
     planmod.diagnose(plan, sources, every=True)
     by_target = clashes.converted_keys(plan, sources) if opts.target else set()
-    found = preflight.check(plan, sources, opts.on_conflict, by_target)
+    fks = clashes.converted_fks(plan, sources) if opts.target else set()
+    found = preflight.check(plan, sources, opts.on_conflict, by_target, fks)
     _citext_clashes(plan, sources, opts, conn, found)
     _conversion_clashes(plan, sources, opts, conn, found)
     if isinstance(plan, existing.ExistingPlan):
@@ -444,7 +445,7 @@ def _conversion_clashes(
 ) -> None:
     """Key values SQLite keeps apart that the target type makes one, grouped on the target
     (without a target `plan` compares them as SQLite does)."""
-    if not opts.target or not found.by_target:
+    if not opts.target or not (found.by_target or found.fks_by_target):
         return
     with contextlib.ExitStack() as stack:
         if conn is None:
@@ -452,6 +453,7 @@ def _conversion_clashes(
                 contextlib.closing(connect(opts.target, opts.lock_timeout_s))
             )
         clashes.conversion_clashes(conn, plan, sources, opts.on_conflict, found, found.by_target)
+        clashes.conversion_orphans(conn, plan, sources, found, found.fks_by_target)
 
 
 def _target_state(

@@ -74,6 +74,7 @@ class Findings:
     counts: dict[tuple[str, str], int] = field(default_factory=dict)  # (table, check) -> rows
     # UNIQUE keys grouped on the target instead, (table, columns): `clashes.conversion_clashes`
     by_target: set[tuple[str, tuple[str, ...]]] = field(default_factory=set)
+    fks_by_target: set[tuple[str, tuple[str, ...]]] = field(default_factory=set)  # (child, cols)
 
     def add(self, check: str, problem: Problem) -> None:
         key = (problem.table, check)
@@ -774,6 +775,8 @@ def orphans(plan: Plan, sources: list[Source], found: Findings) -> None:
     """Foreign key values whose parent row is in no source (PostgreSQL validates every FK)."""
     for tp in plan.tables:
         for columns, parent, ref in _keys(plan, tp).fks:
+            if (tp.target, tuple(columns)) in found.fks_by_target:
+                continue  # compared on the target: `clashes.conversion_orphans`
             children = _merged(sources, tp, columns, _not_null(sources, tp, columns))
             parents = (
                 g[0][0] for g in _merged(sources, parent, ref, _not_null(sources, parent, ref))
@@ -818,11 +821,12 @@ def check(
     sources: list[Source],
     policy: str,
     by_target: set[tuple[str, tuple[str, ...]]] | None = None,
+    fks_by_target: set[tuple[str, tuple[str, ...]]] | None = None,
 ) -> Findings:
     """Every cross-row problem `run` would refuse; a table whose text cannot be decoded is left
-    to `diagnose`, which names each such row. `by_target`: UNIQUE keys left to the target's
-    grouping (`clashes`)."""
-    found = Findings(by_target=set(by_target or ()))
+    to `diagnose`, which names each such row. `by_target`, `fks_by_target`: UNIQUE keys and
+    foreign keys left to the target's grouping (`clashes`)."""
+    found = Findings(by_target=set(by_target or ()), fks_by_target=set(fks_by_target or ()))
     steps: list[Callable[[], None]] = [
         lambda: key_conflicts(plan, sources, policy, found),
         lambda: null_keys(plan, sources, found),
