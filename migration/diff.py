@@ -71,7 +71,7 @@ def differing_keys(
             copy_source_rows(conn, table, sources[idx], tp, remaps.get(idx))
         conn.execute(sql.SQL("CREATE INDEX ON {} (k)").format(ident))
         pos = _key_positions(tp)
-        row_hash = verify.pg_row_hash(tp.columns, "t")
+        row_hash = verify.pg_row_hash(tp.columns, "t", verify.utf8_bytes(conn))
         key: sql.Composable
         shown: sql.Composable
         if pos:

@@ -18,6 +18,7 @@ from psycopg import sql
 from migration import (
     __version__,
     casts,
+    charset,
     clashes,
     diff,
     existing,
@@ -390,7 +391,10 @@ def _verdict(
     there is a target). `plan` and a refusing `run` both report exactly this."""
     plan.problems.clear()
     plan.problem_counts.clear()
+    limits = charset.of_target(conn, opts.target, lambda url: connect(url, opts.lock_timeout_s))
+    charset.check_names(charset.plan_names(plan), limits)
     planmod.diagnose(plan, sources, every=True)
+    charset.diagnose(plan, sources, limits)
     by_target = clashes.converted_keys(plan, sources) if opts.target else set()
     fks = clashes.converted_fks(plan, sources) if opts.target else set()
     found = preflight.check(plan, sources, opts.on_conflict, by_target, fks)
@@ -531,6 +535,7 @@ def describe_findings(found: preflight.Findings, log: Reporter) -> None:
 
 def _mode(conn: psycopg.Connection, sources: list[Source], opts: Options) -> str:
     """`--schema` resolved against the target (a completed run keeps the mode it used)."""
+    charset.check_names(charset.source_names(sources, Namer(opts.identifiers)), charset.of(conn))
     record = _last_record(conn)
     recorded = str(record.get("schema", "create")) if record is not None else None
     saved: dict[str, Any] = (record or {}).get("schema_options") or {}  # type: ignore[assignment]

@@ -17,7 +17,7 @@ from typing import Any
 import psycopg
 from psycopg import _copy_base, sql
 
-from migration import casts, checkrows, chunked, compat, verify
+from migration import casts, charset, checkrows, chunked, compat, verify
 from migration import plan as planmod
 from migration.checkrows import Broken
 from migration.errors import (
@@ -111,6 +111,7 @@ def create_tables(
     everything else is still tried (the run refuses before commit). The enums casts use are
     created first (`casts.create`). What the server's major lacks (IS JSON before 16) is
     refused before any DDL."""
+    charset.check_names(charset.plan_names(plan), charset.of(conn))
     major = compat.server_major(conn)
     missing = compat.json_refusals(plan, sources, major)
     if missing:
@@ -356,6 +357,7 @@ def copy_rows(
         OverflowError,
         psycopg.DataError,
         SourceTextError,
+        UnicodeEncodeError,  # a character the session's encoding lacks (charset.diagnose)
     ) as exc:
         raise LoadValueError(tp, src, exc) from exc
     log.progress(label, done, total, final=True)
@@ -646,7 +648,7 @@ def merge_source(
     copied = tp.copied()
     s_hash = verify.pg_row_hash(copied, "s")
     t_hash = verify.pg_row_hash(copied, "t")
-    full_t = verify.pg_row_hash(tp.columns, "t")
+    full_t = verify.pg_row_hash(tp.columns, "t", verify.utf8_bytes(conn))  # Python's sums
     S, T = sql.Identifier("pg_temp", stage), sql.Identifier(tp.target)  # noqa: N806
     if tp.pk:
         on = sql.SQL(" AND ").join(

@@ -38,6 +38,7 @@ SAFE_KEYS = frozenset(
         "gssencmode",
         "channel_binding",
         "require_auth",
+        "client_encoding",  # an encoding's name: shown in messages (charset.py)
     }
 )
 # user:PW@ after an optional scheme (`scheme:/` or `scheme://`; without a slash `app:` is the

@@ -126,9 +126,19 @@ def _concat_ws(parts: list[sql.Composable]) -> sql.Composable:
     )
 
 
-def pg_row_hash(cols: list[ColumnPlan], alias: str | None = None) -> sql.Composable:
-    """md5 of the canonical row."""
+def pg_row_hash(
+    cols: list[ColumnPlan], alias: str | None = None, utf8: bool = True
+) -> sql.Composable:
+    """md5 of the canonical row; in a database whose encoding is not UTF-8 (`utf8` False), of
+    its UTF-8 bytes, as Python hashes it (md5 of text hashes the database's bytes)."""
+    if not utf8:
+        return sql.SQL("md5(convert_to({}, 'UTF8'))").format(pg_row_text(cols, alias))
     return sql.SQL("md5({})").format(pg_row_text(cols, alias))
+
+
+def utf8_bytes(conn: psycopg.Connection) -> bool:
+    """Whether text in the target database hashes as its UTF-8 bytes (`pg_row_hash`)."""
+    return conn.info.parameter_status("server_encoding") in ("UTF8", "SQL_ASCII")
 
 
 def pg_sum_of(hash_expr: sql.Composable, from_clause: sql.Composable) -> sql.Composed:
@@ -168,7 +178,8 @@ def target_sum(conn: psycopg.Connection, tp: TablePlan, form: str = CANON) -> Su
     if form == WIRE:
         query = pg_wire_sum_of(tp.columns, sql.Identifier(tp.target))
     else:
-        query = pg_sum_of(pg_row_hash(tp.columns), sql.Identifier(tp.target))
+        row_hash = pg_row_hash(tp.columns, utf8=utf8_bytes(conn))
+        query = pg_sum_of(row_hash, sql.Identifier(tp.target))
     with settings(conn, {"parallel_tuple_cost": GATHER_ROW_COST}):
         result = conn.execute(query).fetchone()
     total = _wire_sum_from_row(result) if form == WIRE else sum_from_row(result)

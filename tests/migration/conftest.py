@@ -98,6 +98,23 @@ def target(pg_server: PgServer) -> Iterator[str]:
             )
 
 
+@contextlib.contextmanager
+def encoded_database(pg_server: PgServer, encoding: str) -> Iterator[str]:
+    """A URL to a fresh database in `encoding` (C collation; dropped afterwards)."""
+    _ensure_alive(pg_server)
+    name = f"e_{uuid.uuid4().hex[:12]}"
+    create = "CREATE DATABASE {} ENCODING {} LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0"
+    with psycopg.connect(pg_server.admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL(create).format(sql.Identifier(name), sql.Literal(encoding)))
+    try:
+        yield pg_server.url_for(name)
+    finally:
+        with psycopg.connect(pg_server.admin_url, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
 @pytest.fixture
 def make_db(tmp_path: Path) -> Callable[..., str]:
     """Build a SQLite file from a SQL script (and optional parameterised inserts)."""

@@ -12,13 +12,22 @@ To add a case: append a `Case` to CASES; `expect` maps a mode to the exit code a
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest
 
-from tests.migration.conftest import Result, query, run_cli
+from tests.migration.conftest import (
+    PgServer,
+    Result,
+    SecretURL,
+    encoded_database,
+    query,
+    run_cli,
+)
 
 pytestmark = pytest.mark.db
 
@@ -79,6 +88,13 @@ APP_TAGS = "CREATE TABLE tags (id bigint PRIMARY KEY, kind text, name text UNIQU
 BREEDS = "CREATE TABLE breeds (name TEXT PRIMARY KEY, origin TEXT);"
 CITEXT = "CREATE EXTENSION IF NOT EXISTS citext;"
 TAG_ROWS = "INSERT INTO tags VALUES ('a', 'x'), ('a', 'y'), ('b', 'z');"
+
+# '€' (U+20AC) and an emoji, which LATIN1 lacks; a pet's name larger than source.STREAM_BYTES
+EURO = """
+INSERT INTO owners VALUES (2, 'e@example.com', 'caf€');
+INSERT INTO pets VALUES (2, 1, 'x😀', 1, NULL, 0), (3, 1, printf('%.*c', 5000000, 'a') || '€', 1,
+                         NULL, 0), (4, 2, 'Ünïcödé', 2, NULL, 1);
+"""
 
 SCORES = """
 CREATE TABLE scores (
@@ -154,6 +170,8 @@ class Case:
     app: dict[str, str] = field(default_factory=lambda: {"existing": APP})
     args: tuple[str, ...] = ()
     xfail: dict[str, str] = field(default_factory=dict)  # mode -> the known difference
+    database: str = ""  # the target database's encoding (default: the server's, UTF8)
+    url_query: str = ""  # added to the target URL, e.g. client_encoding=LATIN1
 
 
 def cells(*items: Cell) -> frozenset[Cell]:
@@ -635,6 +653,31 @@ CASES = [
             for mode in ("create", "existing")
         },
     ),
+    Case(
+        "values the target database's encoding (LATIN1) lacks, one of them streamed",
+        (SOURCE + EURO,),
+        {mode: (1, cells(("owners", "name"), ("pets", "name"))) for mode in ("create", "existing")},
+        database="LATIN1",
+    ),
+    Case(
+        "values the session's client_encoding (LATIN1) lacks, with a value of the wrong type",
+        (SOURCE + EURO + BAD_VALUES.split("\n")[2].replace("(2,", "(5,"),),
+        {
+            mode: (
+                1,
+                cells(("owners", "name"), ("pets", "name"), ("pets", "age"), ("pets", "born")),
+            )
+            for mode in ("create", "existing")
+        },
+        url_query="client_encoding=LATIN1",
+    ),
+    Case(
+        "a table name the target database's encoding lacks",
+        (SOURCE + 'CREATE TABLE "pr€ise" (id INTEGER PRIMARY KEY);',),
+        dict.fromkeys(("create", "auto"), (2, NONE)),
+        app={},
+        database="LATIN1",
+    ),
 ]
 
 PARAMS = [
@@ -690,8 +733,21 @@ def problems(res: Result, tmp: str) -> list[tuple[str, ...]]:
     )
 
 
+@pytest.fixture
+def case_target(case: Case, target: str, pg_server: PgServer) -> Iterator[str]:
+    """The case's target: `target`, or a database in the case's encoding; with its query."""
+    with contextlib.ExitStack() as stack:
+        url = (
+            stack.enter_context(encoded_database(pg_server, case.database))
+            if case.database
+            else target
+        )
+        yield SecretURL(f"{url}?{case.url_query}") if case.url_query else url
+
+
 @pytest.mark.parametrize(("case", "mode"), PARAMS)
-def test_plan_reports_exactly_what_run_does(case: Case, mode: str, make_db, target, tmp_path):
+def test_plan_reports_exactly_what_run_does(case: Case, mode: str, make_db, case_target, tmp_path):
+    target = case_target
     app = case.app.get(mode, "")
     if app:
         query(target, app)

@@ -1,0 +1,289 @@
+"""Characters the target cannot hold: a database, or a session, whose encoding is not UTF-8.
+
+psycopg sends text in the session's client encoding and PostgreSQL converts it into the
+database's encoding: a character missing from either cannot be stored (psycopg raises
+UnicodeEncodeError, the server SQLSTATE 22P05). `plan` and a refusing `run` name every such
+value here (`diagnose`: file, table, row, column, the character as U+XXXX, the encoding that
+lacks it; capped per column like every value report, counted exactly), and every name of the
+migration's own objects such an encoding cannot hold (`check_names`, exit 2), before
+anything is written. A UTF-8 session into a UTF-8 (or SQL_ASCII) database holds every
+character: then nothing is read. Which characters an encoding holds is Python's codec for it,
+as psycopg's own encoding of the values is.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import psycopg
+
+from migration import typemap
+from migration.errors import Problem, SchemaError
+from migration.plan import PROBLEMS_LISTED_PER_COLUMN, Plan, TablePlan, batch_rows
+from migration.source import Large, Source, qi
+from migration.typemap import ColumnPlan, ValueProblem
+
+UNLIMITED = ("UTF8", "SQL_ASCII")  # databases storing what they are sent (SQL_ASCII: as bytes)
+OTHERS_NAMED = 3  # further characters a value lacks, named after the first
+CHECK_ROWS = 5_000  # rows per read (fewer when records are wide: plan.batch_rows)
+NOT_TEXT = frozenset(
+    {"int", "double", "float4", "bool", "bytea", "uuid", "numeric", "timestamp", "timestamptz"}
+    | {"date", "time", "timetz", "interval", "inet", "cidr"}
+)  # kinds whose values reach the target as numbers, bytes or ASCII renderings
+_PG_CODECS = {"SQL_ASCII": "ascii", "KOI8R": "koi8_r", "KOI8U": "koi8_u"}
+
+
+@dataclass(frozen=True)
+class Limit:
+    """One encoding every text must fit: its PostgreSQL name, Python codec, and how a report
+    names it."""
+
+    name: str
+    codec: str
+    said: str
+
+
+@dataclass(frozen=True)
+class Charset:
+    """What the target session can carry: the encodings a text must fit (one or two)."""
+
+    limits: tuple[Limit, ...]
+
+    def lacking(self, text: str) -> tuple[int, str, Limit] | None:
+        """The first character of `text` an encoding lacks: its index, itself, the encoding."""
+        if text.isascii():  # every encoding PostgreSQL speaks holds ASCII
+            return None
+        for limit in self.limits:
+            try:
+                text.encode(limit.codec)
+            except UnicodeEncodeError as exc:
+                return exc.start, text[exc.start], limit
+        return None
+
+    def others(self, text: str, first: str, limit: Limit) -> list[str]:
+        """Other characters of `text` the encoding lacks, at most OTHERS_NAMED."""
+        found: list[str] = []
+        for ch in dict.fromkeys(text):
+            if ch != first and not ch.isascii() and self.lacking(ch):
+                found.append(ch)
+                if len(found) == OTHERS_NAMED:
+                    break
+        return found
+
+
+def _codec(pg_name: str) -> str | None:
+    """Python's codec for a PostgreSQL encoding name (None: Python has none)."""
+    name = _PG_CODECS.get(pg_name, re.sub(r"^WIN", "cp", pg_name))
+    try:
+        return codecs.lookup(name).name
+    except LookupError:
+        return None
+
+
+def of(conn: psycopg.Connection) -> Charset | None:
+    """The session's limits (None: it carries every character)."""
+    client = conn.info.parameter_status("client_encoding") or "UTF8"
+    server = conn.info.parameter_status("server_encoding") or "UTF8"
+    limits: list[Limit] = []
+    if client == "SQL_ASCII" and server not in UNLIMITED:
+        # psycopg sends UTF-8, which the server stores unconverted as its own encoding's bytes
+        said = f"client_encoding SQL_ASCII (no conversion into the database's {server})"
+        limits.append(Limit(client, "ascii", said))
+    elif client == server and client != "UTF8":
+        limits.append(
+            Limit(client, conn.info.encoding, f"{server}, the target database's encoding")
+        )
+    elif client not in ("UTF8", "SQL_ASCII"):
+        said = f"client_encoding {client} (the database is {server})"
+        limits.append(Limit(client, conn.info.encoding, said))
+    if server not in UNLIMITED and server != client and client != "SQL_ASCII":
+        codec = _codec(server)
+        if codec is not None:
+            limits.append(Limit(server, codec, f"{server}, the target database's encoding"))
+    return Charset(tuple(limits)) if limits else None
+
+
+def of_target(
+    conn: psycopg.Connection | None,
+    target: str | None,
+    connect: Callable[[str], psycopg.Connection],
+) -> Charset | None:
+    """The limits of a session on `conn`, or on a connection of its own to `target` (None
+    without a target: `plan` without one does not know them)."""
+    if conn is not None:
+        return of(conn)
+    if not target:
+        return None
+    with contextlib.closing(connect(target)) as own:
+        return of(own)
+
+
+def reason(text: str, charset: Charset, hit: tuple[int, str, Limit]) -> str:
+    """Why a value cannot be stored: the character, where it is, and the encoding."""
+    index, ch, limit = hit
+    line = (
+        f"character {index + 1:,} of the text, {ch!r} (U+{ord(ch):04X}), has no equivalent in "
+        f"{limit.said}"
+    )
+    others = charset.others(text, ch, limit)
+    if others:
+        line += " (also " + ", ".join(f"U+{ord(c):04X}" for c in others) + ")"
+    return line + _hint(limit)
+
+
+def _hint(limit: Limit) -> str:
+    if limit.said.startswith("client_encoding"):
+        return "; leave client_encoding out of the target URL and PGCLIENTENCODING"
+    return "; a database created with ENCODING 'UTF8' holds every character"
+
+
+# -- names --------------------------------------------------------------------------------
+Names = Iterable[tuple[str, str]]  # (what, its name as shown)
+
+
+def check_names(names: Names, charset: Charset | None) -> None:
+    """Refuse (SchemaError, exit 2) naming every object whose PostgreSQL name has a character
+    the session's encoding lacks (a statement naming it could not even be sent)."""
+    if charset is None:
+        return
+    found: list[str] = []
+    limits: list[Limit] = []
+    for what, name in dict.fromkeys(names):
+        hit = charset.lacking(name)
+        if hit is not None:
+            found.append(f"{what} {name}: {hit[1]!r} (U+{ord(hit[1]):04X})")
+            limits.append(hit[2])
+    if found:
+        raise SchemaError(
+            f"{len(found)} name(s) have a character with no equivalent in {limits[0].said}, so "
+            f"PostgreSQL cannot hold them: {'; '.join(found)}; nothing was written (rename them "
+            f"in the source{_hint(limits[0])})"
+        )
+
+
+def plan_names(plan: Plan) -> Names:
+    """The names a plan creates: tables, columns, keys and indexes, views."""
+    for tp in plan.tables:
+        yield "table", repr(tp.target)
+        for col in tp.columns:
+            yield "column", f"{tp.target!r}.{col.name!r}"
+        for step in tp.post:
+            if step.name:
+                yield "index or constraint", repr(step.name)
+    for _name, target, _query, _error in plan.views:
+        yield "view", repr(target)
+
+
+def source_names(sources: list[Source], namer: Callable[[str], str]) -> Names:
+    """The sources' table, column and view names as PostgreSQL would get them (`namer`)."""
+    for src in sources:
+        for t in src.schema.tables:
+            yield "table", repr(namer(t.name))
+            for col in t.columns:
+                yield "column", f"{namer(t.name)!r}.{namer(col.name)!r}"
+        for view in src.schema.views:
+            yield "view", repr(namer(view.name))
+
+
+# -- values -------------------------------------------------------------------------------
+def diagnose(plan: Plan, sources: list[Source], charset: Charset | None) -> None:
+    """Add to `plan.problems` (counted in `plan.problem_counts`, as `plan.diagnose` does) every
+    value that fits its type but has a character the session's encoding lacks."""
+    if charset is None:
+        return
+    for tp in plan.tables:
+        cols = [c for c in tp.copied() if _textual(c)]
+        for idx in tp.sources if cols else []:
+            _diagnose_source(plan, tp, sources[idx], cols, charset)
+
+
+def _textual(col: ColumnPlan) -> bool:
+    """Whether values of `col` can reach the target as text (every column but the few whose
+    values are numbers, booleans or bytes whatever the source holds)."""
+    return col.kind not in NOT_TEXT
+
+
+def _diagnose_source(
+    plan: Plan, tp: TablePlan, src: Source, cols: list[ColumnPlan], charset: Charset
+) -> None:
+    """One source's values of `cols`: TEXT read as bytes in the file's encoding (text that does
+    not decode is `plan.diagnose`'s to name), a large TEXT of a plain text column in pieces."""
+    st = src.schema.table(tp.table.name)
+    exprs, streamable = [tp.row_id_expr()], []
+    for col in cols:
+        name = qi(st.column(col.source.name).name)
+        exprs += [f"CASE WHEN typeof({name}) = 'text' THEN CAST({name} AS BLOB) ELSE {name} END"]
+        exprs += [f"typeof({name})"]
+        plain = col.kind == "text" and not col.convert_on_load and not col.needs_diagnosis
+        streamable += [(st.column(col.source.name).name, "text") if plain else None, None]
+    limit = batch_rows(src, st.name, CHECK_ROWS)
+    for batch in src.table_batches(st.name, exprs, [None, *streamable], limit):
+        for row in batch:
+            for j, col in enumerate(cols):
+                raw, storage = row[1 + 2 * j], row[2 + 2 * j]
+                found = _lacking(raw, storage, col, src, charset)
+                if found is not None:
+                    _add(plan, Problem(src.path, tp.table.name, row[0], col.source.name, *found))
+
+
+def _lacking(
+    raw: object, storage: object, col: ColumnPlan, src: Source, charset: Charset
+) -> tuple[str, str] | None:
+    """(the value as shown, why) when the value as loaded has a character the session
+    lacks; None when it has none, or does not fit its type anyway (named by `plan.diagnose`)."""
+    if isinstance(raw, Large):
+        return _lacking_large(raw, charset)
+    value: object = raw
+    if storage == "text" and isinstance(raw, bytes):
+        try:
+            value = raw.decode(src.text_codec)
+        except UnicodeDecodeError:
+            return None
+    try:
+        loaded = col.check(value)
+    except (ValueProblem, TypeError, ValueError, OverflowError):
+        return None
+    text = _as_text(loaded, col)
+    hit = None if text is None else charset.lacking(text)
+    if text is None or hit is None:
+        return None
+    return typemap.show(value), reason(text, charset, hit)
+
+
+def _as_text(loaded: object, col: ColumnPlan) -> str | None:
+    """The text a loaded value reaches the server as (jsonb: its JSON text)."""
+    if isinstance(loaded, str):
+        return loaded
+    if col.kind == "jsonb" and isinstance(loaded, (bytes, bytearray)):
+        return bytes(loaded[1:]).decode()
+    return None
+
+
+def _lacking_large(value: Large, charset: Charset) -> tuple[str, str] | None:
+    """A large TEXT read in pieces: the first character the session lacks and where."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    seen = 0
+    head = ""
+    try:
+        for piece in value.chunks():
+            text = decoder.decode(piece)
+            head = head or text[:60]
+            hit = charset.lacking(text)
+            if hit is not None:
+                index, ch, limit = hit
+                return typemap.show(head), reason(text, charset, (seen + index, ch, limit))
+            seen += len(text)
+    except UnicodeDecodeError:
+        return None
+    return None
+
+
+def _add(plan: Plan, problem: Problem) -> None:
+    key = (problem.source, problem.table, problem.column)
+    plan.problem_counts[key] = plan.problem_counts.get(key, 0) + 1
+    if plan.problem_counts[key] <= PROBLEMS_LISTED_PER_COLUMN:
+        plan.problems.append(problem)

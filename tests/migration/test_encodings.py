@@ -1,0 +1,236 @@
+"""A target whose encoding cannot hold a source character (issue 11 point 1).
+
+psycopg sends text in the session's client encoding and PostgreSQL stores it in the database's
+encoding: a LATIN1 database, or a UTF8 database reached with `client_encoding=LATIN1`, cannot
+take 'caf€' (U+20AC) or an emoji. `plan` and `run` name every such value (file, table, row,
+column, the character as U+XXXX, the encoding lacking it) as a value problem, exit 1, and
+nothing is written; names the encoding cannot hold are refused by name before anything is
+written; representable data still migrates and verifies (the non-UTF-8 session uses the
+canonical verification form)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from migration import source
+from tests.migration.conftest import (
+    PgServer,
+    Result,
+    SecretURL,
+    encoded_database,
+    query,
+    run_cli,
+    tables_in,
+)
+
+pytestmark = pytest.mark.db
+
+LISTED = 50  # plan.PROBLEMS_LISTED_PER_COLUMN
+
+SCHEMA = """
+CREATE TABLE notes (id INTEGER PRIMARY KEY, title VARCHAR(12), body TEXT);
+CREATE TABLE tags (name TEXT PRIMARY KEY, label TEXT) WITHOUT ROWID;
+"""
+ROWS = """
+INSERT INTO notes VALUES (1, 'café', 'ÿ is fine'), (2, 'caf€', 'ok'), (3, 'plain', 'x😀y€');
+INSERT INTO tags VALUES ('a', 'ok'), ('b€', '€uro');
+"""
+
+
+@pytest.fixture(params=["latin1 database", "latin1 client"])
+def narrow(request: pytest.FixtureRequest, pg_server: PgServer) -> Iterator[tuple[str, str]]:
+    """A target lacking '€': a LATIN1 database, or a UTF8 one reached with client_encoding
+    LATIN1; and what the report must name as lacking it."""
+    if request.param == "latin1 database":
+        with encoded_database(pg_server, "LATIN1") as url:
+            yield url, "LATIN1, the target database's encoding"
+    else:
+        with encoded_database(pg_server, "UTF8") as url:
+            yield SecretURL(url + "?client_encoding=LATIN1"), "client_encoding LATIN1"
+
+
+def problems(res: Result) -> list[tuple[str, ...]]:
+    return sorted(
+        tuple(str(e[k]) for k in ("table", "rowid", "column", "value", "reason"))
+        for e in res.events
+        if e["event"] == "problem"
+    )
+
+
+def plan_and_run(*args: str) -> tuple[Result, Result]:
+    return run_cli("plan", *args), run_cli("run", *args)
+
+
+def test_plan_and_run_name_every_value_the_encoding_lacks(
+    narrow: tuple[str, str], make_db: Callable[..., str]
+) -> None:
+    url, lacking = narrow
+    pod = make_db(SCHEMA + ROWS, "pod0.db")
+    plan, run = plan_and_run("--source", pod, "--target", url)
+    listed = problems(plan)
+    assert (plan.code, run.code) == (1, 1), (listed, run.text)
+    assert problems(run) == listed
+    assert [p[:4] for p in listed] == [
+        ("notes", "2", "title", "'caf€'"),
+        ("notes", "3", "body", "'x😀y€'"),
+        ("tags", "'b€'", "label", "'€uro'"),
+        ("tags", "'b€'", "name", "'b€'"),
+    ]
+    reasons = {(p[0], p[2]): p[4] for p in listed}
+    assert reasons[("notes", "title")].startswith(
+        f"character 4 of the text, '€' (U+20AC), has no equivalent in {lacking}"
+    ), reasons
+    assert "character 2 of the text, '😀' (U+1F600)" in reasons[("notes", "body")]
+    assert "also U+20AC" in reasons[("notes", "body")]
+    assert tables_in(url.split("?")[0]) == []
+    [failed] = run.messages("failed")
+    assert "4 value(s) in 4 column(s) do not fit" in failed, failed
+    assert "UnicodeEncodeError" not in run.text
+    assert "please report" not in run.text
+
+
+def test_the_listing_is_capped_per_column_and_the_count_exact(
+    narrow: tuple[str, str], make_db: Callable[..., str]
+) -> None:
+    url, _ = narrow
+    pod = make_db(
+        "CREATE TABLE prices (id INTEGER PRIMARY KEY, amount TEXT);"
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 70) "
+        "INSERT INTO prices SELECT i, CASE WHEN i % 10 = 0 THEN i || ' EUR' ELSE i || ' €' END "
+        "FROM n;",
+        "pod0.db",
+    )
+    plan, run = plan_and_run("--source", pod, "--target", url)
+    listed = problems(plan)
+    assert (plan.code, run.code) == (1, 1), run.text
+    assert problems(run) == listed
+    assert len(listed) == LISTED
+    [verdict] = [e for e in plan.events if e["event"] == "plan"]
+    assert verdict["problems"] == 63  # 70 rows, 7 of them 'EUR'
+    assert "63 value(s) in 1 column(s) do not fit" in run.messages("failed")[0]
+    text = run_cli("plan", "--source", pod, "--target", url, "--log-format", "text")
+    assert f": prices.amount: {63 - LISTED} more" in text.out, text.out
+
+
+def test_a_large_streamed_text_is_named_with_the_character_and_where_it_is(
+    narrow: tuple[str, str], make_db: Callable[..., str]
+) -> None:
+    """A TEXT larger than STREAM_BYTES is read in pieces (never whole) by the load; plan and
+    run name it like a small one, with the character's position."""
+    url, lacking = narrow
+    size = source.STREAM_BYTES + 1000
+    pod = make_db(
+        "CREATE TABLE docs (id INTEGER PRIMARY KEY, body TEXT);",
+        "pod0.db",
+        rows={
+            "INSERT INTO docs VALUES (?, ?)": [
+                (1, "é" * size),  # representable, large
+                (2, "a" * size + "€" + "b"),
+            ]
+        },
+    )
+    plan, run = plan_and_run("--source", pod, "--target", url)
+    listed = problems(plan)
+    assert (plan.code, run.code) == (1, 1), run.text
+    assert problems(run) == listed
+    [(table, row, column, value, reason)] = listed
+    assert (table, row, column) == ("docs", "2", "body")
+    assert value == repr("a" * 56)[:57] + "..."
+    assert reason.startswith(
+        f"character {size + 1:,} of the text, '€' (U+20AC), has no equivalent in {lacking}"
+    ), reason
+    assert tables_in(url.split("?")[0]) == []
+
+
+@pytest.mark.parametrize("verify", [False, True])
+def test_representable_text_migrates_and_verifies(
+    narrow: tuple[str, str], make_db: Callable[..., str], verify: bool
+) -> None:
+    """Text the encoding holds (é, ÿ, a large streamed value) is carried over exactly, and
+    `--verify` and `verify` (the canonical form: the session is not UTF-8) agree."""
+    url, _ = narrow
+    big = "é" * (source.STREAM_BYTES + 10) + "ÿ"
+    pod = make_db(
+        SCHEMA
+        + "INSERT INTO notes VALUES (1, 'café', 'Ünïcödé'), (2, NULL, 'x');"
+        + "INSERT INTO tags VALUES ('ä', 'Ä'), ('b', NULL);",
+        "pod0.db",
+        rows={"INSERT INTO notes VALUES (?, ?, ?)": [(3, "big", big)]},
+    )
+    args = ["--source", pod, "--target", url] + (["--verify"] if verify else [])
+    plan = run_cli("plan", "--source", pod, "--target", url)
+    assert plan.code == 0, plan.text
+    done = run_cli("run", *args)
+    assert done.code == 0, done.text
+    if verify:
+        assert [e["ok"] for e in done.events if e["event"] == "verified"] == [True, True]
+    rows = query(url, "SELECT id, title, body = %s, length(body) FROM notes ORDER BY id", (big,))
+    assert rows == [(1, "café", False, 7), (2, None, False, 1), (3, "big", True, len(big))]
+    assert query(url, "SELECT name, label FROM tags ORDER BY name") == [("b", None), ("ä", "Ä")]
+    again = run_cli("verify", "--source", pod, "--target", url)
+    assert again.code == 0, again.text
+
+
+def test_a_name_the_encoding_lacks_is_refused_by_name(
+    narrow: tuple[str, str], make_db: Callable[..., str]
+) -> None:
+    url, lacking = narrow
+    pod = make_db(
+        'CREATE TABLE "pr€ise" (id INTEGER PRIMARY KEY, "mon€y" TEXT, ok TEXT);'
+        'CREATE TABLE fine (id INTEGER PRIMARY KEY, "☃" TEXT);'
+        "INSERT INTO fine VALUES (1, 'a');",
+        "pod0.db",
+    )
+    plan, run = plan_and_run("--source", pod, "--target", url)
+    assert (plan.code, run.code) == (2, 2), run.text
+    [message] = run.messages("failed")
+    assert run.messages("failed") == plan.messages("failed")
+    assert "table 'pr€ise'" in message, message
+    assert "column 'pr€ise'.'mon€y'" in message, message
+    assert "column 'fine'.'☃'" in message, message
+    assert f"no equivalent in {lacking}" in message, message
+    assert re.search(r"U\+20AC.*U\+2603", message), message
+    assert "please report" not in message
+    assert tables_in(url.split("?")[0]) == []
+
+
+def test_existing_mode_names_the_values_the_apps_database_cannot_hold(
+    pg_server: PgServer, make_db: Callable[..., str]
+) -> None:
+    with encoded_database(pg_server, "LATIN1") as url:
+        query(url, "CREATE TABLE notes (id bigint PRIMARY KEY, title varchar(12), body text)")
+        pod = make_db(SCHEMA.split("CREATE TABLE tags")[0] + ROWS.split("INSERT INTO tags")[0])
+        args = ["--source", pod, "--target", url, "--schema", "existing"]
+        plan, run = plan_and_run(*args)
+        listed = problems(plan)
+        assert (plan.code, run.code) == (1, 1), run.text
+        assert problems(run) == listed
+        assert [p[:3] for p in listed] == [("notes", "2", "title"), ("notes", "3", "body")]
+        assert query(url, "SELECT count(*) FROM notes") == [(0,)]
+
+
+def test_rows_stored_once_from_two_files_verify_in_a_latin1_database(
+    pg_server: PgServer, make_db: Callable[..., str]
+) -> None:
+    """The expected checksum subtracts the duplicate rows stored once, summed by PostgreSQL:
+    in a LATIN1 database they are hashed as their UTF-8 bytes, as the sources are."""
+    with encoded_database(pg_server, "LATIN1") as url:
+        rows = "INSERT INTO notes VALUES (1, 'café', 'Ünïcödé'), (2, 'ÿ', NULL);"
+        pods = [
+            make_db(SCHEMA.split("CREATE TABLE tags")[0] + rows, "pod0.db"),
+            make_db(
+                SCHEMA.split("CREATE TABLE tags")[0]
+                + rows
+                + "INSERT INTO notes VALUES (3, 'ä', 'ö');",
+                "pod1.db",
+            ),
+        ]
+        done = run_cli("run", "--source", pods[0], "--source", pods[1], "--target", url, "--verify")
+        assert done.code == 0, done.text
+        assert [e["ok"] for e in done.events if e["event"] == "verified"] == [True]
+        assert query(url, "SELECT count(*) FROM notes") == [(3,)]
+        again = run_cli("verify", "--source", pods[0], "--source", pods[1], "--target", url)
+        assert again.code == 0, again.text
