@@ -93,7 +93,7 @@ def cut(sql: str) -> tuple[str, list[Clause]]:
     item = 0  # index of the first token of the current column or table constraint
     depth = 0
     for i, tok in enumerate(tokens):
-        text = _word(tok)
+        text = word(tok)
         if text == "(":
             depth += 1
             if depth == 1:
@@ -110,7 +110,7 @@ def cut(sql: str) -> tuple[str, list[Clause]]:
     return sql, clauses
 
 
-def _word(tok: Any) -> str:
+def word(tok: Any) -> str:
     """A keyword or punctuation token's upper-case text; '' for names and literals."""
     name = tok.token_type.name
     if name in ("IDENTIFIER", "STRING", "NUMBER", "HEX_STRING", "BIT_STRING"):
@@ -121,16 +121,16 @@ def _word(tok: Any) -> str:
 def _is_clause(tokens: list[Any], i: int) -> bool:
     return (
         i + 2 < len(tokens)
-        and _word(tokens[i + 1]) == "CONFLICT"
-        and _word(tokens[i + 2]) in RESOLUTIONS
+        and word(tokens[i + 1]) == "CONFLICT"
+        and word(tokens[i + 2]) in RESOLUTIONS
     )
 
 
 def _clause(tokens: list[Any], item: int, on: int) -> Clause:
     """The clause whose ON is tokens[on], in the column or table constraint starting at
     tokens[item]."""
-    resolution = _word(tokens[on + 2])
-    words = [_word(t) for t in tokens[item:on]]
+    resolution = word(tokens[on + 2])
+    words = [word(t) for t in tokens[item:on]]
     keyword = next((w for w in reversed(words) if w in _KEYWORDS), "")
     constraint = _KEYWORDS.get(keyword, "constraint")
     if words and words[0] in _TABLE_CONSTRAINTS:
@@ -141,17 +141,17 @@ def _clause(tokens: list[Any], item: int, on: int) -> Clause:
 def _listed(tokens: list[Any]) -> tuple[str, ...]:
     """The names in the first parenthesised list (a table constraint's columns, without their
     COLLATE and ASC/DESC); none for a CHECK, whose parentheses hold an expression."""
-    words = [_word(t) for t in tokens]
+    words = [word(t) for t in tokens]
     if "CHECK" in words or "(" not in words:
         return ()
     names: list[str] = []
     after_collate = False
-    for tok, word in zip(
+    for tok, w in zip(
         tokens[words.index("(") + 1 :], words[words.index("(") + 1 :], strict=True
     ):
-        if word == ")":
+        if w == ")":
             break
         if tok.token_type.name in ("IDENTIFIER", "VAR") and not after_collate:
             names.append(str(tok.text))
-        after_collate = word == "COLLATE"
+        after_collate = w == "COLLATE"
     return tuple(names)

@@ -11,7 +11,7 @@ from typing import Any
 
 from psycopg import sql
 
-from migration import conflict_clauses, render
+from migration import parsable, render
 
 Rename = Callable[[str], str]
 # sqlglot is imported lazily: it costs ~0.1 s at start-up and most schemas never need it.
@@ -119,10 +119,10 @@ _TABLE_OPTIONS = re.compile(r"[\s,]*(?:(?:WITHOUT\s+ROWID|STRICT)[\s,]*)*", re.I
 
 def parse_create_table(sql: str) -> Any:
     """The sqlglot tree of a CREATE TABLE statement (its table options, WITHOUT ROWID and
-    STRICT, and its constraints' conflict clauses left out: they hold no expression), or None
-    when sqlglot cannot parse it."""
+    STRICT, and what `parsable` cuts left out: they hold no expression), or None when sqlglot
+    cannot parse it."""
     sqlglot = _sqlglot()
-    sql, _clauses = conflict_clauses.cut(sql)  # reported by the plan (plan.conflict_reports)
+    sql = parsable.parsable(sql)  # what sqlglot cannot parse and is not read from the tree, cut
     end = sql.rfind(")")
     if end >= 0 and _TABLE_OPTIONS.fullmatch(sql, end + 1):
         sql = sql[: end + 1]
