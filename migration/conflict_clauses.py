@@ -146,9 +146,7 @@ def _listed(tokens: list[Any]) -> tuple[str, ...]:
         return ()
     names: list[str] = []
     after_collate = False
-    for tok, w in zip(
-        tokens[words.index("(") + 1 :], words[words.index("(") + 1 :], strict=True
-    ):
+    for tok, w in zip(tokens[words.index("(") + 1 :], words[words.index("(") + 1 :], strict=True):
         if w == ")":
             break
         if tok.token_type.name in ("IDENTIFIER", "VAR") and not after_collate:
