@@ -16,13 +16,14 @@ bigint): its orphans are found on the target too (`conversion_orphans`).
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 
 import psycopg
 from psycopg import sql
 
 from migration import preflight
 from migration.errors import Problem
-from migration.plan import Plan, TablePlan
+from migration.plan import Plan, TablePlan, batch_rows
 from migration.preflight import Findings
 from migration.source import Source, qi
 from migration.typemap import ColumnPlan, show
@@ -189,7 +190,8 @@ def _stage(
     conn.execute(
         sql.SQL(
             "CREATE TEMP TABLE {} AS SELECT NULL::int AS src, NULL::text AS row_text, "
-            "NULL::text AS pk_text, NULL::text AS spelling, {} {} WITH NO DATA"
+            "NULL::text AS pk_text, NULL::text AS spelling, NULL::text AS row_name, "
+            "NULL::bigint AS n, {} {} WITH NO DATA"
         ).format(
             stage,
             keys,
@@ -205,22 +207,67 @@ def _stage(
                     sql.SQL(base),  # the target's catalog
                 )
             )
-    names = ["src", "row_text", "pk_text", "spelling", *(f"k{i}" for i in range(len(cols)))]
+    names = ["src", "row_text", "pk_text", "spelling", "row_name", "n"]
+    names += [f"k{i}" for i in range(len(cols))]
     where = preflight._not_null(sources, tp, cols)
     copy_sql = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
         stage, sql.SQL(", ").join(sql.Identifier(n) for n in names)
     )
     with conn.cursor() as cur, cur.copy(copy_sql) as copy:
-        copy.set_types(["int4", "text", "text", "text", *(p.copy_type for p in plans)])
+        copy.set_types(
+            ["int4", "text", "text", "text", "text", "int8", *(p.copy_type for p in plans)]
+        )
+        n = 0
         for idx in tp.sources:
-            rows = preflight._stream(sources[idx], tp, cols, where)
-            for _s, _i, key, row_text, pk_text in rows:
+            for row_name, key, row_text, pk_text in _rows(sources[idx], tp, cols, where):
                 try:  # converted as the load converts them
                     values = [p.check(v) for p, v in zip(plans, key, strict=True)]
                 except Exception:  # noqa: BLE001, S112 - a value a check refuses: diagnose names it
                     continue
                 spelling = show(key[0] if len(key) == 1 else key)
-                copy.write_row([idx, row_text, pk_text, spelling, *values])
+                n += 1
+                copy.write_row([idx, row_text, pk_text, spelling, str(row_name), n, *values])
+
+
+def _rows(
+    src: Source, tp: TablePlan, cols: list[str], where: str
+) -> Iterator[tuple[object, tuple[object, ...], str, str]]:
+    """One source's rows in row order: the row's name in its file (as a value report names
+    it), the key's values, the row's canonical text and its primary key's, the copied columns
+    converted as the load converts them (`preflight._stream`, without the sort)."""
+    st = src.schema.table(tp.table.name)
+    copied = tp.copied()
+    key_sql = ", ".join(qi(st.column(k).name) for k in cols)
+    select = ", ".join(
+        c.select.replace(qi(c.source.name), qi(st.column(c.source.name).name)) for c in copied
+    )
+    pk_pos = [i for i, c in enumerate(copied) if c.name in tp.pk]
+    query = f"SELECT {tp.row_id_expr()}, {key_sql}, {select} FROM {qi(st.name)} {where} ORDER BY 1"  # noqa: S608 - identifiers quoted by qi(); read-only SQLite source
+    n = len(cols)
+    for batch in src.batches(query, batch_rows(src, st.name, preflight.BATCH_ROWS)):
+        for row in batch:
+            texts = [preflight._canon(c, v) for c, v in zip(copied, row[n + 1 :], strict=True)]
+            pk_text = "\x1f".join(texts[i] for i in pk_pos)
+            yield row[0], tuple(row[1 : n + 1]), "\x1f".join(texts), pk_text
+
+
+ROWS_NAMED = 10  # rows named per clashing value; the count is always exact
+# the first ROWS_NAMED + 1 rows of a group (source index, row, spelling), in file and row order
+_SEP = "\x1f"
+_NAMED = sql.SQL(
+    "(array_agg(concat_ws({sep}, src, row_name, spelling) ORDER BY src, n))[1:{last}]"
+).format(sep=sql.Literal(_SEP), last=sql.Literal(ROWS_NAMED + 1))
+
+
+def _listed(named: list[str], sources: list[Source]) -> str:
+    """Rows named by file, row (as a value report names it) and spelling, at most
+    ROWS_NAMED: 'rows 1 (1), 2 ('1') of a.db; 4 (1) of b.db'."""
+    by_file: dict[str, list[str]] = {}
+    for item in named[:ROWS_NAMED]:
+        idx, row, spelling = item.split(_SEP, 2)
+        by_file.setdefault(sources[int(idx)].path, []).append(f"{row} ({spelling})")
+    parts = [f"{', '.join(rows)} of {path}" for path, rows in by_file.items()]
+    return "rows " + "; ".join(parts) + ("; ..." if len(named) > ROWS_NAMED else "")
 
 
 def _drop_later_twins() -> sql.Composed:
@@ -251,20 +298,20 @@ def _unique_groups(
         )
     query = sql.SQL(
         "SELECT {rows}, count(DISTINCT row_text), array_agg(DISTINCT src ORDER BY src), "
-        "array_agg(DISTINCT spelling ORDER BY spelling) FROM {s} GROUP BY {keys} "
+        "array_agg(DISTINCT spelling ORDER BY spelling), {named} FROM {s} GROUP BY {keys} "
         "HAVING {rows} > 1 ORDER BY 4"
-    ).format(rows=rows, s=stage, keys=keys)
+    ).format(rows=rows, named=_NAMED, s=stage, keys=keys)
     what = f"UNIQUE ({', '.join(cols)})"
     with conn.cursor(name="petstore_converted_groups") as cur:
         cur.execute(query)
-        for count, distinct, idxs, spellings in cur:
+        for count, distinct, idxs, spellings, named in cur:
             files = sorted(sources[i].path for i in idxs)
             many = "different rows" if tp.pk or distinct == count else "rows"
             reason = f"{what}: {count} {many} in {', '.join(files)} share this value"
             if len(spellings) > 1:
                 reason = (
                     f"{what}: {count} different rows in {', '.join(files)} hold values that "
-                    f"are one once converted to {_types(tp, cols)}"
+                    f"are one once converted to {_types(tp, cols)} ({_listed(named, sources)})"
                 )
             found.add(
                 "unique",
@@ -283,12 +330,12 @@ def _pk_repeats(
     keys = sql.SQL(", ").join(sql.Identifier(f"k{i}") for i in range(len(cols)))
     conn.execute(_drop_later_twins())
     query = sql.SQL(
-        "SELECT src, count(*), array_agg(DISTINCT spelling ORDER BY spelling) FROM {s} "
-        "GROUP BY src, {keys} HAVING count(DISTINCT spelling) > 1 ORDER BY 1, 3"
-    ).format(s=stage, keys=keys)
+        "SELECT src, count(*), array_agg(DISTINCT spelling ORDER BY spelling), {named} "
+        "FROM {s} GROUP BY src, {keys} HAVING count(DISTINCT spelling) > 1 ORDER BY 1, 3"
+    ).format(named=_NAMED, s=stage, keys=keys)
     with conn.cursor(name="petstore_converted_repeats") as cur:
         cur.execute(query)
-        for idx, count, spellings in cur:
+        for idx, count, spellings, named in cur:
             found.add(
                 "repeated key",
                 Problem(
@@ -298,7 +345,8 @@ def _pk_repeats(
                     ",".join(tp.pk),
                     ", ".join(spellings),
                     f"PRIMARY KEY ({', '.join(tp.pk)}): {count} rows of this file hold values "
-                    f"that are one once converted to {_types(tp, cols)}",
+                    f"that are one once converted to {_types(tp, cols)} "
+                    f"({_listed(named, sources)})",
                 ),
             )
 

@@ -1042,3 +1042,31 @@ def test_every_row_breaking_the_apps_domain_checks_is_named_with_the_exact_count
     ]
     [failed] = run.messages("failed")
     assert "table labels: 61 row(s) break the app's domain short_text" in failed, failed
+
+
+def test_a_conversion_clash_names_its_rows_with_their_spellings(make_db, target, tmp_path):
+    """Integer 1 and text '1' cast to text: one UNIQUE value in the target. plan and run name
+    the key, every spelling, and the rows of each file holding it (row, spelling)."""
+    files = [
+        make_db(SOURCE + CODES + ONE_AND_ONE, "pod0.db"),
+        make_db(SOURCE + CODES + "INSERT INTO codes VALUES (7, '1', 'c'), (8, 8, 'd');", "pod1.db"),
+    ]
+    args = [a for f in files for a in ("--source", f)]
+    args += ["--target", target, "--cast", "codes.code=text"]
+    plan, run = run_cli("plan", *args), run_cli("run", *args)
+    listed, refused = problems(plan, str(tmp_path)), problems(run, str(tmp_path))
+    assert (plan.code, run.code) == (1, 1), (listed, run.text)
+    assert refused == listed
+    assert listed == [
+        (
+            "pod1.db",
+            "codes",
+            "code",
+            "-",
+            "'1', 1",
+            (
+                "UNIQUE (code): 3 different rows in pod0.db, pod1.db hold values that are one "
+                "once converted to text (rows 1 (1), 2 ('1') of pod0.db; 7 ('1') of pod1.db)"
+            ),
+        )
+    ]
