@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import json
 import re
+import struct
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -45,6 +47,7 @@ class Limit:
     name: str
     codec: str
     said: str
+    database: bool = True  # the database's own (jsonb's \u escapes meet it too: `recoders`)
 
 
 @dataclass(frozen=True)
@@ -53,11 +56,14 @@ class Charset:
 
     limits: tuple[Limit, ...]
 
-    def lacking(self, text: str) -> tuple[int, str, Limit] | None:
-        """The first character of `text` an encoding lacks: its index, itself, the encoding."""
+    def lacking(self, text: str, database: bool = False) -> tuple[int, str, Limit] | None:
+        """The first character of `text` an encoding lacks (only the database's with
+        `database`): its index, itself, the encoding."""
         if text.isascii():  # every encoding PostgreSQL speaks holds ASCII
             return None
         for limit in self.limits:
+            if database and not limit.database:
+                continue
             try:
                 text.encode(limit.codec)
             except UnicodeEncodeError as exc:
@@ -99,7 +105,7 @@ def of(conn: psycopg.Connection) -> Charset | None:
         )
     elif client not in ("UTF8", "SQL_ASCII"):
         said = f"client_encoding {client} (the database is {server})"
-        limits.append(Limit(client, conn.info.encoding, said))
+        limits.append(Limit(client, conn.info.encoding, said, database=False))
     if server not in UNLIMITED and server != client and client != "SQL_ASCII":
         codec = _codec(server)
         if codec is not None:
@@ -247,20 +253,25 @@ def _lacking(
         loaded = col.check(value)
     except (ValueProblem, TypeError, ValueError, OverflowError):
         return None
-    text = _as_text(loaded, col)
-    hit = None if text is None else charset.lacking(text)
-    if text is None or hit is None:
-        return None
-    return typemap.show(value), reason(text, charset, hit)
-
-
-def _as_text(loaded: object, col: ColumnPlan) -> str | None:
-    """The text a loaded value reaches the server as (jsonb: its JSON text)."""
-    if isinstance(loaded, str):
-        return loaded
-    if col.kind == "jsonb" and isinstance(loaded, (bytes, bytearray)):
-        return bytes(loaded[1:]).decode()
+    for where, text in _texts(loaded, col):
+        hit = charset.lacking(text, database=col.kind == "jsonb")  # escaped for the client
+        if hit is not None:
+            return typemap.show(value), where + reason(text, charset, hit)
     return None
+
+
+def _texts(loaded: object, col: ColumnPlan) -> list[tuple[str, str]]:
+    """The texts a loaded value reaches the server as (jsonb: its JSON text; an array: its
+    text elements, each with where it is)."""
+    if isinstance(loaded, str):
+        return [("", loaded)]
+    if not isinstance(loaded, (bytes, bytearray)):
+        return []
+    if col.kind == "jsonb":
+        return [("", bytes(loaded[1:]).decode())]
+    if col.kind == "array":
+        return [(f"element {n}: ", text) for n, text in array_texts(bytes(loaded))]
+    return []
 
 
 def _lacking_large(value: Large, charset: Charset) -> tuple[str, str] | None:
@@ -287,3 +298,94 @@ def _add(plan: Plan, problem: Problem) -> None:
     plan.problem_counts[key] = plan.problem_counts.get(key, 0) + 1
     if plan.problem_counts[key] <= PROBLEMS_LISTED_PER_COLUMN:
         plan.problems.append(problem)
+
+
+# -- what psycopg does not encode: jsonb and arrays, sent in their binary formats --------------
+TEXT_OIDS = frozenset({25, 1042, 1043, 19})  # text, bpchar, varchar, name
+FIRST_USER_OID = 16384  # an enum's or citext's oid: its elements are sent as text
+_ARRAY_HEAD = struct.Struct(">iiI")
+_INT4 = struct.Struct(">i")
+_NOT_ASCII = re.compile(r"[^\x00-\x7f]")
+
+
+def recoders(cols: list[ColumnPlan], encoding: str) -> list[tuple[int, Recode]]:
+    """For a session whose client `encoding` is not UTF-8, per jsonb or array column (its index
+    in `cols`), what makes the text its converted value carries readable in that encoding.
+
+    jsonb and arrays go in their binary formats, whose text PostgreSQL reads in the client
+    encoding (sent as UTF-8 into a LATIN1 session, 'é' was stored as 'Ã©'): jsonb's JSON text
+    goes with every other character as a \\u escape (plain ASCII; the server turns it into its
+    own encoding's character or refuses it, 22P05), an array's text elements recoded (a
+    character the encoding lacks: ValueProblem). `diagnose` names both kinds of value."""
+    codec = codecs.lookup(encoding).name
+    if codec in ("utf-8", "ascii"):  # ascii: SQL_ASCII, to which psycopg sends UTF-8 too
+        return []
+    return [
+        (i, _escaped_json if c.kind == "jsonb" else _array_recoder(codec, encoding))
+        for i, c in enumerate(cols)
+        if c.kind in ("jsonb", "array")
+    ]
+
+
+Recode = Callable[[object], object]
+
+
+def _escaped_json(v: object) -> object:
+    """jsonb's binary format with its JSON text in plain ASCII (\\u escapes)."""
+    if not isinstance(v, (bytes, bytearray)) or v.isascii():
+        return v
+    text = bytes(v[1:]).decode()
+    return v[:1] + _NOT_ASCII.sub(lambda m: json.dumps(m.group())[1:-1], text).encode()
+
+
+def _array_recoder(codec: str, encoding: str) -> Recode:
+    def recode(v: object) -> object:
+        if not isinstance(v, (bytes, bytearray)) or v.isascii():
+            return v
+        try:
+            return _recode_array(bytes(v), codec)
+        except UnicodeEncodeError as exc:
+            ch = exc.object[exc.start]
+            raise ValueProblem(
+                f"{ch!r} (U+{ord(ch):04X}) has no equivalent in client_encoding {encoding}"
+            ) from None
+
+    return recode
+
+
+def _text_elements(data: bytes) -> bool:
+    _ndim, _flags, oid = _ARRAY_HEAD.unpack_from(data)
+    return oid in TEXT_OIDS or oid >= FIRST_USER_OID
+
+
+def array_texts(data: bytes) -> list[tuple[int, str]]:
+    """The text elements of an array in binary format with their positions (from 1); none
+    for other element types."""
+    if not _text_elements(data):
+        return []
+    pos, texts, n = _ARRAY_HEAD.size + 8 * _ARRAY_HEAD.unpack_from(data)[0], [], 0
+    while pos < len(data):
+        (size,) = _INT4.unpack_from(data, pos)
+        pos, n = pos + 4, n + 1
+        if size >= 0:
+            texts.append((n, data[pos : pos + size].decode()))
+            pos += size
+    return texts
+
+
+def _recode_array(data: bytes, codec: str) -> bytes:
+    """An array in binary format with its text elements in `codec` instead of UTF-8."""
+    if not _text_elements(data):
+        return data
+    pos = _ARRAY_HEAD.size + 8 * _ARRAY_HEAD.unpack_from(data)[0]
+    out = bytearray(data[:pos])
+    while pos < len(data):
+        (size,) = _INT4.unpack_from(data, pos)
+        pos += 4
+        if size < 0:
+            out += _INT4.pack(size)
+            continue
+        element = data[pos : pos + size].decode().encode(codec)
+        out += _INT4.pack(len(element)) + element
+        pos += size
+    return bytes(out)

@@ -7,6 +7,7 @@ on one side or differs, the first `limit` of them in key order. Memory stays at 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Callable
 
@@ -90,18 +91,18 @@ def differing_keys(
         else:
             key = row_hash
             shown = sql.SQL("left({}, 60)").format(verify.pg_row_text(tp.columns, "t"))
-        rows = conn.execute(
-            sql.SQL(
-                "SELECT shown, array_agg(DISTINCT side ORDER BY side) FROM ("
-                " SELECT s.k, s.shown, 'source' AS side FROM (SELECT DISTINCT k, shown, h FROM {s})"
-                " s WHERE NOT EXISTS (SELECT 1 FROM {t} t WHERE {key} = s.k AND {h} = s.h)"
-                " UNION ALL"
-                " SELECT {key}, {shown}, 'target' FROM {t} t WHERE NOT EXISTS"
-                " (SELECT 1 FROM {s} s WHERE s.k = {key} AND s.h = {h})"
-                ') d GROUP BY k, shown ORDER BY length(k), k COLLATE "C" LIMIT %s'
-            ).format(s=ident, t=sql.Identifier(tp.target), key=key, h=row_hash, shown=shown),
-            (limit,),
-        ).fetchall()
+        query = sql.SQL(
+            "SELECT shown, array_agg(DISTINCT side ORDER BY side) FROM ("
+            " SELECT s.k, s.shown, 'source' AS side FROM (SELECT DISTINCT k, shown, h FROM {s})"
+            " s WHERE NOT EXISTS (SELECT 1 FROM {t} t WHERE {key} = s.k AND {h} = s.h)"
+            " UNION ALL"
+            " SELECT {key}, {shown}, 'target' FROM {t} t WHERE NOT EXISTS"
+            " (SELECT 1 FROM {s} s WHERE s.k = {key} AND s.h = {h})"
+            ') d GROUP BY k, shown ORDER BY length(k), k COLLATE "C" LIMIT %s'
+        ).format(s=ident, t=sql.Identifier(tp.target), key=key, h=row_hash, shown=shown)
+        utf8 = verify.utf8_session(conn)  # an array's text elements rendered as Python does
+        with verify.settings(conn, utf8) if utf8 else contextlib.nullcontext():
+            rows = conn.execute(query, (limit,)).fetchall()
         conn.execute(sql.SQL("DROP TABLE {}").format(ident))
     how = {
         ("source", "target"): "differs",

@@ -309,6 +309,7 @@ def copy_rows(
     cols = tp.copied()
     exprs = [c.select.replace(qi(c.source.name), qi(st.column(c.source.name).name)) for c in cols]
     convs = [(i, c.check) for i, c in enumerate(cols) if c.convert_on_load or c.needs_diagnosis]
+    recodes = charset.recoders(cols, conn.info.encoding)  # after hashing: UTF-8 is canonical
     converted = {i for i, _ in convs}
     streamable = [
         None if i in converted else verify.streamable_column(c, st.column(c.source.name).name)
@@ -333,10 +334,12 @@ def copy_rows(
                     columns = list(zip(*batch, strict=True))
                     for i, fn in convs:
                         columns[i] = tuple(map(fn, columns[i]))
-                    if convs:
-                        rows = zip(*columns, strict=True)
                     if canon is not None:
                         canon.add(columns)
+                    for i, fn in recodes:
+                        columns[i] = tuple(map(fn, columns[i]))
+                    if convs:
+                        rows = zip(*columns, strict=True)
                 if len(batch) == 1 and has_large(batch[0]):
                     writer.write_streamed(next(iter(rows)), wire)
                 else:

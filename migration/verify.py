@@ -136,6 +136,13 @@ def pg_row_hash(
     return sql.SQL("md5({})").format(pg_row_text(cols, alias))
 
 
+def utf8_session(conn: psycopg.Connection) -> dict[str, str]:
+    """The setting that makes the canonical renderings' `*_send` (an array's text elements)
+    UTF-8, as Python renders them, in a session whose client encoding is another."""
+    client = conn.info.parameter_status("client_encoding")
+    return {} if client in ("UTF8", "SQL_ASCII") else {"client_encoding": "UTF8"}
+
+
 def utf8_bytes(conn: psycopg.Connection) -> bool:
     """Whether text in the target database hashes as its UTF-8 bytes (`pg_row_hash`)."""
     return conn.info.parameter_status("server_encoding") in ("UTF8", "SQL_ASCII")
@@ -180,7 +187,7 @@ def target_sum(conn: psycopg.Connection, tp: TablePlan, form: str = CANON) -> Su
     else:
         row_hash = pg_row_hash(tp.columns, utf8=utf8_bytes(conn))
         query = pg_sum_of(row_hash, sql.Identifier(tp.target))
-    with settings(conn, {"parallel_tuple_cost": GATHER_ROW_COST}):
+    with settings(conn, {"parallel_tuple_cost": GATHER_ROW_COST, **utf8_session(conn)}):
         result = conn.execute(query).fetchone()
     total = _wire_sum_from_row(result) if form == WIRE else sum_from_row(result)
     return Sum(total.rows, total.checksum, form)

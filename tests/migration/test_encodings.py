@@ -234,3 +234,78 @@ def test_rows_stored_once_from_two_files_verify_in_a_latin1_database(
         assert query(url, "SELECT count(*) FROM notes") == [(3,)]
         again = run_cli("verify", "--source", pods[0], "--source", pods[1], "--target", url)
         assert again.code == 0, again.text
+
+
+DOCS = """
+CREATE TABLE docs (id INTEGER PRIMARY KEY, doc TEXT, tags TEXT);
+INSERT INTO docs VALUES (1, '{"a": "é", "ÿ": [1, "ü"]}', '["é", null, "ÿ"]'), (2, '{}', '[]'),
+                        (3, NULL, NULL);
+"""
+DOC_CASTS = ("--cast", "docs.doc=jsonb", "docs.tags=text[]")
+
+
+@pytest.mark.parametrize("verify", [False, True])
+def test_jsonb_and_text_arrays_are_sent_in_the_sessions_encoding(
+    narrow: tuple[str, str], make_db: Callable[..., str], verify: bool
+) -> None:
+    """jsonb and arrays go in their binary formats, whose text PostgreSQL reads in the client
+    encoding: sent as UTF-8 into a LATIN1 session, 'é' was stored as 'Ã©', silently."""
+    url, _ = narrow
+    pod = make_db(DOCS)
+    args = ["--source", pod, "--target", url, *DOC_CASTS] + (["--verify"] if verify else [])
+    done = run_cli("run", *args)
+    assert done.code == 0, done.text
+    assert query(
+        url.split("?")[0], "SELECT doc ->> 'a', doc::text, tags FROM docs ORDER BY id"
+    ) == [
+        ("é", '{"a": "é", "ÿ": [1, "ü"]}', ["é", None, "ÿ"]),
+        (None, "{}", []),
+        (None, None, None),
+    ]
+
+
+def test_jsonb_and_array_values_the_encoding_lacks_are_named(
+    narrow: tuple[str, str], make_db: Callable[..., str]
+) -> None:
+    url, lacking = narrow
+    pod = make_db(DOCS + """INSERT INTO docs VALUES (4, '{"p": "5 €"}', '["ok", "x€"]');""")
+    plan, run = plan_and_run("--source", pod, "--target", url, *DOC_CASTS)
+    listed = problems(plan)
+    assert (plan.code, run.code) == (1, 1), run.text
+    assert problems(run) == listed
+    # jsonb's JSON text goes with \u escapes: only the database's encoding must hold it
+    jsonb = [("docs", "4", "doc")] if lacking.startswith("LATIN1, the target") else []
+    assert [p[:3] for p in listed] == [*jsonb, ("docs", "4", "tags")]
+    assert all(f"'€' (U+20AC), has no equivalent in {lacking}" in p[4] for p in listed), listed
+    assert listed[-1][4].startswith("element 2: character 2 of the text"), listed
+    assert tables_in(url.split("?")[0]) == []
+
+
+def test_the_apps_jsonb_and_text_arrays_are_stored_exactly_in_a_latin1_database(
+    pg_server: PgServer, make_db: Callable[..., str]
+) -> None:
+    with encoded_database(pg_server, "LATIN1") as url:
+        query(url, "CREATE TABLE docs (id bigint PRIMARY KEY, doc jsonb, tags text[])")
+        pod = make_db(DOCS)
+        done = run_cli("run", "--source", pod, "--target", url, "--verify")
+        assert done.code == 0, done.text
+        assert query(url, "SELECT doc::text, tags FROM docs WHERE id = 1") == [
+            ('{"a": "é", "ÿ": [1, "ü"]}', ["é", None, "ÿ"])
+        ]
+
+
+def test_verify_compares_text_arrays_of_a_latin1_session_as_sent(
+    narrow: tuple[str, str], make_db: Callable[..., str]
+) -> None:
+    """The canonical form renders an array with array_send, whose text elements come in the
+    client encoding: `verify` (and the mismatch report) ask for UTF-8, as Python renders them."""
+    url, _ = narrow
+    pod = make_db(DOCS)
+    assert run_cli("run", "--source", pod, "--target", url, *DOC_CASTS).code == 0
+    again = run_cli("verify", "--source", pod, "--target", url)
+    assert again.code == 0, again.text
+    query(url.split("?")[0], "UPDATE docs SET tags = ARRAY['è'] WHERE id = 1")
+    changed = run_cli("verify", "--source", pod, "--target", url)
+    assert changed.code == 1, changed.text
+    [verified] = [e for e in changed.events if e["event"] == "verified"]
+    assert verified["differing_keys"] == ["1 (differs)"], verified

@@ -96,6 +96,11 @@ INSERT INTO pets VALUES (2, 1, 'x😀', 1, NULL, 0), (3, 1, printf('%.*c', 50000
                          NULL, 0), (4, 2, 'Ünïcödé', 2, NULL, 1);
 """
 
+DOCS = """
+CREATE TABLE docs (id INTEGER PRIMARY KEY, doc TEXT, tags TEXT);
+INSERT INTO docs VALUES (1, '{"a": "é"}', '["é", null]');
+"""
+
 SCORES = """
 CREATE TABLE scores (
     id INTEGER PRIMARY KEY, points INTEGER CHECK (points >= 0),
@@ -676,6 +681,15 @@ CASES = [
         (SOURCE + 'CREATE TABLE "pr€ise" (id INTEGER PRIMARY KEY);',),
         dict.fromkeys(("create", "auto"), (2, NONE)),
         app={},
+        database="LATIN1",
+    ),
+    Case(
+        "the app's jsonb and text[] values the target database's encoding (LATIN1) lacks",
+        (SOURCE + DOCS + """INSERT INTO docs VALUES (2, '{"p": "5 €"}', '["ok", "x€"]');""",),
+        {"existing": (1, cells(("docs", "doc"), ("docs", "tags")))},
+        app={
+            "existing": APP + "CREATE TABLE docs (id bigint PRIMARY KEY, doc jsonb, tags text[]);"
+        },
         database="LATIN1",
     ),
 ]
