@@ -5,9 +5,9 @@ chunks of about CHUNK_BYTES, one COPY statement each. The reading thread encodes
 load's fast encoder) into pieces and hands them to a sender thread, which owns the connection:
 it COPYs each chunk, MD5s its pieces as they are (`_Hashing`: one update per ~4 MB, no Python
 code per row, run while the reading thread goes on), then notes the chunk's count and last ctid
-(`verify.pg_chunk_end`, a scan of the chunk's own pages). So the reading thread does what the
-plain load does (read, encode); at verification PostgreSQL digests the chunks' stored rows with
-its parallel workers (`verify.stream_target_sum`).
+(the COPY's row count; `verify.chunk_end`, a look at the heap's last pages). So the reading
+thread does what the plain load does (read, encode); at verification PostgreSQL digests the
+chunks' stored rows with its parallel workers (`verify.stream_target_sum`).
 
 Memory is bounded: at most QUEUED pieces of at most PIECE_BYTES wait for the sender (slices of
 at most two batches' buffers), and at most HASH_BYTES of sent pieces wait for their MD5 update.
@@ -141,7 +141,8 @@ class ChunkedCopy:
     ) -> None:
         self.conn = conn
         self.copy_sql = copy_sql
-        self.end_sql = verify.pg_chunk_end(table)
+        self.table = table
+        self.regclass = table.as_string(conn)  # here: the sender owns the connection after
         self.encode, self.tx = coder
         self.encoding = conn.info.encoding  # read here: the sender owns the connection after
         self.header, self.trailer = frame
@@ -254,7 +255,7 @@ class ChunkedCopy:
                     digest = self.hashing.digest()  # while PostgreSQL stores the last rows
                     chunk.close()  # the COPY ends: PostgreSQL has stored the chunk
                     self.copy = None
-                    self._ended(args[0], digest, args[1])
+                    self._ended(args[0], digest, args[1], cur.rowcount)
                 else:
                     break
             if kind == "abort" and self.copying:  # CopyFail, with the reader's error
@@ -266,8 +267,8 @@ class ChunkedCopy:
     def copying(self) -> bool:
         return self.copy is not None
 
-    def _ended(self, rows: int, digest: bytes, size: int) -> None:
-        """A chunk stored: its count and last ctid noted (a scan of its own pages only)."""
+    def _ended(self, rows: int, digest: bytes, size: int, stored: int) -> None:
+        """A chunk stored (`stored` rows, as its COPY says): where it ended noted."""
         if self.stream.broken is not None:
             return
         if size > DIGEST_MAX_BYTES:
@@ -275,5 +276,5 @@ class ChunkedCopy:
                 f"a chunk of {size:,} bytes (a large value) is not digested by the server"
             )
             return
-        end = self.conn.execute(self.end_sql, (self.stream.last_tid,)).fetchone()
-        self.stream.add(rows, digest, end)
+        last = verify.chunk_end(self.conn, self.table, self.regclass, self.stream.last_tid)
+        self.stream.add(rows, digest, (stored, last))

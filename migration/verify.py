@@ -500,12 +500,16 @@ _WIRE_ROW_HASH = "q8x"  # of each 16-byte MD5: the first 8 bytes as a signed int
 # skips the free space map (copyfrom.c: TABLE_INSERT_SKIP_FSM): every row lands after the rows
 # stored before it, so the heap holds the rows in the order they were sent. The load sends such a
 # table in chunks, one COPY each, MD5s each chunk's encoded rows as it sends them (a few large
-# updates: no Python code per row) and notes where in the heap the chunk ended (`pg_chunk_end`,
-# a scan of the chunk's own pages). At verification PostgreSQL MD5s each chunk's stored rows,
+# updates: no Python code per row) and notes where in the heap the chunk ended (`chunk_end`, a
+# look at the heap's last pages). At verification PostgreSQL MD5s each chunk's stored rows,
 # rendered as in the wire form and read in heap order (`pg_chunk_digests`): one aggregate per
 # chunk over a TID range scan, the chunks spread over its parallel workers (a Parallel Append
 # runs each whole in one process, so each sees its rows in order).
-_CHUNK_END = "SELECT count(*), max(ctid)::text FROM {table} WHERE ctid > %s::tid"
+# The rows of a chunk just COPYed end the heap, so its last row is in the heap's last pages (the
+# COPY leaves a few pages it extended the heap by empty at the end: 16 at most here).
+_HEAP_BLOCKS = "SELECT pg_relation_size(%s::regclass) / current_setting('block_size')::bigint"
+_LAST_TID = "SELECT max(ctid)::text FROM {table} WHERE ctid > %s::tid AND ctid >= %s::tid"
+TAIL_BLOCKS = 64  # the pages searched first for a chunk's last row (then all of the chunk's)
 _CHUNK_DIGEST = (
     "SELECT count(*), md5(string_agg({row}, ''::bytea)) FROM {table} "
     "WHERE ctid > %s::tid AND ctid <= %s::tid"
@@ -517,9 +521,18 @@ DIGESTS_PER_QUERY = 32  # chunks digested by one query (its Parallel Append's br
 PARALLEL_SETTINGS = {"parallel_setup_cost": "0", "parallel_tuple_cost": "0"}
 
 
-def pg_chunk_end(table: sql.Composable) -> sql.Composed:
-    """The count and the last ctid of the rows after a given ctid (one chunk, just COPYed)."""
-    return sql.SQL(_CHUNK_END).format(table=table)
+def chunk_end(conn: psycopg.Connection, table: sql.Identifier, regclass: str, after: str) -> str:
+    """The last ctid of the rows stored after `after` (a chunk just COPYed), `after` if none:
+    looked for in the heap's last TAIL_BLOCKS pages, then, should they hold none of those rows,
+    in all the pages after `after` (a scan of the chunk's own pages)."""
+    row = conn.execute(_HEAP_BLOCKS, (regclass,)).fetchone()
+    blocks = int(str(row[0])) if row else 0
+    query = sql.SQL(_LAST_TID).format(table=table)
+    for first in dict.fromkeys((max(blocks - TAIL_BLOCKS, 0), 0)):
+        last = conn.execute(query, (after, f"({first},0)")).fetchone()
+        if last is not None and last[0] is not None:
+            return str(last[0])
+    return after
 
 
 def pg_chunk_digests(
@@ -558,15 +571,14 @@ class Stream:
     def last_tid(self) -> str:
         return self.bounds[-1][1] if self.bounds else FIRST_TID
 
-    def add(self, rows: int, digest: bytes, end: tuple[object, ...] | None) -> None:
-        """One chunk: `rows` sent with MD5 `digest`; `end`: the server's (count, last ctid)."""
-        if end is None:  # pragma: no cover - an aggregate always returns one row
-            raise ValueError("the chunk's end query returned no row")
-        count, last = int(str(end[0])), end[1]
+    def add(self, rows: int, digest: bytes, end: tuple[int, str]) -> None:
+        """One chunk: `rows` sent with MD5 `digest`; `end`: the rows the server's COPY stored and
+        the last one's ctid."""
+        count, last = end
         self.source = self.source + Sum(rows, int.from_bytes(digest), STREAM)
         self.counts.append(rows)
         if count:
-            self.bounds.append((self.last_tid, str(last)))
+            self.bounds.append((self.last_tid, last))
             self.stored += count
 
 

@@ -359,3 +359,27 @@ def test_the_apps_table_another_table_references_keeps_its_storage(make_db, targ
     res = run_cli("run", "--source", path, "--target", target, "--schema", "existing", "--verify")
     assert res.code == 0, res.text
     assert recorded_checksum(target, "w")["form"] == "wire"
+
+
+@pytest.mark.parametrize("tail", [0, 1, verify.TAIL_BLOCKS])
+def test_a_chunks_last_row_is_found_past_the_empty_pages_its_copy_left(
+    target, monkeypatch: pytest.MonkeyPatch, tail
+):
+    """COPY extends the heap by several pages at a time and leaves the last few empty: the last
+    row is found in the heap's last TAIL_BLOCKS pages, or (tail too short for them) by the scan
+    of every page after the previous chunk; a chunk that stored nothing ends where it began."""
+    monkeypatch.setattr(verify, "TAIL_BLOCKS", tail)
+    with psycopg.connect(target) as conn:
+        conn.execute("CREATE TABLE c (id bigint, name text)")
+        with conn.cursor().copy("COPY c FROM STDIN") as copy:
+            for i in range(20_000):
+                copy.write_row((i, f"name {i}" * 4))
+        blocks, last, last_block = conn.execute(
+            "SELECT pg_relation_size('c') / current_setting('block_size')::int, max(ctid)::text,"
+            " (max(ctid)::text::point)[0]::int FROM c"
+        ).fetchone()
+        assert blocks > last_block + 1  # the premise: empty pages after the last row
+        table = sql.Identifier("c")
+        assert verify.chunk_end(conn, table, "c", "(0,0)") == last
+        assert verify.chunk_end(conn, table, "c", "(40,3)") == last
+        assert verify.chunk_end(conn, table, "c", last) == last  # nothing stored after it
