@@ -142,12 +142,27 @@ def conversion_clashes(
                 contextlib.suppress(*preflight.UNSTAGED, psycopg.errors.UndefinedObject),
                 conn.transaction(force_rollback=True),
             ):
+                _stage(conn, plan, tp, sources, list(cols), full=False)
+                if not _repeated(conn, len(cols)):
+                    continue  # no two rows share a converted value: nothing to name
+                conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier("pg_temp", STAGE)))
                 _stage(conn, plan, tp, sources, list(cols))
                 if list(cols) == pk:
                     _pk_repeats(conn, tp, sources, list(cols), found)
                     _pk_conflicts(conn, tp, sources, list(cols), policy, found)
                 else:
                     _unique_groups(conn, tp, sources, list(cols), policy, found)
+
+
+def _repeated(conn: psycopg.Connection, n: int) -> bool:
+    """Whether two staged rows share a converted key (a clash needs that; most keys have
+    none, and the rows' content is then never read)."""
+    keys = sql.SQL(", ").join(sql.Identifier(f"k{i}") for i in range(n))
+    query = sql.SQL("SELECT EXISTS (SELECT FROM {} GROUP BY {} HAVING count(*) > 1)").format(
+        sql.Identifier("pg_temp", STAGE), keys
+    )
+    row = conn.execute(query).fetchone()
+    return bool(row and row[0])
 
 
 def _types(tp: TablePlan, cols: list[str]) -> str:
@@ -170,6 +185,7 @@ def _stage(
     sources: list[Source],
     cols: list[str],
     name: str = STAGE,
+    full: bool = True,
 ) -> None:
     """Each row's source index, canonical text, primary key text, the key as the file spells
     it, and the key converted, typed as the target column (a domain as its base type: its CHECK
@@ -219,7 +235,7 @@ def _stage(
         )
         n = 0
         for idx in tp.sources:
-            for row_name, key, row_text, pk_text in _rows(sources[idx], tp, cols, where):
+            for row_name, key, row_text, pk_text in _rows(sources[idx], tp, cols, where, full):
                 try:  # converted as the load converts them
                     values = [p.check(v) for p, v in zip(plans, key, strict=True)]
                 except Exception:  # noqa: BLE001, S112 - a value a check refuses: diagnose names it
@@ -230,19 +246,21 @@ def _stage(
 
 
 def _rows(
-    src: Source, tp: TablePlan, cols: list[str], where: str
+    src: Source, tp: TablePlan, cols: list[str], where: str, full: bool = True
 ) -> Iterator[tuple[object, tuple[object, ...], str, str]]:
     """One source's rows in row order: the row's name in its file (as a value report names
     it), the key's values, the row's canonical text and its primary key's, the copied columns
-    converted as the load converts them (`preflight._stream`, without the sort)."""
+    converted as the load converts them (`preflight._stream`, without the sort). Not `full`:
+    the key only (the texts empty)."""
     st = src.schema.table(tp.table.name)
-    copied = tp.copied()
+    copied = tp.copied() if full else []
     key_sql = ", ".join(qi(st.column(k).name) for k in cols)
     select = ", ".join(
         c.select.replace(qi(c.source.name), qi(st.column(c.source.name).name)) for c in copied
     )
     pk_pos = [i for i, c in enumerate(copied) if c.name in tp.pk]
-    query = f"SELECT {tp.row_id_expr()}, {key_sql}, {select} FROM {qi(st.name)} {where} ORDER BY 1"  # noqa: S608 - identifiers quoted by qi(); read-only SQLite source
+    select = f", {select}" if select else ""
+    query = f"SELECT {tp.row_id_expr()}, {key_sql}{select} FROM {qi(st.name)} {where} ORDER BY 1"  # noqa: S608 - identifiers quoted by qi(); read-only SQLite source
     n = len(cols)
     for batch in src.batches(query, batch_rows(src, st.name, preflight.BATCH_ROWS)):
         for row in batch:
@@ -420,8 +438,8 @@ def conversion_orphans(
                 ),
                 conn.transaction(force_rollback=True),
             ):
-                _stage(conn, plan, tp, sources, columns)
-                _stage(conn, plan, parent, sources, ref, PARENT_STAGE)
+                _stage(conn, plan, tp, sources, columns, full=False)
+                _stage(conn, plan, parent, sources, ref, PARENT_STAGE, full=False)
                 _anti_join(conn, tp, sources, columns, parent.table.name, found)
 
 
