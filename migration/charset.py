@@ -22,10 +22,18 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import psycopg
+from psycopg import sql
 
 from migration import typemap
 from migration.errors import Problem, SchemaError
-from migration.plan import PROBLEMS_LISTED_PER_COLUMN, Plan, TablePlan, batch_rows
+from migration.plan import (
+    PROBLEMS_LISTED_PER_COLUMN,
+    Namer,
+    Plan,
+    TablePlan,
+    batch_rows,
+    default_sql,
+)
 from migration.source import Large, Source, qi
 from migration.typemap import ColumnPlan, ValueProblem
 
@@ -147,28 +155,100 @@ def _hint(limit: Limit) -> str:
     return "; a database created with ENCODING 'UTF8' holds every character"
 
 
+# -- the run's own record -----------------------------------------------------------------
+_ESCAPE = re.compile(
+    r"\\\\|(\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}|\\u[0-9a-fA-F]{4})"
+)
+
+
+def storable_json(value: object, conn: psycopg.Connection) -> str:
+    """`value` as JSON text the target's jsonb can store: a character its database lacks (in
+    a reported message, a file name) stays as the text of its escape, `\\u20ac`, where jsonb
+    would refuse the escape itself (22P05) and the run with it."""
+    text = json.dumps(value)  # plain ASCII: other characters as \\u escapes
+    charset = of(conn)
+    if charset is None:
+        return text
+
+    def kept(m: re.Match[str]) -> str:
+        if m.group(1) is None:  # an escaped backslash
+            return m.group()
+        lacks = charset.lacking(json.loads(f'"{m.group(1)}"'), database=True)
+        return m.group() if lacks is None else "\\" + m.group()
+
+    return _ESCAPE.sub(kept, text)
+
+
 # -- names --------------------------------------------------------------------------------
 Names = Iterable[tuple[str, str]]  # (what, its name as shown)
 
 
-def check_names(names: Names, charset: Charset | None) -> None:
-    """Refuse (SchemaError, exit 2) naming every object whose PostgreSQL name has a character
-    the session's encoding lacks (a statement naming it could not even be sent)."""
+def check_names(names: Names, charset: Charset | None, kind: str = "name(s)") -> None:
+    """Refuse (SchemaError, exit 2) naming every object whose PostgreSQL name (or, for `kind`
+    definitions, whose definition) has a character the session's encoding lacks: a statement
+    holding it could not even be sent."""
     if charset is None:
         return
     found: list[str] = []
     limits: list[Limit] = []
-    for what, name in dict.fromkeys(names):
-        hit = charset.lacking(name)
+    for what, text in dict.fromkeys(names):
+        hit = charset.lacking(text)
         if hit is not None:
-            found.append(f"{what} {name}: {hit[1]!r} (U+{ord(hit[1]):04X})")
+            shown = f"{what} {text}:" if kind == "name(s)" else what
+            found.append(f"{shown} {hit[1]!r} (U+{ord(hit[1]):04X})")
             limits.append(hit[2])
     if found:
-        raise SchemaError(
-            f"{len(found)} name(s) have a character with no equivalent in {limits[0].said}, so "
-            f"PostgreSQL cannot hold them: {'; '.join(found)}; nothing was written (rename them "
-            f"in the source{_hint(limits[0])})"
+        fix = (
+            "rename them in the source"
+            if kind == "name(s)"
+            else "change them in the source, or leave them out with the --skip shown"
         )
+        raise SchemaError(
+            f"{len(found)} {kind} have a character with no equivalent in {limits[0].said}, so "
+            f"PostgreSQL cannot hold them: {'; '.join(found)}; nothing was written ({fix}"
+            f"{_hint(limits[0])})"
+        )
+
+
+def check_plan(plan: Plan, sources: list[Source], namer: Namer, charset: Charset | None) -> None:
+    """`check_names` for the names a plan creates, then for the definitions `run` would send
+    (create mode): a default, generated column, CHECK, index or view whose text holds such a
+    character (a literal) is refused the same way, by object."""
+    if charset is None:
+        return
+    from migration.existing import ExistingPlan  # here: existing imports what imports this
+
+    check_names(plan_names(plan), charset)
+    if not isinstance(plan, ExistingPlan):  # the app's own definitions are none of the sources'
+        check_names(_definitions(plan, sources, namer), charset, "definition(s)")
+
+
+def _definitions(plan: Plan, sources: list[Source], namer: Namer) -> Names:
+    """(the object and how --skip names it, its text as sent) for each definition."""
+    for tp in plan.tables:
+        src = sources[tp.sources[0]]
+        for col in tp.columns:
+            where = f"{tp.table.name}.{col.source.name}"
+            if col.name in tp.generated:
+                text = _text(tp.generated[col.name])
+                yield f"generated column {where} (--skip generated:{where}):", text
+            elif col.name not in tp.no_default and col.name != tp.identity:
+                default, _note = default_sql(col, src)
+                text = "" if default is None else _text(default)
+                yield f"default of {where} (--skip default:{where}):", text
+        for step in tp.post:
+            yield f"{step.what} (--skip {step.key}):", _text(step.statement)
+    for name, target, query, _error in plan.views:
+        if query is not None:
+            yield f"view {target!r} (--skip view:{name}):", _text(query)
+
+
+def _text(stmt: sql.Composable) -> str:
+    """A statement as sent (literals quoted), or "" when it cannot be rendered here."""
+    try:
+        return stmt.as_string(None)
+    except (psycopg.Error, TypeError, ValueError):
+        return ""
 
 
 def plan_names(plan: Plan) -> Names:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import datetime as dt
-import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -392,7 +391,7 @@ def _verdict(
     plan.problems.clear()
     plan.problem_counts.clear()
     limits = charset.of_target(conn, opts.target, lambda url: connect(url, opts.lock_timeout_s))
-    charset.check_names(charset.plan_names(plan), limits)
+    charset.check_plan(plan, sources, Namer(opts.identifiers), limits)
     planmod.diagnose(plan, sources, every=True)
     charset.diagnose(plan, sources, limits)
     by_target = clashes.converted_keys(plan, sources) if opts.target else set()
@@ -685,7 +684,7 @@ def _write_record(
         sql.SQL("INSERT INTO {}.runs (tool_version, summary) VALUES (%s, %s) RETURNING id").format(
             schema
         ),
-        (__version__, json.dumps(summary)),
+        (__version__, charset.storable_json(summary, conn)),
     ).fetchone()
     if row is None:  # pragma: no cover - INSERT ... RETURNING always returns the row
         raise psycopg.InterfaceError("INSERT ... RETURNING returned nothing")

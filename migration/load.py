@@ -111,7 +111,7 @@ def create_tables(
     everything else is still tried (the run refuses before commit). The enums casts use are
     created first (`casts.create`). What the server's major lacks (IS JSON before 16) is
     refused before any DDL."""
-    charset.check_names(charset.plan_names(plan), charset.of(conn))
+    charset.check_plan(plan, sources, namer, charset.of(conn))
     major = compat.server_major(conn)
     missing = compat.json_refusals(plan, sources, major)
     if missing:

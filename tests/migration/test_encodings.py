@@ -309,3 +309,32 @@ def test_verify_compares_text_arrays_of_a_latin1_session_as_sent(
     assert changed.code == 1, changed.text
     [verified] = [e for e in changed.events if e["event"] == "verified"]
     assert verified["differing_keys"] == ["1 (differs)"], verified
+
+
+def test_a_definition_holding_a_character_the_encoding_lacks_is_refused_by_name(
+    narrow: tuple[str, str], make_db: Callable[..., str]
+) -> None:
+    """A default, a CHECK and a view whose text holds '€' (a literal): the statement could not
+    be sent. plan and run name each, before anything is written; --skip leaves them out."""
+    url, lacking = narrow
+    pod = make_db(
+        "CREATE TABLE prices (id INTEGER PRIMARY KEY, unit TEXT DEFAULT '€', "
+        "note TEXT CONSTRAINT no_euro CHECK (note <> '€'));"
+        "CREATE VIEW euros AS SELECT id, unit || ' €' AS shown FROM prices;"
+        "INSERT INTO prices VALUES (1, 'EUR', 'ok');",
+        "pod0.db",
+    )
+    plan, run = plan_and_run("--source", pod, "--target", url)
+    assert (plan.code, run.code) == (2, 2), run.text
+    [message] = run.messages("failed")
+    assert plan.messages("failed") == [message]
+    assert message.startswith(f"3 definition(s) have a character with no equivalent in {lacking}")
+    assert "default of prices.unit (--skip default:prices.unit): '€' (U+20AC)" in message
+    assert "CHECK (note <> '€') on 'prices' (--skip check:prices.1): '€'" in message
+    assert "view 'euros' (--skip view:euros): '€' (U+20AC)" in message, message
+    assert tables_in(url.split("?")[0]) == []
+    skips = ["--skip", "default:prices.unit", "--skip", "check:prices.1"]
+    skips += ["--skip", "view:euros"]
+    done = run_cli("run", "--source", pod, "--target", url, *skips)
+    assert done.code == 0, done.text
+    assert query(url.split("?")[0], "SELECT id, unit, note FROM prices") == [(1, "EUR", "ok")]
