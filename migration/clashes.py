@@ -170,14 +170,6 @@ def _types(tp: TablePlan, cols: list[str]) -> str:
     return ", ".join(by_name[c.lower()].pg_type for c in cols)
 
 
-_DOMAINS = """
-SELECT a.attname::text, format_type(ty.typbasetype, ty.typtypmod)
-FROM pg_attribute a JOIN pg_type ty ON ty.oid = a.atttypid
-WHERE a.attrelid = ('pg_temp.' || quote_ident(%s))::regclass AND a.attnum > 0
-  AND NOT a.attisdropped AND ty.typtype = 'd'
-"""
-
-
 def _stage(
     conn: psycopg.Connection,
     plan: Plan,
@@ -190,39 +182,10 @@ def _stage(
     """Each row's source index, canonical text, primary key text, the key as the file spells
     it, and the key converted, typed as the target column (a domain as its base type: its CHECK
     is the CHECK checks' to name)."""
-    by_name = {c.source.name.lower(): c for c in tp.copied()}
-    plans = [by_name[c.lower()] for c in cols]
-    keys = sql.SQL(", ").join(
-        sql.SQL("NULL::{} AS {}").format(p.type_sql(), sql.Identifier(f"k{i}"))
-        for i, p in enumerate(plans)
-    )
-    relation = getattr(plan, "targets", {}).get(tp.target)
-    if relation is not None:  # the app's columns
-        keys = sql.SQL(", ").join(
-            sql.SQL("t.{} AS {}").format(sql.Identifier(p.name), sql.Identifier(f"k{i}"))
-            for i, p in enumerate(plans)
-        )
+    extra = (("spelling", "text"), ("row_name", "text"), ("n", "bigint"))
+    plans = preflight.create_key_stage(conn, plan, tp, cols, name, extra)
     stage = sql.Identifier("pg_temp", name)
-    conn.execute(
-        sql.SQL(
-            "CREATE TEMP TABLE {} AS SELECT NULL::int AS src, NULL::text AS row_text, "
-            "NULL::text AS pk_text, NULL::text AS spelling, NULL::text AS row_name, "
-            "NULL::bigint AS n, {} {} WITH NO DATA"
-        ).format(
-            stage,
-            keys,
-            sql.SQL("FROM {} t").format(relation.ident) if relation is not None else sql.SQL(""),
-        )
-    )
-    for _level in range(preflight.DOMAIN_LEVELS):
-        for column, base in conn.execute(_DOMAINS, (name,)).fetchall():
-            conn.execute(
-                sql.SQL("ALTER TABLE {} ALTER COLUMN {} TYPE {}").format(
-                    stage,
-                    sql.Identifier(column),
-                    sql.SQL(base),  # the target's catalog
-                )
-            )
+    preflight.base_types(conn, name)
     names = ["src", "row_text", "pk_text", "spelling", "row_name", "n"]
     names += [f"k{i}" for i in range(len(cols))]
     where = preflight._not_null(sources, tp, cols)

@@ -531,9 +531,18 @@ def _spelled(keys: sql.Composable, cols: list[str]) -> sql.Composable:
     )
 
 
-def _stage_keys(
-    conn: psycopg.Connection, plan: Plan, tp: TablePlan, sources: list[Source], cols: list[str]
-) -> None:
+def create_key_stage(
+    conn: psycopg.Connection,
+    plan: Plan,
+    tp: TablePlan,
+    cols: list[str],
+    name: str,
+    extra: tuple[tuple[str, str], ...] = (),
+) -> list[ColumnPlan]:
+    """Temporary table `name` to stage a key in: `src` (the file's index), `row_text`,
+    `pk_text`, the `extra` (name, type) columns, then k0, k1, ... typed as the key's target
+    columns (the app's own, with their collations, in `--schema existing`); returns the key's
+    column plans."""
     by_name = {c.source.name.lower(): c for c in tp.copied()}
     plans = [by_name[c.lower()] for c in cols]
     keys = sql.SQL(", ").join(
@@ -546,17 +555,25 @@ def _stage_keys(
             sql.SQL("t.{} AS {}").format(sql.Identifier(p.name), sql.Identifier(f"k{i}"))
             for i, p in enumerate(plans)
         )
-    stage = sql.Identifier("pg_temp", CITEXT_STAGE)
+    columns = [("src", "int"), ("row_text", "text"), ("pk_text", "text"), *extra]
     conn.execute(
-        sql.SQL(
-            "CREATE TEMP TABLE {} AS SELECT NULL::int AS src, NULL::text AS row_text, "
-            "NULL::text AS pk_text, {} {} WITH NO DATA"
-        ).format(
-            stage,
+        sql.SQL("CREATE TEMP TABLE {} AS SELECT {}, {} {} WITH NO DATA").format(
+            sql.Identifier("pg_temp", name),
+            sql.SQL(", ").join(
+                sql.SQL("NULL::{} AS {}").format(sql.SQL(t), sql.Identifier(c)) for c, t in columns
+            ),
             keys,
             sql.SQL("FROM {} t").format(relation.ident) if relation is not None else sql.SQL(""),
         )
     )
+    return plans
+
+
+def _stage_keys(
+    conn: psycopg.Connection, plan: Plan, tp: TablePlan, sources: list[Source], cols: list[str]
+) -> None:
+    plans = create_key_stage(conn, plan, tp, cols, CITEXT_STAGE)
+    stage = sql.Identifier("pg_temp", CITEXT_STAGE)
     names = sql.SQL(", ").join(
         sql.Identifier(n)
         for n in ["src", "row_text", "pk_text", *(f"k{i}" for i in range(len(cols)))]
@@ -680,16 +697,7 @@ def _stage_rows(
             stage, sql.Identifier(SRC_COLUMN), cols, ident
         )
     )
-    for _level in range(DOMAIN_LEVELS):  # a domain's CHECK is the CHECK checks' to name
-        domains = conn.execute(_DOMAIN_COLUMNS, (APP_STAGE,)).fetchall()
-        for column, base in domains:
-            conn.execute(
-                sql.SQL("ALTER TABLE {} ALTER COLUMN {} TYPE {}").format(
-                    stage,
-                    sql.Identifier(column),
-                    sql.SQL(base),  # the target's catalog
-                )
-            )
+    base_types(conn, APP_STAGE)  # a domain's CHECK is the CHECK checks' to name
     for idx in tp.sources:
         conn.execute(
             sql.SQL("ALTER TABLE {} ALTER COLUMN {} SET DEFAULT {}").format(
@@ -706,6 +714,21 @@ FROM pg_attribute a JOIN pg_type ty ON ty.oid = a.atttypid
 WHERE a.attrelid = ('pg_temp.' || quote_ident(%s))::regclass AND a.attnum > 0
   AND NOT a.attisdropped AND ty.typtype = 'd'
 """
+
+
+def base_types(conn: psycopg.Connection, name: str) -> None:
+    """The columns of temporary table `name` whose type is a domain retyped as the domain's
+    base type (DOMAIN_LEVELS deep), so that staging rows there never stops at a domain's CHECK."""
+    stage = sql.Identifier("pg_temp", name)
+    for _level in range(DOMAIN_LEVELS):
+        for column, base in conn.execute(_DOMAIN_COLUMNS, (name,)).fetchall():
+            conn.execute(
+                sql.SQL("ALTER TABLE {} ALTER COLUMN {} TYPE {}").format(
+                    stage,
+                    sql.Identifier(column),
+                    sql.SQL(base),  # the target's catalog
+                )
+            )
 
 
 def _group_expressions(
