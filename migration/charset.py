@@ -107,7 +107,7 @@ def of(conn: psycopg.Connection) -> Charset | None:
         # psycopg sends UTF-8, which the server stores unconverted as its own encoding's bytes
         said = f"client_encoding SQL_ASCII (no conversion into the database's {server})"
         limits.append(Limit(client, "ascii", said))
-    elif client == server and client != "UTF8":
+    elif client == server and client not in UNLIMITED:
         limits.append(
             Limit(client, conn.info.encoding, f"{server}, the target database's encoding")
         )

@@ -105,7 +105,8 @@ def large_pieces(value: Large, encoding: str) -> tuple[int, Iterator[bytes]]:
     """A large value's length as sent and its pieces: a TEXT's UTF-8 bytes as they are in the
     file, or recoded into another client encoding (PostgreSQL reads text in the session's
     client encoding; the length is counted in a first pass, so the value is read twice)."""
-    if not value.text or codecs.lookup(encoding).name == "utf-8":
+    if not value.text or codecs.lookup(encoding).name in ("utf-8", "ascii"):  # ascii: SQL_ASCII,
+        # to which psycopg sends text as UTF-8 (the server stores its bytes unconverted)
         return value.size, value.chunks()
     return sum(map(len, _recoded(value, encoding))), _recoded(value, encoding)
 

@@ -10,6 +10,7 @@ canonical verification form)."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable, Iterator
 
@@ -338,3 +339,25 @@ def test_a_definition_holding_a_character_the_encoding_lacks_is_refused_by_name(
     done = run_cli("run", "--source", pod, "--target", url, *skips)
     assert done.code == 0, done.text
     assert query(url.split("?")[0], "SELECT id, unit, note FROM prices") == [(1, "EUR", "ok")]
+
+
+def test_a_sql_ascii_database_takes_text_as_utf8_large_or_small(
+    pg_server: PgServer, make_db: Callable[..., str]
+) -> None:
+    """SQL_ASCII stores the bytes it is sent: psycopg sends text as UTF-8, and a large streamed
+    TEXT went recoded into ASCII instead (UnicodeEncodeError); nothing is refused."""
+    big = "é" * (source.STREAM_BYTES // 2 + 10) + "€"
+    pod = make_db(
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT);",
+        rows={"INSERT INTO t VALUES (?, ?)": [(1, "café €😀"), (2, big)]},
+    )
+    with encoded_database(pg_server, "SQL_ASCII") as url:
+        plan = run_cli("plan", "--source", pod, "--target", url)
+        assert plan.code == 0, plan.text
+        done = run_cli("run", "--source", pod, "--target", url)
+        assert done.code == 0, done.text
+        stored = query(url, "SELECT md5(body) FROM t ORDER BY id")  # bytes: SQL_ASCII
+        assert [bytes(h).decode() for (h,) in stored] == [  # type: ignore[arg-type]
+            hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
+            for text in ("café €😀", big)
+        ]
