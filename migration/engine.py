@@ -79,7 +79,7 @@ class Options:
 
 def announce(command: str, opts: Options, log: Reporter) -> None:
     """The `start` event: command, sources, target (never its password) and options."""
-    target = show_target(opts.target) if opts.target and command != "plan" else None
+    target = show_target(opts.target) if opts.target else None
     options = {
         "verify": opts.verify,
         "on_conflict": opts.on_conflict,

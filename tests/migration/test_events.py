@@ -192,3 +192,15 @@ def test_a_running_phase_is_named_on_the_terminal_then_replaced_by_its_line():
     assert re.fullmatch(
         r"keys: UNIQUE constraints and indexes built \(0\.\d\d s\)\n", out.getvalue()
     )
+
+
+@pytest.mark.db
+def test_plan_names_the_target_it_checks_against_without_its_password(pods, target):
+    """plan reads the target (its mode, encoding and tables): its start event says which one,
+    as run's does; without a target, none."""
+    checked = run_cli("plan", "--source", pods[0], "--target", target).events[0]
+    password = target.split("@")[0].rsplit(":", 1)[1]
+    assert password not in json.dumps(checked)
+    assert str(checked["target"]).endswith(target.split("@")[1])
+    assert f" -> {checked['target']}" in str(checked["message"])
+    assert run_cli("plan", "--source", pods[0]).events[0]["target"] is None
