@@ -139,13 +139,27 @@ def pets_source(make_db, rows: int) -> str:
 
 
 @contextlib.contextmanager
+def sigint_not_ignored() -> Iterator[None]:
+    """A child started inside gets SIGINT as from a terminal. Tests started in the background
+    (`make test &` in a shell without job control, some CI runners) inherit SIGINT ignored, and
+    a child keeps an ignored signal across exec (Python then installs no handler for it): Ctrl-C
+    would never reach the run under test."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
+@contextlib.contextmanager
 def paused_run(src: str, target: str, at: int, *extra: str) -> Iterator[subprocess.Popen[str]]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "migration", "run", "--source", src, "--target", target,
-         "--log-format", "json", *extra],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "PYTHONPATH": str(REPO), load.PAUSE_ENV: str(at)},
-    )  # fmt: skip
+    with sigint_not_ignored():  # the child's disposition is set at exec: Popen returns after
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "migration", "run", "--source", src, "--target", target,
+             "--log-format", "json", *extra],
+            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, "PYTHONPATH": str(REPO), load.PAUSE_ENV: str(at)},
+        )  # fmt: skip
     assert proc.stdout is not None
     try:
         for line in proc.stdout:
