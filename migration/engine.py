@@ -420,6 +420,16 @@ def _verdict(
     return Verdict(values, dict(plan.problem_counts), found, refused, schema, state, broken)
 
 
+def _reused(
+    stack: contextlib.ExitStack, conn: psycopg.Connection | None, opts: Options
+) -> psycopg.Connection:
+    """`conn` if the caller has one to the target, else a connection of its own, closed with
+    `stack`."""
+    if conn is not None:
+        return conn
+    return stack.enter_context(contextlib.closing(connect(opts.target, opts.lock_timeout_s)))
+
+
 def _citext_clashes(
     plan: Plan,
     sources: list[Source],
@@ -432,10 +442,7 @@ def _citext_clashes(
     if not opts.target or not any(preflight.citext_keys(plan, tp) for tp in plan.tables):
         return
     with contextlib.ExitStack() as stack:
-        if conn is None:
-            conn = stack.enter_context(
-                contextlib.closing(connect(opts.target, opts.lock_timeout_s))
-            )
+        conn = _reused(stack, conn, opts)
         preflight.citext_clashes(conn, plan, sources, opts.on_conflict, found)
 
 
@@ -451,10 +458,7 @@ def _conversion_clashes(
     if not opts.target or not (found.by_target or found.fks_by_target):
         return
     with contextlib.ExitStack() as stack:
-        if conn is None:
-            conn = stack.enter_context(
-                contextlib.closing(connect(opts.target, opts.lock_timeout_s))
-            )
+        conn = _reused(stack, conn, opts)
         clashes.conversion_clashes(conn, plan, sources, opts.on_conflict, found, found.by_target)
         clashes.conversion_orphans(conn, plan, sources, found, found.fks_by_target)
 
@@ -468,10 +472,7 @@ def _target_state(
     if not opts.target:
         return []
     with contextlib.ExitStack() as stack:
-        if conn is None:
-            conn = stack.enter_context(
-                contextlib.closing(connect(opts.target, opts.lock_timeout_s))
-            )
+        conn = _reused(stack, conn, opts)
         try:
             with conn.transaction(force_rollback=True):
                 recorded = _record_state(conn, sources)
